@@ -1,0 +1,95 @@
+/**
+ * The one typed contract between the engine and everything that shows it: the CLI (`status`,
+ * `list`), the control socket, the desktop app's IPC bridge and the browser UI bridge all derive
+ * from this map. A new command is one entry here.
+ */
+import { z } from 'zod';
+import type { UserFacingError } from './errors.ts';
+import type { InterfaceKind, PrivilegeMode } from './privileged.ts';
+import type { Proto } from './endpoint-url.ts';
+
+export const CONTROL_PROTOCOL_VERSION = 1;
+
+export interface EndpointView {
+  /** First endpoint id of the group (pooled endpoints share one URL). */
+  id: string;
+  ids: string[];
+  url: string;
+  proto: Proto;
+  hostname: string;
+  ip: string;
+  /** Port of the endpoint (sent on the wire). */
+  port: number;
+  /** Port actually listened on locally (differs from `port` only when user mode mapped a privileged port). */
+  listen_port: number;
+  listening: boolean;
+  bytes_in: number;
+  bytes_out: number;
+  /** Active connections. */
+  connections: number;
+  connections_total: number;
+  errors: number;
+  last_error: UserFacingError | null;
+  /** Median time from accept to ConnResponse over recent connections, ms. */
+  upgrade_ms_p50: number | null;
+}
+
+export interface StatusView {
+  version: string;
+  enabled: boolean;
+  registered: boolean;
+  operator_id: string | null;
+  ingress_endpoint: string;
+  mode: PrivilegeMode;
+  interface: { name: string; kind: InterfaceKind; subnet: string };
+  endpoint_count: number;
+  hosts_path: string | null;
+  cert_not_after: string | null;
+  last_poll_at: string | null;
+  last_error: UserFacingError | null;
+  /** Every current problem, most recent first (api, ingress, hosts, listeners). */
+  errors: UserFacingError[];
+  totals: { bytes_in: number; bytes_out: number; connections: number };
+}
+
+export interface StateSnapshot {
+  status: StatusView;
+  endpoints: EndpointView[];
+}
+
+/** Request params and results, one entry per command. */
+export const commands = {
+  hello: { params: z.object({}).strict(), result: {} as { protocol: number; version: string } },
+  status: { params: z.object({}).strict(), result: {} as StatusView },
+  list: { params: z.object({}).strict(), result: {} as EndpointView[] },
+  setEnabled: { params: z.object({ enabled: z.boolean() }).strict(), result: {} as StatusView },
+  logout: { params: z.object({}).strict(), result: {} as { deleted: boolean } },
+  subscribe: {
+    params: z.object({ intervalMs: z.number().int().min(100).max(60_000).optional() }).strict(),
+    result: {} as StateSnapshot,
+  },
+} as const;
+
+export type CommandName = keyof typeof commands;
+export type CommandParams<C extends CommandName> = z.infer<(typeof commands)[C]['params']>;
+export type CommandResult<C extends CommandName> = (typeof commands)[C]['result'];
+
+/** Events pushed to subscribers. */
+export interface EventMap {
+  state: StateSnapshot;
+}
+
+export type ControlRequest = { v: number; id: number; method: string; params?: unknown };
+export type ControlResponse =
+  | { v: number; id: number; result: unknown }
+  | { v: number; id: number; error: UserFacingError }
+  | { v: number; event: keyof EventMap; data: unknown };
+
+/** The engine-side implementation every bridge calls. */
+export type CommandHandlers = {
+  [C in CommandName]: (params: CommandParams<C>) => Promise<CommandResult<C>> | CommandResult<C>;
+};
+
+export function isCommandName(name: string): name is CommandName {
+  return Object.hasOwn(commands, name);
+}

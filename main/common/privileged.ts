@@ -1,0 +1,53 @@
+/**
+ * The privileged operations the engine needs, stated declaratively: the engine says what should
+ * exist, the implementation converges and is idempotent. Implementations:
+ *  - user mode (main/engine/user-mode.ts): no root, loopback addresses, high ports;
+ *  - in-process root mode and the helper client (helper/, issue 3): a real interface, /etc/hosts,
+ *    privileged ports passed as file descriptors.
+ */
+import type { Server } from 'node:net';
+
+export type InterfaceKind = 'dummy' | 'bridge' | 'utun' | 'loopback-alias' | 'loopback';
+export type PrivilegeMode = 'user' | 'root' | 'helper';
+
+export interface InterfaceSpec {
+  /** `net.interface_name`, e.g. ngrokd0. */
+  name: string;
+  /** CIDR the endpoint addresses come from, e.g. 10.107.0.0/16. */
+  subnet: string;
+}
+
+export interface InterfaceInfo {
+  /** The interface that actually carries the addresses (lo in user mode on Linux). */
+  name: string;
+  kind: InterfaceKind;
+  subnet: string;
+}
+
+export interface HostsEntry {
+  ip: string;
+  hostname: string;
+}
+
+export interface ListenSocket {
+  /** A server that is already listening; the forwarder attaches its connection handler. */
+  server: Server;
+  /** The port actually bound: equals the requested port unless user mode mapped it. */
+  port: number;
+}
+
+export interface PrivilegedOps {
+  readonly mode: PrivilegeMode;
+  /** The subnet endpoint addresses must be allocated from in this mode (user mode: 127.107.0.0/16). */
+  effectiveSubnet(configured: string): string;
+  /** Create (or adopt) the interface; idempotent. */
+  ensureInterface(spec: InterfaceSpec): Promise<InterfaceInfo>;
+  /** Make exactly these endpoint addresses exist on the interface (adds and removes the difference). */
+  setAddresses(ips: readonly string[]): Promise<void>;
+  /** Replace the managed hosts section with exactly these entries; `changed` is false when nothing was written. */
+  setHosts(entries: readonly HostsEntry[]): Promise<{ changed: boolean }>;
+  /** Open a listening TCP socket on ip:port (mapping privileged ports in user mode). */
+  listen(ip: string, port: number): Promise<ListenSocket>;
+  /** Remove the hosts section, the addresses and the interface. Idempotent. */
+  teardown(): Promise<void>;
+}
