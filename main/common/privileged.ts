@@ -38,6 +38,8 @@ export interface ListenSocket {
 
 export interface PrivilegedOps {
   readonly mode: PrivilegeMode;
+  /** The hosts file whose managed section this writes, or null when hostnames are not managed. */
+  readonly hostsPath: string | null;
   /** The subnet endpoint addresses must be allocated from in this mode (user mode: 127.107.0.0/16). */
   effectiveSubnet(configured: string): string;
   /** Create (or adopt) the interface; idempotent. */
