@@ -1,0 +1,235 @@
+/**
+ * Fake binding ingress (shared/ngrok-protocol.md §3): mTLS on loopback, one ConnRequest frame in,
+ * one ConnResponse frame out, then raw bytes spliced to the endpoint's backend with half-close
+ * carried both ways.
+ */
+import tls from 'node:tls';
+import type net from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  decodeConnRequestMessage,
+  encodeConnResponse,
+  FrameAccumulator,
+} from '../../main/engine/binding/frames.ts';
+import type { ConnRequest, ConnResponse } from '../../main/engine/binding/frames.ts';
+import type { IssuedCert } from './ca.ts';
+import type { EndpointStore } from './api-server.ts';
+import { closeServer, listen } from './backends.ts';
+import type { Backends } from './backends.ts';
+
+export const DEFAULT_INGRESS_SERVER_NAME = 'binding-ingress.sim.ngrokd.test';
+
+/** A length of 6, then a tag with wire type 7: framed, but not protobuf. */
+const GARBAGE_FRAME = Buffer.from([0x06, 0x00, 0x0f, 0xff, 0xff, 0xff, 0xff, 0xff]);
+
+/**
+ * How the ingress answers a ConnRequest: normally; with a garbage frame; by closing without a
+ * response; or never (to exercise client timeouts).
+ */
+export type IngressBehaviour = 'normal' | 'garbage' | 'close' | 'silent';
+
+export interface HostFailure {
+  errorCode: string;
+  errorMessage?: string;
+}
+
+export interface ReceivedConnRequest extends ConnRequest {
+  at: number;
+}
+
+export interface IngressServerOptions {
+  store: EndpointStore;
+  backends: Backends;
+  /** Leaf + intermediate presented normally. */
+  serverCert: IssuedCert;
+  /** Presented after `useUntrustedCert(true)`: signed by a CA clients do not trust. */
+  untrustedCert?: IssuedCert;
+  /** CA(s) that client certificates must chain to. */
+  clientCaPem: string;
+  serverName?: string;
+  maxVersion?: tls.SecureVersion;
+}
+
+export class IngressServer {
+  port = 0;
+  readonly serverName: string;
+  readonly requests: ReceivedConnRequest[] = [];
+  /** Full vs resumed handshakes, from `socket.isSessionReused()`. */
+  readonly handshakes = { full: 0, resumed: 0 };
+  /** Handshakes or client certificates the server rejected (`tlsClientError`). */
+  readonly tlsErrors: string[] = [];
+  /** ConnRequest frames that did not decode. */
+  protocolErrors = 0;
+  behaviour: IngressBehaviour = 'normal';
+  /** Delay before each ConnResponse. */
+  responseDelayMs = 0;
+  /** Sent with every successful ConnResponse. */
+  notices: string[] = [];
+  private readonly options: IngressServerOptions;
+  private readonly server: tls.Server;
+  private readonly ticketKeys = randomBytes(48);
+  private readonly sockets = new Set<net.Socket>();
+  private readonly hostFailures = new Map<string, HostFailure>();
+  private readonly roundRobin = new Map<string, number>();
+
+  constructor(options: IngressServerOptions) {
+    this.options = options;
+    this.serverName = options.serverName ?? DEFAULT_INGRESS_SERVER_NAME;
+    this.server = tls.createServer(
+      {
+        ...this.context(options.serverCert),
+        requestCert: true,
+        rejectUnauthorized: true,
+        minVersion: 'TLSv1.2',
+        ...(options.maxVersion === undefined ? {} : { maxVersion: options.maxVersion }),
+        allowHalfOpen: true,
+      },
+      (socket) => this.accept(socket),
+    );
+    this.server.on('connection', (socket: net.Socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+    this.server.on('tlsClientError', (err) => this.tlsErrors.push(err.message));
+  }
+
+  static async start(options: IngressServerOptions): Promise<IngressServer> {
+    const ingress = new IngressServer(options);
+    ingress.port = await listen(ingress.server);
+    return ingress;
+  }
+
+  /** `127.0.0.1:port`, what a client dials. */
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  get activeConnections(): number {
+    return this.sockets.size;
+  }
+
+  /** Answer every ConnRequest for `host` with this error (e.g. ERR_NGROK_28001). */
+  failHost(host: string, failure: HostFailure): void {
+    this.hostFailures.set(host.toLowerCase(), failure);
+  }
+
+  clearHostFailures(): void {
+    this.hostFailures.clear();
+  }
+
+  /** Present a server cert from a foreign CA to new connections (or go back to the trusted one). */
+  useUntrustedCert(untrusted: boolean): void {
+    const cert = untrusted ? this.options.untrustedCert : this.options.serverCert;
+    if (cert === undefined) throw new Error('the ingress was started without an untrusted certificate');
+    this.server.setSecureContext(this.context(cert));
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await closeServer(this.server);
+  }
+
+  /** Same ticket keys across contexts so resumption survives a certificate switch. */
+  private context(cert: IssuedCert): tls.SecureContextOptions {
+    return {
+      key: cert.keyPem,
+      cert: cert.chainPem,
+      ca: this.options.clientCaPem,
+      ticketKeys: this.ticketKeys,
+    };
+  }
+
+  private accept(socket: tls.TLSSocket): void {
+    if (socket.isSessionReused()) this.handshakes.resumed++;
+    else this.handshakes.full++;
+    socket.on('error', () => socket.destroy());
+    const frames = new FrameAccumulator();
+    let gotFrame = false;
+    const onData = (chunk: Buffer): void => {
+      const got = frames.push(chunk);
+      if (got === null) return;
+      gotFrame = true;
+      socket.off('data', onData);
+      socket.pause();
+      void this.serve(socket, got.message, got.rest);
+    };
+    socket.on('data', onData);
+    socket.once('end', () => {
+      if (!gotFrame) socket.end();
+    });
+  }
+
+  private async serve(socket: tls.TLSSocket, message: Buffer, rest: Buffer): Promise<void> {
+    let request: ConnRequest;
+    try {
+      request = decodeConnRequestMessage(message);
+    } catch {
+      this.protocolErrors++;
+      socket.destroy();
+      return;
+    }
+    this.requests.push({ ...request, at: Date.now() });
+    if (this.responseDelayMs > 0) await sleep(this.responseDelayMs);
+    if (this.behaviour === 'silent') return;
+    if (this.behaviour === 'close') return void socket.end();
+    if (this.behaviour === 'garbage') return void socket.end(GARBAGE_FRAME);
+
+    const refuse = (response: Partial<ConnResponse>): void => void socket.end(encodeConnResponse(response));
+    const host = request.host.toLowerCase();
+    const failure = this.hostFailures.get(host);
+    if (failure !== undefined)
+      return refuse({
+        errorCode: failure.errorCode,
+        errorMessage: failure.errorMessage ?? `${failure.errorCode}`,
+      });
+    const group = this.options.store.lookup(host, request.port);
+    const key = `${host}:${request.port}`;
+    const turn = this.roundRobin.get(key) ?? 0;
+    this.roundRobin.set(key, turn + 1);
+    const endpoint = group[turn % Math.max(group.length, 1)];
+    if (endpoint === undefined)
+      return refuse({
+        errorCode: 'ERR_NGROK_8012',
+        errorMessage: `No bound endpoint is online for ${request.host}:${request.port}.`,
+      });
+
+    let upstream: net.Socket;
+    try {
+      upstream = await this.options.backends.connect(endpoint.backend, {
+        endpointId: endpoint.id,
+        endpointHost: endpoint.host,
+      });
+    } catch (err) {
+      return refuse({
+        errorCode: 'ERR_NGROK_3200',
+        errorMessage: `The upstream for ${endpoint.url} is offline: ${(err as Error).message}`,
+      });
+    }
+    if (socket.destroyed) return void upstream.destroy();
+    socket.write(
+      encodeConnResponse({ endpointId: endpoint.id, proto: endpoint.proto, notices: this.notices }),
+    );
+    if (rest.length > 0) upstream.write(rest);
+    splice(socket, upstream);
+  }
+}
+
+/**
+ * Pipe both ways; a FIN from either side ends the other's write side only (half-close). Both
+ * sockets close once both directions are done; an abrupt close of one tears down the other.
+ */
+function splice(a: net.Socket, b: net.Socket): void {
+  a.pipe(b);
+  b.pipe(a);
+  const teardown = (): void => {
+    if (!a.readableEnded || !b.readableEnded) {
+      a.destroy();
+      b.destroy();
+    }
+  };
+  for (const s of [a, b]) {
+    s.on('error', () => s.destroy());
+    s.on('close', teardown);
+  }
+}
