@@ -1,0 +1,498 @@
+/**
+ * Client for the slice of the ngrok REST API this app uses (shared/ngrok-protocol.md §1): Kubernetes
+ * operator registrations and bound endpoints. It turns every failure into an NgrokdError a user can
+ * act on, retries only what is safe to retry, follows every page of a list, and never lets the API
+ * key leave for another origin or appear in a message or log line.
+ */
+import { z } from 'zod';
+import { NgrokdError, type ErrorCode } from '../../common/errors.ts';
+import type { Logger } from '../log.ts';
+import {
+  DEFAULT_RETRY_POLICY,
+  parseRetryAfter,
+  retryDelay,
+  sleep as timerSleep,
+  type Random,
+  type RetryPolicy,
+  type Sleep,
+} from './backoff.ts';
+
+export const DEFAULT_API_URL = 'https://api.ngrok.com';
+export const DEFAULT_TIMEOUT_MS = 15_000;
+/** The API's maximum page size. */
+export const PAGE_LIMIT = 100;
+/** Stops a server that keeps handing out new page links (100,000 items at the maximum page size). */
+export const MAX_PAGES = 1000;
+
+// ---- response shapes ------------------------------------------------------------------------------
+// Only `id` is required. A field of an unexpected type reads as absent, so one odd field in an
+// otherwise usable answer does not fail a whole poll.
+
+const optionalText = z.string().optional().catch(undefined);
+const optionalTexts = z.array(z.string()).optional().catch(undefined);
+
+export const operatorCertSchema = z.object({
+  cert: z.string().catch(''),
+  not_before: z.string().catch(''),
+  not_after: z.string().catch(''),
+});
+
+export const operatorSchema = z.object({
+  id: z.string().min(1),
+  uri: optionalText,
+  created_at: optionalText,
+  updated_at: optionalText,
+  description: optionalText,
+  metadata: optionalText,
+  enabled_features: optionalTexts,
+  region: optionalText,
+  binding: z
+    .object({
+      endpoint_selectors: optionalTexts,
+      cert: operatorCertSchema.nullish().catch(undefined),
+      ingress_endpoint: optionalText,
+    })
+    .nullish()
+    .catch(undefined),
+});
+
+export const endpointSchema = z.object({
+  id: z.string().min(1),
+  url: optionalText,
+  /** Deprecated by ngrok; read when `url` is absent. */
+  public_url: optionalText,
+  proto: optionalText,
+  hostport: optionalText,
+  host: optionalText,
+  port: z.number().optional().catch(undefined),
+  type: optionalText,
+  name: optionalText,
+  description: optionalText,
+  metadata: optionalText,
+  bindings: optionalTexts,
+  pooling_enabled: z.boolean().optional().catch(undefined),
+  created_at: optionalText,
+  updated_at: optionalText,
+  uri: optionalText,
+});
+
+export type OperatorCert = z.infer<typeof operatorCertSchema>;
+export type Operator = z.infer<typeof operatorSchema>;
+export type Endpoint = z.infer<typeof endpointSchema>;
+
+export interface OperatorCreate {
+  /** At most 255 bytes. */
+  description: string;
+  /** Free-form, at most 4096 bytes; JSON text by convention. */
+  metadata: string;
+  enabled_features: string[];
+  region: string;
+  binding: { endpoint_selectors: string[]; csr: string };
+}
+
+export interface OperatorUpdate {
+  description?: string;
+  metadata?: string;
+  enabled_features?: string[];
+  region?: string;
+  binding?: { endpoint_selectors?: string[]; csr?: string };
+}
+
+const errorBodySchema = z.object({
+  error_code: optionalText,
+  msg: optionalText,
+  details: z.object({ operation_id: optionalText }).optional().catch(undefined),
+});
+
+// ---- errors -----------------------------------------------------------------------------------------
+
+/** Why a failed request may be retried: throttled (the server did not act) or unavailable (it may have). */
+type RetryClass = 'throttled' | 'unavailable' | 'none';
+
+/** An NgrokdError that also tells what happened on the wire. */
+export class NgrokApiError extends NgrokdError {
+  /** HTTP status, undefined when no response arrived (network error, timeout). */
+  readonly status: number | undefined;
+  readonly retryClass: RetryClass;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    fix: string,
+    wire: { status: number | undefined; retryClass: RetryClass; ngrokCode?: string; cause?: unknown },
+  ) {
+    super(code, message, fix, {
+      ...(wire.ngrokCode === undefined ? {} : { ngrokCode: wire.ngrokCode }),
+      ...(wire.cause === undefined ? {} : { cause: wire.cause }),
+    });
+    this.name = 'NgrokApiError';
+    this.status = wire.status;
+    this.retryClass = wire.retryClass;
+  }
+}
+
+const FIX = {
+  auth: 'Create an API key at https://dashboard.ngrok.com/api-keys and set it as NGROK_API_KEY (or in the app settings).',
+  plan: 'Kubernetes Operators and Bindings are a paid ngrok feature: upgrade the plan at https://dashboard.ngrok.com/billing or ask ngrok support to enable them, then retry.',
+  rate: 'The ngrok API allows 120 requests per minute for the whole account, shared with every other API client it runs; ngrokd backs off and retries. Raise bound_endpoints.poll_interval or stop other clients if this persists.',
+  unavailable:
+    'Check the network connection and api.url in the config, and https://status.ngrok.com for an outage; ngrokd keeps retrying.',
+  other: 'See the daemon log for the request; if it persists, report it with the operation id.',
+} as const;
+
+function ngrokNumber(code: string | undefined): number | undefined {
+  const match = code === undefined ? null : /ERR_NGROK_([0-9]+)/.exec(code);
+  return match === null ? undefined : Number(match[1]);
+}
+
+function oneLine(text: string, max = 300): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > max ? `${flat.slice(0, max)}…` : flat;
+}
+
+function errorCodeOf(err: unknown): string | undefined {
+  return err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
+}
+
+// ---- client -----------------------------------------------------------------------------------------
+
+export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+
+export interface NgrokApiOptions {
+  apiKey: string;
+  /** Default https://api.ngrok.com; the simulator and tests pass an http://127.0.0.1 URL. */
+  baseUrl?: string;
+  /** Per attempt. Default 15 s. */
+  timeoutMs?: number;
+  retry?: Partial<RetryPolicy>;
+  fetch?: typeof fetch;
+  sleep?: Sleep;
+  random?: Random;
+  now?: () => number;
+  logger?: Logger;
+  /** Aborting it cancels requests and retry waits in flight (daemon shutdown). */
+  signal?: AbortSignal;
+}
+
+export class NgrokApi {
+  readonly baseUrl: URL;
+  readonly timeoutMs: number;
+  readonly retry: RetryPolicy;
+  readonly #apiKey: string;
+  readonly #fetch: typeof fetch;
+  readonly #sleep: Sleep;
+  readonly #random: Random;
+  readonly #now: () => number;
+  readonly #logger: Logger | undefined;
+  readonly #signal: AbortSignal | undefined;
+
+  constructor(options: NgrokApiOptions) {
+    if (options.apiKey.trim() === '') {
+      throw new NgrokdError(
+        'API_KEY_MISSING',
+        'the ngrok API key is empty',
+        'Create an API key at https://dashboard.ngrok.com/api-keys and set it as NGROK_API_KEY (or in the app settings).',
+      );
+    }
+    const raw = options.baseUrl ?? DEFAULT_API_URL;
+    let base: URL;
+    try {
+      base = new URL(raw);
+    } catch (err) {
+      throw new NgrokdError(
+        'CONFIG_INVALID',
+        `api.url ${JSON.stringify(raw)} is not a URL`,
+        'Set api.url to https://api.ngrok.com.',
+        { cause: err },
+      );
+    }
+    if (base.protocol !== 'https:' && base.protocol !== 'http:') {
+      throw new NgrokdError(
+        'CONFIG_INVALID',
+        `api.url ${JSON.stringify(raw)} is not an http(s) URL`,
+        'Set api.url to https://api.ngrok.com.',
+      );
+    }
+    base.search = '';
+    base.hash = '';
+    this.baseUrl = base;
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.retry = { ...DEFAULT_RETRY_POLICY, ...options.retry };
+    this.#apiKey = options.apiKey;
+    this.#fetch = options.fetch ?? fetch;
+    this.#sleep = options.sleep ?? timerSleep;
+    this.#random = options.random ?? Math.random;
+    this.#now = options.now ?? Date.now;
+    this.#logger = options.logger;
+    this.#signal = options.signal;
+  }
+
+  // ---- typed endpoints ----
+
+  async createOperator(body: OperatorCreate): Promise<Operator> {
+    return this.#parse(
+      operatorSchema,
+      await this.request('POST', '/kubernetes_operators', body),
+      'POST /kubernetes_operators',
+    );
+  }
+
+  /** Undefined when the registration is gone (404): the caller registers again. */
+  async getOperator(id: string): Promise<Operator | undefined> {
+    const path = `/kubernetes_operators/${encodeURIComponent(id)}`;
+    try {
+      return this.#parse(operatorSchema, await this.request('GET', path), `GET ${path}`);
+    } catch (err) {
+      if (err instanceof NgrokApiError && err.status === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async updateOperator(id: string, body: OperatorUpdate): Promise<Operator> {
+    const path = `/kubernetes_operators/${encodeURIComponent(id)}`;
+    return this.#parse(operatorSchema, await this.request('PATCH', path, body), `PATCH ${path}`);
+  }
+
+  /** Resolves false when there was nothing to delete (404). */
+  async deleteOperator(id: string): Promise<boolean> {
+    try {
+      await this.request('DELETE', `/kubernetes_operators/${encodeURIComponent(id)}`);
+      return true;
+    } catch (err) {
+      if (err instanceof NgrokApiError && err.status === 404) return false;
+      throw err;
+    }
+  }
+
+  listOperators(): Promise<Operator[]> {
+    return this.listAll('/kubernetes_operators', 'operators', operatorSchema);
+  }
+
+  listBoundEndpoints(operatorId: string): Promise<Endpoint[]> {
+    return this.listAll(
+      `/kubernetes_operators/${encodeURIComponent(operatorId)}/bound_endpoints`,
+      'endpoints',
+      endpointSchema,
+    );
+  }
+
+  listEndpoints(): Promise<Endpoint[]> {
+    return this.listAll('/endpoints', 'endpoints', endpointSchema);
+  }
+
+  // ---- generic ----
+
+  /**
+   * Every item of a paginated list: `limit=100`, then each `next_page_uri` until it is null. A link
+   * to another origin is refused (the API key would go with it), and so is a link seen before.
+   */
+  async listAll<T>(path: string, itemsKey: string, item: z.ZodType<T>): Promise<T[]> {
+    const first = this.#resolve(path);
+    first.searchParams.set('limit', String(PAGE_LIMIT));
+    const page = z
+      .object({ [itemsKey]: z.array(item), next_page_uri: z.string().nullish() })
+      .transform((body) => ({
+        items: body[itemsKey] as T[],
+        next: body.next_page_uri as string | null | undefined,
+      }));
+    const items: T[] = [];
+    const seen = new Set<string>();
+    let next: URL | undefined = first;
+    while (next !== undefined) {
+      const what = `GET ${path} (page ${seen.size + 1})`;
+      if (seen.has(next.href))
+        throw this.#invalid(`${what}: next_page_uri ${next.href} repeats an earlier page`);
+      if (seen.size >= MAX_PAGES) throw this.#invalid(`${what}: more than ${MAX_PAGES} pages`);
+      seen.add(next.href);
+      const data: { items: T[]; next: string | null | undefined } = this.#parse(
+        page,
+        await this.#call('GET', next),
+        what,
+      );
+      items.push(...data.items);
+      next = data.next ? this.#pageLink(data.next, what) : undefined;
+    }
+    return items;
+  }
+
+  /** One request with retries; resolves the parsed JSON body (undefined for an empty one). */
+  request(method: HttpMethod, path: string, body?: unknown): Promise<unknown> {
+    return this.#call(method, this.#resolve(path), body);
+  }
+
+  // ---- internals ----
+
+  #resolve(path: string): URL {
+    if (!path.startsWith('/')) throw new Error(`API path must start with "/": ${path}`);
+    const url = new URL(this.baseUrl.href);
+    const query = path.indexOf('?');
+    url.pathname = this.baseUrl.pathname.replace(/\/+$/, '') + (query === -1 ? path : path.slice(0, query));
+    if (query !== -1) url.search = path.slice(query);
+    return url;
+  }
+
+  #pageLink(link: string, what: string): URL {
+    let url: URL;
+    try {
+      url = new URL(link, this.baseUrl);
+    } catch {
+      throw this.#invalid(`${what}: next_page_uri ${JSON.stringify(link)} is not a URL`);
+    }
+    if (url.origin !== this.baseUrl.origin) {
+      throw new NgrokApiError(
+        'API_ERROR',
+        `refusing to follow next_page_uri ${url.origin}${url.pathname} from ${what}: it is not on ${this.baseUrl.origin}, and following it would send the API key there`,
+        'Check api.url points at the real ngrok API (https://api.ngrok.com).',
+        { status: undefined, retryClass: 'none' },
+      );
+    }
+    return url;
+  }
+
+  #parse<T>(schema: z.ZodType<T>, data: unknown, what: string): T {
+    const result = schema.safeParse(data);
+    if (result.success) return result.data;
+    const issue = result.error.issues[0];
+    const where = issue === undefined || issue.path.length === 0 ? 'body' : issue.path.join('.');
+    throw this.#invalid(`${what}: unexpected response (${where}: ${issue?.message ?? 'invalid'})`);
+  }
+
+  #invalid(message: string): NgrokApiError {
+    return new NgrokApiError('API_ERROR', `ngrok API ${message}`, FIX.other, {
+      status: undefined,
+      retryClass: 'none',
+    });
+  }
+
+  #redact(text: string): string {
+    return text.split(this.#apiKey).join('[redacted]');
+  }
+
+  async #call(method: HttpMethod, url: URL, body?: unknown): Promise<unknown> {
+    const headers: Record<string, string> = {
+      Authorization: `Bearer ${this.#apiKey}`,
+      'Ngrok-Version': '2',
+      Accept: 'application/json',
+    };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const what = `${method} ${url.pathname}`;
+
+    for (let attempt = 1; ; attempt++) {
+      let failure: NgrokApiError;
+      let retryAfterMs: number | undefined;
+      const timeout = AbortSignal.timeout(this.timeoutMs);
+      const signal = this.#signal === undefined ? timeout : AbortSignal.any([timeout, this.#signal]);
+      try {
+        const response = await this.#fetch(url, { method, headers, body: payload, signal });
+        const text = await response.text();
+        this.#logger?.debug(
+          { method, path: url.pathname, status: response.status, attempt },
+          'ngrok API request',
+        );
+        if (response.ok) return this.#json(text, what);
+        failure = this.#httpError(what, response.status, text);
+        retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), this.#now());
+      } catch (err) {
+        if (err instanceof NgrokApiError) throw err;
+        if (this.#signal?.aborted) throw this.#signal.reason;
+        failure = this.#transportError(url, err, timeout.aborted);
+      }
+      const retryable =
+        failure.retryClass === 'throttled' || (failure.retryClass === 'unavailable' && method !== 'POST');
+      if (!retryable || attempt >= this.retry.attempts) throw failure;
+      const delay = retryDelay(attempt - 1, retryAfterMs, this.retry, this.#random);
+      this.#logger?.warn(
+        { method, path: url.pathname, attempt, delayMs: delay, code: failure.code },
+        'ngrok API retry',
+      );
+      await this.#sleep(delay, this.#signal);
+    }
+  }
+
+  #json(text: string, what: string): unknown {
+    if (text.trim() === '') return undefined;
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw this.#invalid(
+        `${what}: response is not JSON (${JSON.stringify(oneLine(this.#redact(text), 80))})`,
+      );
+    }
+  }
+
+  #httpError(what: string, status: number, text: string): NgrokApiError {
+    let parsed: z.infer<typeof errorBodySchema> = {};
+    try {
+      parsed = errorBodySchema.catch({}).parse(JSON.parse(text));
+    } catch {
+      parsed = { msg: oneLine(text, 200) };
+    }
+    const ngrokCode = parsed.error_code;
+    const msg = this.#redact(oneLine(parsed.msg ?? '') || 'no message');
+    const operation = parsed.details?.operation_id;
+    const detail = `(HTTP ${status}${ngrokCode === undefined ? '' : ` ${ngrokCode}`}: ${msg}${operation === undefined ? '' : `; operation ${operation}`})`;
+    const n = ngrokNumber(ngrokCode);
+    const make = (code: ErrorCode, message: string, fix: string, retryClass: RetryClass) =>
+      new NgrokApiError(code, message, fix, {
+        status,
+        retryClass,
+        ...(ngrokCode === undefined ? {} : { ngrokCode }),
+      });
+
+    if (n === 218)
+      return make(
+        'API_ERROR',
+        `ngrok API ${what} was refused for a missing Ngrok-Version header ${detail}`,
+        FIX.other,
+        'none',
+      );
+    if (n === 19002) {
+      return make(
+        'PLAN_GATE',
+        `Kubernetes Operators and Bindings are not enabled on this ngrok account's plan ${detail}`,
+        FIX.plan,
+        'none',
+      );
+    }
+    if (status === 401 || status === 403 || n === 200 || n === 201)
+      return make('API_AUTH', `API key rejected ${detail}`, FIX.auth, 'none');
+    if (n === 225) {
+      return make(
+        'RATE_LIMITED',
+        `ngrok API refused ${what}: too many simultaneous requests ${detail}`,
+        FIX.rate,
+        'throttled',
+      );
+    }
+    if (status === 429 || n === 226) {
+      return make('RATE_LIMITED', `ngrok API rate limit reached on ${what} ${detail}`, FIX.rate, 'throttled');
+    }
+    if (status >= 500) {
+      return make(
+        'API_UNAVAILABLE',
+        `ngrok API at ${this.baseUrl.origin} failed ${what} ${detail}`,
+        FIX.unavailable,
+        'unavailable',
+      );
+    }
+    return make('API_ERROR', `ngrok API ${what} failed ${detail}`, FIX.other, 'none');
+  }
+
+  #transportError(url: URL, err: unknown, timedOut: boolean): NgrokApiError {
+    const target = `${url.origin}${url.pathname}`;
+    let why: string;
+    if (timedOut) why = `did not answer within ${this.timeoutMs} ms`;
+    else {
+      const cause = err instanceof Error && err.cause !== undefined ? err.cause : err;
+      const code = errorCodeOf(cause);
+      const text = cause instanceof Error ? cause.message : String(cause);
+      why = `is unreachable (${this.#redact(oneLine(code ?? text, 120))})`;
+    }
+    return new NgrokApiError('API_UNAVAILABLE', `ngrok API at ${target} ${why}`, FIX.unavailable, {
+      status: undefined,
+      retryClass: 'unavailable',
+      cause: err,
+    });
+  }
+}
