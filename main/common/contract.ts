@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { UserFacingError } from './errors.ts';
 import type { InterfaceKind, PrivilegeMode } from './privileged.ts';
 import type { Proto } from './endpoint-url.ts';
+import { parseCidr } from './subnet.ts';
 
 export const CONTROL_PROTOCOL_VERSION = 1;
 
@@ -57,6 +58,54 @@ export interface StateSnapshot {
   endpoints: EndpointView[];
 }
 
+/** What the settings screen edits. The engine applies the first four; a desktop shell adds the rest. */
+export interface Settings {
+  poll_interval: number;
+  selectors: string[];
+  subnet: string;
+  interface_name: string;
+  launch_at_login: boolean;
+  notifications: boolean;
+  /** True in the desktop app; false in browser mode, where the last two have no effect. */
+  desktop: boolean;
+  /** A changed subnet or interface name applies after a restart. */
+  restart_required: boolean;
+}
+
+export const settingsPatch = z
+  .object({
+    poll_interval: z.number().min(0.05).max(86_400).optional(),
+    selectors: z.array(z.string().min(1).max(4096)).min(1).max(64).optional(),
+    subnet: z
+      .string()
+      .max(64)
+      .superRefine((value, ctx) => {
+        try {
+          parseCidr(value);
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : String(err) });
+        }
+      })
+      .optional(),
+    interface_name: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,15}$/, 'must be 1-15 characters of letters, digits, "_", "." and "-"')
+      .optional(),
+    launch_at_login: z.boolean().optional(),
+    notifications: z.boolean().optional(),
+  })
+  .strict();
+
+export type SettingsPatch = z.infer<typeof settingsPatch>;
+
+/** ngrok API keys are opaque tokens: letters, digits, `_` and `-`. */
+export const apiKeyParam = z
+  .string()
+  .trim()
+  .min(8, 'an ngrok API key is longer than that')
+  .max(512)
+  .regex(/^[A-Za-z0-9_-]+$/, 'an ngrok API key has only letters, digits, "_" and "-"');
+
 /** Request params and results, one entry per command. */
 export const commands = {
   hello: { params: z.object({}).strict(), result: {} as { protocol: number; version: string } },
@@ -64,6 +113,9 @@ export const commands = {
   list: { params: z.object({}).strict(), result: {} as EndpointView[] },
   setEnabled: { params: z.object({ enabled: z.boolean() }).strict(), result: {} as StatusView },
   logout: { params: z.object({}).strict(), result: {} as { deleted: boolean } },
+  setApiKey: { params: z.object({ apiKey: apiKeyParam }).strict(), result: {} as StatusView },
+  getSettings: { params: z.object({}).strict(), result: {} as Settings },
+  updateSettings: { params: settingsPatch, result: {} as Settings },
   subscribe: {
     params: z.object({ intervalMs: z.number().int().min(100).max(60_000).optional() }).strict(),
     result: {} as StateSnapshot,

@@ -68,7 +68,7 @@ export class IngressServer {
   notices: string[] = [];
   private readonly options: IngressServerOptions;
   private readonly server: tls.Server;
-  private readonly ticketKeys = randomBytes(48);
+  private ticketKeys = randomBytes(48);
   private readonly sockets = new Set<net.Socket>();
   private readonly hostFailures = new Map<string, HostFailure>();
   private readonly roundRobin = new Map<string, number>();
@@ -118,10 +118,15 @@ export class IngressServer {
     this.hostFailures.clear();
   }
 
-  /** Present a server cert from a foreign CA to new connections (or go back to the trusted one). */
+  /**
+   * Present a server cert from a foreign CA to new connections (or go back to the trusted one). An
+   * impostor would not hold the real server's session-ticket keys, so they are rotated too: clients
+   * cannot resume their way past verification.
+   */
   useUntrustedCert(untrusted: boolean): void {
     const cert = untrusted ? this.options.untrustedCert : this.options.serverCert;
     if (cert === undefined) throw new Error('the ingress was started without an untrusted certificate');
+    this.ticketKeys = randomBytes(48);
     this.server.setSecureContext(this.context(cert));
   }
 
@@ -130,7 +135,7 @@ export class IngressServer {
     await closeServer(this.server);
   }
 
-  /** Same ticket keys across contexts so resumption survives a certificate switch. */
+  /** The current ticket keys in every context, so a renewed context keeps resumption working. */
   private context(cert: IssuedCert): tls.SecureContextOptions {
     return {
       key: cert.keyPem,

@@ -207,7 +207,13 @@ function decodePodIdentity(buf: Buffer): PodIdentity {
         else return false;
         return true;
       });
-      p.annotations[key] = value;
+      // defineProperty, not assignment: a key named "__proto__" would otherwise be dropped.
+      Object.defineProperty(p.annotations, key, {
+        value,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     } else return false;
     return true;
   });

@@ -1,0 +1,167 @@
+/**
+ * The privileged helper daemon: `node helper/main.ts [options]`, run as root by systemd (Linux) or
+ * launchd (macOS). Options come from argv, else the environment:
+ *   --socket PATH          NGROKD_HELPER_SOCKET       default /run/ngrokd-helper.sock (/var/run on macOS)
+ *   --uid UID              NGROKD_HELPER_ALLOWED_UID  the user who installed the helper (root is always
+ *                                                     allowed); --allowed-uid is the same option
+ *   --hosts-path PATH      NGROKD_HOSTS_PATH          default /etc/hosts
+ *   --grace-ms MS          NGROKD_HELPER_GRACE_MS     default 10000: cleanup delay after the app vanished
+ *   --version VERSION      the installed release, reported in hello (default: package.json)
+ *   --teardown [--interface NAME]   one shot (uninstall): remove the hosts section and the interface
+ * Logs are JSON lines on stderr. SIGTERM/SIGINT remove the hosts section and addresses, then exit.
+ */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import pkg from '../package.json' with { type: 'json' };
+import { NgrokdError } from '../main/common/errors.ts';
+import { defaultHelperSocketPath } from './protocol.ts';
+import { DEFAULT_INTERFACE } from './hosts-file.ts';
+import { validateInterfaceName } from './names.ts';
+import { DEFAULT_HOSTS_PATH, removeLeftovers, RootOps } from './root-ops.ts';
+import { DEFAULT_GRACE_PERIOD_MS, HelperServer, type HelperLogger } from './server.ts';
+
+/** The release of these files; an installed helper is told its version with --version. */
+export const HELPER_VERSION: string = pkg.version;
+
+export interface HelperConfig {
+  socketPath: string;
+  allowedUid: number | null;
+  hostsPath: string;
+  gracePeriodMs: number;
+  version: string;
+  /** Set for the one-shot uninstall cleanup: the interface whose leftovers to remove. */
+  teardownInterface: string | null;
+}
+
+function configError(what: string, value: string, allowed: string): NgrokdError {
+  return new NgrokdError(
+    'CONFIG_INVALID',
+    `helper ${what} ${JSON.stringify(value)} is invalid: ${allowed}`,
+    'Fix the helper service definition (reinstall with `npm run ngrokd -- helper install`).',
+  );
+}
+
+function parseInteger(what: string, value: string, min: number, max: number): number {
+  if (!/^[0-9]+$/.test(value) || Number(value) < min || Number(value) > max) {
+    throw configError(what, value, `expected an integer from ${min} to ${max}`);
+  }
+  return Number(value);
+}
+
+export function parseHelperConfig(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): HelperConfig {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      options: {
+        socket: { type: 'string' },
+        uid: { type: 'string' },
+        'allowed-uid': { type: 'string' },
+        'hosts-path': { type: 'string' },
+        'grace-ms': { type: 'string' },
+        version: { type: 'string' },
+        teardown: { type: 'boolean' },
+        interface: { type: 'string' },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+  } catch (err) {
+    throw new NgrokdError(
+      'CONFIG_INVALID',
+      `helper arguments: ${err instanceof Error ? err.message : String(err)}`,
+      'Fix the helper service definition (reinstall with `npm run ngrokd -- helper install`).',
+    );
+  }
+  const { values } = parsed;
+  const socketPath = values.socket ?? env.NGROKD_HELPER_SOCKET ?? defaultHelperSocketPath();
+  const hostsPath = values['hosts-path'] ?? env.NGROKD_HOSTS_PATH ?? DEFAULT_HOSTS_PATH;
+  for (const [what, path] of [
+    ['socket path', socketPath],
+    ['hosts path', hostsPath],
+  ] as const) {
+    if (!path.startsWith('/')) throw configError(what, path, 'expected an absolute path');
+  }
+  const uid = values.uid ?? values['allowed-uid'] ?? env.NGROKD_HELPER_ALLOWED_UID;
+  const grace = values['grace-ms'] ?? env.NGROKD_HELPER_GRACE_MS;
+  const version = values.version ?? HELPER_VERSION;
+  if (!/^[0-9A-Za-z.+-]{1,64}$/.test(version))
+    throw configError('version', version, 'expected a release such as 1.2.3');
+  return {
+    socketPath,
+    hostsPath,
+    allowedUid: uid === undefined || uid === '' ? null : parseInteger('allowed uid', uid, 0, 2 ** 32 - 2),
+    gracePeriodMs:
+      grace === undefined ? DEFAULT_GRACE_PERIOD_MS : parseInteger('grace period (ms)', grace, 0, 3_600_000),
+    version,
+    teardownInterface:
+      values.teardown === true ? validateInterfaceName(values.interface ?? DEFAULT_INTERFACE) : null,
+  };
+}
+
+/** Start the helper as root; resolves once it is listening. */
+export async function runHelper(config: HelperConfig, logger: HelperLogger): Promise<HelperServer> {
+  if (process.getuid?.() !== 0) {
+    throw new NgrokdError(
+      'HELPER_ERROR',
+      `the helper must run as root (it runs as uid ${process.getuid?.() ?? 'unknown'})`,
+      'Install it with `npm run ngrokd -- helper install`, which starts it as a system service.',
+    );
+  }
+  return HelperServer.start({
+    socketPath: config.socketPath,
+    allowedUid: config.allowedUid,
+    ops: new RootOps({ hostsPath: config.hostsPath }),
+    version: config.version,
+    logger,
+    gracePeriodMs: config.gracePeriodMs,
+  });
+}
+
+async function main(): Promise<void> {
+  const logger = pino(
+    { base: { app: 'ngrokd-helper', version: HELPER_VERSION }, timestamp: pino.stdTimeFunctions.isoTime },
+    pino.destination({ fd: 2, sync: true }),
+  );
+  let server: HelperServer;
+  try {
+    const config = parseHelperConfig(process.argv.slice(2));
+    if (config.teardownInterface !== null) {
+      await removeLeftovers({ interfaceName: config.teardownInterface, hostsPath: config.hostsPath });
+      logger.info({ interface: config.teardownInterface, hostsPath: config.hostsPath }, 'teardown done');
+      return;
+    }
+    server = await runHelper(config, logger);
+  } catch (err) {
+    const fields = err instanceof NgrokdError ? err.toJSON() : { message: String(err) };
+    logger.error(fields, 'helper failed to start');
+    process.exitCode = 1;
+    return;
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping: removing hosts section and addresses');
+    void server.close({ clearEndpoints: true }).finally(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) await main();

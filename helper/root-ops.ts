@@ -1,0 +1,223 @@
+/**
+ * The privileged operations done as root: a real interface, the hosts file's managed section and
+ * listening sockets on any port. Used in-process by a daemon started as root and, behind the Unix
+ * socket, by the helper server. Everything a caller asks for is checked here, before the system is
+ * touched: addresses must be usable addresses of the interface's subnet, and `listen` only binds
+ * an address this object put on the interface.
+ */
+import { createServer } from 'node:net';
+import { NgrokdError } from '../main/common/errors.ts';
+import type {
+  HostsEntry,
+  InterfaceInfo,
+  InterfaceSpec,
+  ListenSocket,
+  PrivilegedOps,
+} from '../main/common/privileged.ts';
+import { contains, intToIp, ipToInt, isReserved, parseCidr, type Subnet } from '../main/common/subnet.ts';
+import { HostsSection } from './hosts-file.ts';
+import * as linuxInterface from './linux/interface.ts';
+import { validateInterfaceName } from './names.ts';
+
+export const DEFAULT_HOSTS_PATH = '/etc/hosts';
+
+/** The per-platform part: the interface and its addresses. Linux uses rtnetlink; macOS plugs in here. */
+export interface NetworkBackend {
+  ensureInterface(spec: InterfaceSpec): Promise<InterfaceInfo>;
+  /** Make exactly `ips` (as /32) exist on the interface besides its gateway. */
+  setAddresses(name: string, ips: readonly string[]): Promise<void>;
+  /** Remove the interface if it exists. */
+  destroyInterface(name: string): Promise<void>;
+}
+
+export const linuxBackend: NetworkBackend = {
+  ensureInterface: async (spec) => linuxInterface.ensureInterface(spec),
+  setAddresses: async (name, ips) => {
+    linuxInterface.setAddresses(name, ips);
+  },
+  destroyInterface: async (name) => {
+    linuxInterface.destroyInterface(name);
+  },
+};
+
+export function platformBackend(platform: NodeJS.Platform = process.platform): NetworkBackend {
+  if (platform === 'linux') return linuxBackend;
+  throw new NgrokdError(
+    'HELPER_ERROR',
+    `root mode has no interface backend for platform ${platform} yet`,
+    'Use user mode (`--user-mode`) on this platform for now.',
+  );
+}
+
+export interface RootOpsOptions {
+  /** The hosts file to manage (the caller resolves NGROKD_HOSTS_PATH). Default /etc/hosts. */
+  hostsPath?: string;
+  backend?: NetworkBackend;
+}
+
+interface ManagedInterface {
+  info: InterfaceInfo;
+  subnet: Subnet;
+  hosts: HostsSection;
+}
+
+function listenError(err: unknown, ip: string, port: number): NgrokdError {
+  if (err instanceof Error && 'code' in err && err.code === 'EADDRINUSE') {
+    return new NgrokdError(
+      'PORT_IN_USE',
+      `${ip}:${port} is already in use by another program`,
+      `Stop the program listening on port ${port} (see \`ss -ltnp 'sport = :${port}'\` or \`lsof -i :${port}\`).`,
+      { cause: err },
+    );
+  }
+  return new NgrokdError(
+    'LISTEN_FAILED',
+    `could not listen on ${ip}:${port}: ${err instanceof Error ? err.message : String(err)}`,
+    'See the daemon log for details.',
+    { cause: err },
+  );
+}
+
+/**
+ * Uninstall cleanup without a running helper: remove `interfaceName`'s hosts section and the
+ * interface itself (only if ngrokd created it). Idempotent.
+ */
+export async function removeLeftovers(options: {
+  interfaceName: string;
+  hostsPath?: string;
+  backend?: NetworkBackend;
+}): Promise<void> {
+  const name = validateInterfaceName(options.interfaceName);
+  // Removing writes no entries, so the subnet the section validates against does not matter.
+  const hosts = new HostsSection({
+    path: options.hostsPath ?? DEFAULT_HOSTS_PATH,
+    interfaceName: name,
+    subnet: '10.0.0.0/8',
+  });
+  await hosts.remove();
+  await (options.backend ?? platformBackend()).destroyInterface(name);
+}
+
+export class RootOps implements PrivilegedOps {
+  readonly mode = 'root' as const;
+  readonly hostsPath: string;
+  readonly #backend: NetworkBackend;
+  #interface: ManagedInterface | null = null;
+  /** The endpoint addresses currently on the interface: the only ones `listen` binds. */
+  #addresses = new Set<string>();
+
+  constructor(options: RootOpsOptions = {}) {
+    this.hostsPath = options.hostsPath ?? DEFAULT_HOSTS_PATH;
+    this.#backend = options.backend ?? platformBackend();
+  }
+
+  /** Root mode uses the configured subnet as is. */
+  effectiveSubnet(configured: string): string {
+    return configured;
+  }
+
+  /** The interface being managed, or null before ensureInterface(). */
+  get interface(): InterfaceInfo | null {
+    return this.#interface?.info ?? null;
+  }
+
+  async ensureInterface(spec: InterfaceSpec): Promise<InterfaceInfo> {
+    const name = validateInterfaceName(spec.name);
+    const subnet = parseCidr(spec.subnet, 'net.subnet');
+    const previous = this.#interface;
+    if (previous !== null && (previous.info.name !== name || previous.subnet.cidr !== subnet.cidr)) {
+      // A new name or subnet: what was published for the old one must not linger.
+      await this.clearEndpoints();
+    }
+    const info = await this.#backend.ensureInterface({ name, subnet: subnet.cidr });
+    this.#interface = {
+      info,
+      subnet,
+      hosts: new HostsSection({ path: this.hostsPath, interfaceName: name, subnet: subnet.cidr }),
+    };
+    return info;
+  }
+
+  async setAddresses(ips: readonly string[]): Promise<void> {
+    const managed = this.#require('set endpoint addresses');
+    const canonical = new Set<string>();
+    for (const ip of ips) {
+      const n = ipToInt(ip, 'endpoint address');
+      if (!contains(managed.subnet, n) || isReserved(managed.subnet, n)) {
+        throw new NgrokdError(
+          'SUBNET_INVALID',
+          `endpoint address ${ip} is not a usable address of ${managed.subnet.cidr}`,
+          `Endpoint addresses must lie in ${managed.subnet.cidr}, excluding its network, gateway and broadcast addresses.`,
+        );
+      }
+      canonical.add(intToIp(n));
+    }
+    try {
+      await this.#backend.setAddresses(managed.info.name, [...canonical]);
+    } finally {
+      // On failure some changes may have been applied: listen only on what is certainly wanted.
+      this.#addresses = new Set([...this.#addresses].filter((ip) => canonical.has(ip)));
+    }
+    this.#addresses = canonical;
+  }
+
+  async setHosts(entries: readonly HostsEntry[]): Promise<{ changed: boolean }> {
+    return this.#require('write the hosts file').hosts.setHosts(entries);
+  }
+
+  async listen(ip: string, port: number): Promise<ListenSocket> {
+    if (!this.#addresses.has(ip)) {
+      const name = this.#interface?.info.name ?? 'the ngrokd interface';
+      throw new NgrokdError(
+        'LISTEN_FAILED',
+        `could not listen on ${ip}:${port}: ${ip} is not an endpoint address on ${name}`,
+        'Set the endpoint addresses before listening on them; this is a bug if it happens.',
+      );
+    }
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+      throw listenError(new Error(`port ${port} is out of range`), ip, port);
+    }
+    const server = createServer({ allowHalfOpen: true, pauseOnConnect: true });
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => reject(listenError(err, ip, port));
+      server.once('error', onError);
+      server.listen({ host: ip, port, exclusive: true }, () => {
+        server.off('error', onError);
+        resolve();
+      });
+    });
+    return { server, port };
+  }
+
+  /**
+   * Remove the hosts section and the endpoint addresses but keep the interface: what the helper
+   * does when its client vanished, so a crashed app leaves no names pointing nowhere.
+   */
+  async clearEndpoints(): Promise<void> {
+    const managed = this.#interface;
+    if (managed === null) return;
+    const problems: unknown[] = [];
+    await managed.hosts.remove().catch((err: unknown) => problems.push(err));
+    await this.#backend.setAddresses(managed.info.name, []).catch((err: unknown) => problems.push(err));
+    this.#addresses.clear();
+    if (problems.length > 0) throw problems[0];
+  }
+
+  /** Remove the hosts section, the addresses and the interface. Idempotent. */
+  async teardown(): Promise<void> {
+    const managed = this.#interface;
+    if (managed === null) return;
+    await this.clearEndpoints();
+    await this.#backend.destroyInterface(managed.info.name);
+    this.#interface = null;
+  }
+
+  #require(action: string): ManagedInterface {
+    if (this.#interface !== null) return this.#interface;
+    throw new NgrokdError(
+      'HELPER_ERROR',
+      `cannot ${action} before the interface is set up`,
+      'Call ensureInterface first; this is a bug if it happens.',
+    );
+  }
+}

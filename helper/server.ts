@@ -1,0 +1,373 @@
+/**
+ * The helper daemon's socket server. Each connection is authenticated by the kernel's peer
+ * credentials (root or the one allowed user; everyone else is closed at once), then speaks the
+ * framed protocol of ./protocol.ts one request at a time. One client controls the helper at a time:
+ * the first valid state-changing request makes a connection the controller and closes the previous
+ * one (a version probe that only says hello never disturbs the app). When the controller vanishes
+ * and none takes over within the grace period, the hosts section and addresses are removed (the
+ * interface stays), so a crashed app never leaves names pointing nowhere; the app re-asserts the
+ * whole state when it reconnects.
+ */
+import { lstat, mkdir, chmod, unlink } from 'node:fs/promises';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { dirname } from 'node:path';
+import { NgrokdError, toUserFacing } from '../main/common/errors.ts';
+import { isPeerAllowed, peerCredentials, type PeerCredentials } from './peer-credentials.ts';
+import {
+  decodeRequest,
+  encodeFrame,
+  FrameReader,
+  HELPER_PROTOCOL_VERSION,
+  type HelperRequest,
+  type HelperResponse,
+} from './protocol.ts';
+import type { RootOps } from './root-ops.ts';
+import { closeFd, duplicateFd, handleFd, sendWithFd, SocketCallError } from './unix-socket.ts';
+
+export const DEFAULT_GRACE_PERIOD_MS = 10_000;
+/** Every peer is checked by credentials, so the socket itself may be world-connectable. */
+export const SOCKET_MODE = 0o666;
+/** How long a reply carrying an fd may wait for a client that does not read. */
+const FD_SEND_TIMEOUT_MS = 5_000;
+const FD_SEND_RETRY_MS = 5;
+
+/** pino-compatible: structured fields first, then the message. */
+export interface HelperLogger {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+}
+
+export type ServedOps = Pick<
+  RootOps,
+  'hostsPath' | 'ensureInterface' | 'setAddresses' | 'setHosts' | 'listen' | 'teardown' | 'clearEndpoints'
+>;
+
+export interface HelperServerOptions {
+  socketPath: string;
+  /** The user the helper was installed for; root is always allowed. */
+  allowedUid: number | null;
+  ops: ServedOps;
+  /** The helper's release, answered to hello so the app can offer an upgrade. */
+  version: string;
+  logger: HelperLogger;
+  gracePeriodMs?: number;
+}
+
+interface Session {
+  id: number;
+  socket: Socket;
+  peer: PeerCredentials;
+  reader: FrameReader;
+  /** Frames received and not yet answered; the socket is paused while any are queued. */
+  pending: Buffer[];
+  busy: boolean;
+  greeted: boolean;
+  /** Set after a fatal framing error: nothing more is read from this peer. */
+  hangingUp: boolean;
+  /** Completes when the last reply is in the kernel: an fd reply must not overtake it. */
+  lastWrite: Promise<void>;
+}
+
+type Reply = { response: HelperResponse; fd?: number };
+
+export class HelperServer {
+  readonly socketPath: string;
+  readonly #options: HelperServerOptions;
+  readonly #server: Server;
+  readonly #gracePeriodMs: number;
+  readonly #sessions = new Set<Session>();
+  #controller: Session | null = null;
+  #graceTimer: NodeJS.Timeout | undefined;
+  /** Root operations run one at a time, whichever connection asked. */
+  #operations: Promise<unknown> = Promise.resolve();
+  #nextSessionId = 1;
+  #stopping = false;
+
+  private constructor(options: HelperServerOptions) {
+    this.#options = options;
+    this.socketPath = options.socketPath;
+    this.#gracePeriodMs = options.gracePeriodMs ?? DEFAULT_GRACE_PERIOD_MS;
+    this.#server = createServer((socket) => this.#accept(socket));
+  }
+
+  /** Listen on the socket path, replacing a stale socket file but never a live helper. */
+  static async start(options: HelperServerOptions): Promise<HelperServer> {
+    const server = new HelperServer(options);
+    await prepareSocketPath(options.socketPath);
+    await new Promise<void>((resolve, reject) => {
+      server.#server.once('error', reject);
+      server.#server.listen(options.socketPath, () => {
+        server.#server.off('error', reject);
+        resolve();
+      });
+    });
+    await chmod(options.socketPath, SOCKET_MODE);
+    options.logger.info(
+      { socket: options.socketPath, allowedUid: options.allowedUid, gracePeriodMs: server.#gracePeriodMs },
+      'helper listening',
+    );
+    return server;
+  }
+
+  /** Stop serving; with `clearEndpoints`, also remove the hosts section and addresses. */
+  async close(options: { clearEndpoints?: boolean } = {}): Promise<void> {
+    this.#stopping = true;
+    clearTimeout(this.#graceTimer);
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    for (const session of this.#sessions) session.socket.destroy();
+    await closed;
+    if (options.clearEndpoints === true)
+      await this.#run(() => this.#options.ops.clearEndpoints()).catch(this.#logCleanupError);
+    await this.#operations.catch(() => undefined);
+    await unlink(this.socketPath).catch(() => undefined);
+  }
+
+  #accept(socket: Socket): void {
+    const log = this.#options.logger;
+    let peer: PeerCredentials;
+    try {
+      peer = peerCredentials(handleFd(socket));
+    } catch (err) {
+      log.warn({ err: String(err) }, 'refused connection: peer credentials unavailable');
+      socket.destroy();
+      return;
+    }
+    if (!isPeerAllowed(peer, this.#options.allowedUid)) {
+      log.warn(
+        { uid: peer.uid, gid: peer.gid, pid: peer.pid, allowedUid: this.#options.allowedUid },
+        'refused connection',
+      );
+      socket.destroy();
+      return;
+    }
+    const session: Session = {
+      id: this.#nextSessionId++,
+      socket,
+      peer,
+      reader: new FrameReader(),
+      pending: [],
+      busy: false,
+      greeted: false,
+      hangingUp: false,
+      lastWrite: Promise.resolve(),
+    };
+    this.#sessions.add(session);
+    log.info({ session: session.id, uid: peer.uid, pid: peer.pid }, 'client connected');
+    socket.on('data', (chunk) => this.#receive(session, chunk));
+    socket.on('error', () => undefined);
+    socket.on('close', () => this.#closed(session));
+  }
+
+  #receive(session: Session, chunk: Buffer): void {
+    if (session.hangingUp) return;
+    try {
+      session.pending.push(...session.reader.push(chunk));
+    } catch (err) {
+      // An oversize frame: answer once, then hang up rather than buffer it.
+      this.#options.logger.warn(
+        { session: session.id, err: toUserFacing(err).message },
+        'closing connection',
+      );
+      session.hangingUp = true;
+      session.pending = [];
+      this.#write(session, encodeFrame(failure(0, err).response));
+      session.socket.destroySoon();
+      return;
+    }
+    if (session.pending.length > 0) void this.#drain(session);
+  }
+
+  async #drain(session: Session): Promise<void> {
+    if (session.busy) return;
+    session.busy = true;
+    session.socket.pause();
+    try {
+      for (let payload = session.pending.shift(); payload !== undefined; payload = session.pending.shift()) {
+        if (session.socket.destroyed || session.hangingUp) return;
+        const reply = await this.#handle(session, payload);
+        await this.#send(session, reply);
+      }
+    } catch (err) {
+      this.#options.logger.warn({ session: session.id, err: String(err) }, 'closing connection');
+      session.socket.destroy();
+    } finally {
+      session.busy = false;
+      if (!session.socket.destroyed) session.socket.resume();
+    }
+  }
+
+  async #handle(session: Session, payload: Buffer): Promise<Reply> {
+    const decoded = decodeRequest(payload);
+    if (!decoded.ok) return failure(decoded.id, decoded.error);
+    const request = decoded.request;
+    try {
+      if (request.method === 'hello') {
+        // Answered whatever the client speaks, so an app can always learn the helper's version.
+        session.greeted = request.params.protocol === HELPER_PROTOCOL_VERSION;
+        return success(request.id, {
+          version: this.#options.version,
+          protocol: HELPER_PROTOCOL_VERSION,
+          hostsPath: this.#options.ops.hostsPath,
+        });
+      }
+      if (!session.greeted) {
+        throw new NgrokdError(
+          'PROTOCOL_ERROR',
+          `helper protocol: ${request.method} before a successful hello (this helper speaks protocol ${HELPER_PROTOCOL_VERSION})`,
+          'Upgrade the helper so it matches the app: `npm run ngrokd -- helper install`.',
+        );
+      }
+      this.#takeControl(session);
+      return await this.#run(() => this.#perform(request));
+    } catch (err) {
+      return failure(request.id, err);
+    }
+  }
+
+  /** Run one root operation after those already queued. */
+  #run<T>(operation: () => Promise<T>): Promise<T> {
+    const run = this.#operations.then(operation);
+    this.#operations = run.catch(() => undefined);
+    return run;
+  }
+
+  async #perform(request: Exclude<HelperRequest, { method: 'hello' }>): Promise<Reply> {
+    const ops = this.#options.ops;
+    switch (request.method) {
+      case 'ensureInterface':
+        return success(request.id, await ops.ensureInterface(request.params));
+      case 'setAddresses':
+        await ops.setAddresses(request.params.ips);
+        return success(request.id, {});
+      case 'setHosts':
+        return success(request.id, await ops.setHosts(request.params.entries));
+      case 'listen': {
+        const { server, port } = await ops.listen(request.params.ip, request.params.port);
+        // Still in the microtask that saw 'listening': the event loop has not polled this socket,
+        // so the helper can never accept a connection meant for the app.
+        let fd: number;
+        try {
+          fd = duplicateFd(handleFd(server));
+        } finally {
+          server.close();
+        }
+        return { response: { id: request.id, ok: true, result: { port } }, fd };
+      }
+      case 'teardown':
+        await ops.teardown();
+        return success(request.id, {});
+    }
+  }
+
+  #takeControl(session: Session): void {
+    clearTimeout(this.#graceTimer);
+    this.#graceTimer = undefined;
+    const previous = this.#controller;
+    if (previous === session) return;
+    this.#controller = session;
+    this.#options.logger.info(
+      { session: session.id, uid: session.peer.uid, replaced: previous?.id ?? null },
+      'client took control',
+    );
+    if (previous !== null) previous.socket.destroy();
+  }
+
+  #closed(session: Session): void {
+    this.#sessions.delete(session);
+    this.#options.logger.info({ session: session.id }, 'client disconnected');
+    if (this.#controller !== session) return;
+    this.#controller = null;
+    if (this.#stopping) return;
+    clearTimeout(this.#graceTimer);
+    this.#graceTimer = setTimeout(() => {
+      this.#graceTimer = undefined;
+      if (this.#controller !== null) return;
+      this.#options.logger.warn(
+        { gracePeriodMs: this.#gracePeriodMs },
+        'client gone: removing hosts section and addresses',
+      );
+      void this.#run(() => this.#options.ops.clearEndpoints()).catch(this.#logCleanupError);
+    }, this.#gracePeriodMs);
+  }
+
+  #logCleanupError = (err: unknown): void => {
+    this.#options.logger.error({ err: toUserFacing(err, 'HELPER_ERROR') }, 'cleanup failed');
+  };
+
+  async #send(session: Session, reply: Reply): Promise<void> {
+    const frame = encodeFrame(reply.response);
+    if (reply.fd === undefined) {
+      this.#write(session, frame);
+      return;
+    }
+    try {
+      await session.lastWrite;
+      if (session.socket.destroyed) return;
+      const sent = await sendFrameWithFd(session.socket, frame, reply.fd);
+      if (sent < frame.length) this.#write(session, frame.subarray(sent));
+    } finally {
+      closeFd(reply.fd);
+    }
+  }
+
+  #write(session: Session, frame: Buffer): void {
+    if (session.socket.destroyed) return;
+    session.lastWrite = new Promise((resolve) => session.socket.write(frame, () => resolve()));
+  }
+}
+
+function success(id: number, result: object): Reply {
+  return { response: { id, ok: true, result } };
+}
+
+function failure(id: number, err: unknown): Reply {
+  const { at: _at, ...error } = toUserFacing(err, 'HELPER_ERROR');
+  return { response: { id, ok: false, error } };
+}
+
+/** sendmsg with the fd attached, retrying while the client's buffer is full. Returns bytes sent. */
+async function sendFrameWithFd(socket: Socket, frame: Buffer, fd: number): Promise<number> {
+  const deadline = Date.now() + FD_SEND_TIMEOUT_MS;
+  for (;;) {
+    try {
+      return sendWithFd(handleFd(socket), frame, fd);
+    } catch (err) {
+      const retry =
+        err instanceof SocketCallError &&
+        (err.code === 'EAGAIN' || err.code === 'EWOULDBLOCK' || err.code === 'EINTR');
+      if (!retry || Date.now() > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, FD_SEND_RETRY_MS));
+    }
+  }
+}
+
+/** Remove a stale socket file; refuse when a helper answers on it or the path is not a socket. */
+async function prepareSocketPath(path: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o755 });
+  const stat = await lstat(path).catch(() => null);
+  if (stat === null) return;
+  if (!stat.isSocket()) {
+    throw new NgrokdError(
+      'HELPER_ERROR',
+      `helper socket path ${path} exists and is not a socket`,
+      `Move ${path} away or choose another socket path.`,
+    );
+  }
+  const live = await new Promise<boolean>((resolve) => {
+    const probe = createConnection(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+  if (live) {
+    throw new NgrokdError(
+      'HELPER_ERROR',
+      `another helper is already listening on ${path}`,
+      'Stop it first (systemctl stop ngrokd-helper), or choose another socket path.',
+    );
+  }
+  await unlink(path);
+}

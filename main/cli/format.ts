@@ -1,0 +1,56 @@
+/** Human-readable renderings of the contract's views for the terminal. */
+import type { EndpointView, StatusView } from '../common/contract.ts';
+import type { UserFacingError } from '../common/errors.ts';
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = n;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}
+
+export function formatError(e: UserFacingError): string {
+  const code = e.ngrokCode === undefined ? e.code : `${e.code} ${e.ngrokCode}`;
+  return `[${code}] ${e.message}\n    fix: ${e.fix}`;
+}
+
+export function formatStatus(s: StatusView): string {
+  const lines = [
+    `ngrokd ${s.version}: ${s.enabled ? 'on' : 'off'} (${s.mode} mode)`,
+    `  registered:  ${s.registered ? `yes, operator ${s.operator_id}` : 'no'}`,
+    `  certificate: ${s.cert_not_after === null ? '-' : `valid until ${s.cert_not_after}`}`,
+    `  ingress:     ${s.ingress_endpoint}`,
+    `  interface:   ${s.interface.name} (${s.interface.kind}), subnet ${s.interface.subnet}`,
+    `  hosts file:  ${s.hosts_path ?? 'not managed (set NGROKD_HOSTS_PATH or run with the helper)'}`,
+    `  endpoints:   ${s.endpoint_count}`,
+    `  traffic:     ${formatBytes(s.totals.bytes_out)} out, ${formatBytes(s.totals.bytes_in)} in, ${s.totals.connections} active connections`,
+    `  last poll:   ${s.last_poll_at ?? 'never'}`,
+  ];
+  if (s.errors.length === 0) lines.push('  problems:    none');
+  else for (const e of s.errors) lines.push(`  problem:     ${formatError(e)}`);
+  return lines.join('\n');
+}
+
+export function formatEndpoints(endpoints: readonly EndpointView[]): string {
+  if (endpoints.length === 0) return 'No bound endpoints.';
+  const rows = endpoints.map((e) => [
+    e.hostname,
+    `${e.ip}:${e.listen_port}${e.listen_port === e.port ? '' : ` (for :${e.port})`}`,
+    e.proto,
+    e.listening ? 'listening' : e.last_error === null ? 'pending' : 'error',
+    `${formatBytes(e.bytes_out)} / ${formatBytes(e.bytes_in)}`,
+    String(e.connections),
+  ]);
+  const header = ['HOSTNAME', 'ADDRESS', 'PROTO', 'STATE', 'OUT / IN', 'CONNS'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const render = (r: string[]): string =>
+    r
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
+  return [render(header), ...rows.map(render)].join('\n');
+}

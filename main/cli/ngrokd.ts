@@ -1,0 +1,120 @@
+/**
+ * `ngrokd` — the headless daemon and its CLI (`npm run ngrokd -- <command>`).
+ *   daemon   run in the foreground; SIGTERM/SIGINT shut down cleanly
+ *   status   show the running daemon's state (--json for scripts)
+ *   list     show the endpoints (--json for scripts)
+ *   logout   delete the ngrok registration and local credentials
+ *   demo     run against the built-in simulator: no account, no root, no network
+ */
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { Command, Option } from 'commander';
+import { NgrokdError } from '../common/errors.ts';
+import { loadConfigFile, resolveConfig, validateConfig, type ResolvedConfig } from '../engine/config.ts';
+import { callDaemon } from './control-client.ts';
+import { formatEndpoints, formatError, formatStatus } from './format.ts';
+import { runDaemon } from './run-daemon.ts';
+import { runDemo } from './demo.ts';
+import { logoutOffline } from './logout.ts';
+
+interface CommonOptions {
+  config?: string;
+  socket?: string;
+  json?: boolean;
+  userMode?: boolean;
+}
+
+function defaultConfigPath(): string | undefined {
+  const candidates = [
+    process.env.NGROKD_CONFIG,
+    join(process.env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'ngrokd', 'config.yml'),
+    '/etc/ngrokd/config.yml',
+  ];
+  return candidates.find((p): p is string => p !== undefined && p !== '' && existsSync(p));
+}
+
+function loadResolved(opts: CommonOptions): ResolvedConfig {
+  const path = opts.config ?? defaultConfigPath();
+  const config = path === undefined ? validateConfig({}, 'defaults') : loadConfigFile(path);
+  const resolved = resolveConfig(config);
+  return opts.socket === undefined ? resolved : { ...resolved, socketPath: opts.socket };
+}
+
+function print(json: boolean | undefined, value: unknown, human: string): void {
+  process.stdout.write(json === true ? `${JSON.stringify(value, null, 2)}\n` : `${human}\n`);
+}
+
+const program = new Command('ngrokd')
+  .description('Reach ngrok Kubernetes bound endpoints from this machine.')
+  .showHelpAfterError()
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+const configOption = new Option('-c, --config <file>', 'YAML config file (upstream ngrokd keys accepted)');
+const socketOption = new Option('-s, --socket <path>', 'control socket of the running daemon');
+
+program
+  .command('daemon')
+  .description('run the daemon in the foreground')
+  .addOption(configOption)
+  .option('--user-mode', 'never use root privileges (loopback addresses, high ports)')
+  .action(async (opts: CommonOptions) => {
+    await runDaemon(loadResolved(opts), { userMode: opts.userMode === true });
+  });
+
+program
+  .command('status')
+  .description("show the daemon's state")
+  .addOption(configOption)
+  .addOption(socketOption)
+  .option('--json', 'machine-readable output')
+  .action(async (opts: CommonOptions) => {
+    const status = await callDaemon(loadResolved(opts).socketPath, 'status', {});
+    print(opts.json, status, formatStatus(status));
+  });
+
+program
+  .command('list')
+  .description('list the bound endpoints with their local addresses and traffic')
+  .addOption(configOption)
+  .addOption(socketOption)
+  .option('--json', 'machine-readable output')
+  .action(async (opts: CommonOptions) => {
+    const endpoints = await callDaemon(loadResolved(opts).socketPath, 'list', {});
+    print(opts.json, endpoints, formatEndpoints(endpoints));
+  });
+
+program
+  .command('logout')
+  .description('delete the ngrok registration (operator) and the local credentials')
+  .addOption(configOption)
+  .addOption(socketOption)
+  .action(async (opts: CommonOptions) => {
+    const config = loadResolved(opts);
+    let deleted: boolean;
+    try {
+      deleted = (await callDaemon(config.socketPath, 'logout', {})).deleted;
+    } catch (err) {
+      if (!(err instanceof NgrokdError) || err.code !== 'NOT_RUNNING') throw err;
+      deleted = await logoutOffline(config);
+    }
+    process.stdout.write(deleted ? 'Logged out: registration deleted.\n' : 'Nothing to log out of.\n');
+  });
+
+program
+  .command('demo')
+  .description('run the daemon against the built-in ngrok simulator (no account, no root)')
+  .option('-s, --socket <path>', 'control socket path for the demo daemon')
+  .action(async (opts: CommonOptions) => {
+    await runDemo({ socketPath: opts.socket });
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof NgrokdError) {
+    process.stderr.write(`ngrokd: ${formatError(err.toJSON())}\n`);
+    process.exit(err.code === 'CONFIG_INVALID' ? 2 : 1);
+  }
+  throw err;
+}

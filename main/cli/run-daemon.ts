@@ -1,0 +1,69 @@
+/** Start the engine and its control socket, and shut both down cleanly on SIGTERM/SIGINT. */
+import { Engine } from '../engine/engine.ts';
+import { startControlServer } from '../engine/control-socket.ts';
+import { createLogger, type Logger } from '../engine/log.ts';
+import type { ResolvedConfig } from '../engine/config.ts';
+import { createPrivilegedOps } from '../engine/privileged-ops.ts';
+
+export interface RunningDaemon {
+  engine: Engine;
+  stop(): Promise<void>;
+}
+
+export async function startDaemon(
+  config: ResolvedConfig,
+  options: { userMode: boolean; logger?: Logger },
+): Promise<RunningDaemon> {
+  const logger = options.logger ?? createLogger(config.server.log_level);
+  const { ops, problem } = await createPrivilegedOps(config, { userMode: options.userMode, logger });
+  const engine = new Engine({ config, ops, logger, privilegeProblem: problem });
+  const control = await startControlServer(config.socketPath, engine.handlers, engine);
+  try {
+    await engine.start();
+  } catch (err) {
+    await control.close();
+    throw err;
+  }
+  let stopping: Promise<void> | undefined;
+  return {
+    engine,
+    stop: () => {
+      stopping ??= (async () => {
+        await control.close();
+        await engine.stop();
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** Foreground daemon: resolves only after a clean shutdown. */
+export async function runDaemon(
+  config: ResolvedConfig,
+  options: {
+    userMode: boolean;
+    onReady?: (d: RunningDaemon) => Promise<void> | void;
+    onStop?: () => Promise<void>;
+  },
+): Promise<void> {
+  const daemon = await startDaemon(config, options);
+  const status = daemon.engine.snapshot().status;
+  process.stderr.write(
+    `ngrokd: running in ${status.mode} mode; control socket ${config.socketPath}; Ctrl-C or SIGTERM stops it\n`,
+  );
+  await options.onReady?.(daemon);
+  await new Promise<void>((resolve) => {
+    const shutdown = (): void => {
+      process.off('SIGTERM', shutdown);
+      process.off('SIGINT', shutdown);
+      void daemon
+        .stop()
+        .then(() => options.onStop?.())
+        .finally(resolve);
+    };
+    process.on('SIGTERM', shutdown);
+    process.on('SIGINT', shutdown);
+  });
+  process.stderr.write('ngrokd: stopped cleanly\n');
+  process.exit(0);
+}

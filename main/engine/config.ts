@@ -1,0 +1,278 @@
+/**
+ * The daemon configuration: one schema that validates, fills defaults and generates the README's
+ * reference table (test/unit/config.test.ts checks the README is current). It accepts the keys of
+ * upstream ngrokd's config.yml so an existing file works unchanged.
+ */
+import { readFileSync } from 'node:fs';
+import { homedir, platform } from 'node:os';
+import { join } from 'node:path';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { NgrokdError } from '../common/errors.ts';
+import { parseCidr } from './subnet.ts';
+
+export const DEFAULT_INGRESS = 'kubernetes-binding-ingress.ngrok.io:443';
+
+const INTERFACE_NAME = /^[A-Za-z0-9_.-]{1,15}$/;
+
+function cidr(description: string, fallback: string) {
+  return z
+    .string()
+    .default(fallback)
+    .superRefine((value, ctx) => {
+      try {
+        parseCidr(value);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : String(err) });
+      }
+    })
+    .describe(description);
+}
+
+export const configSchema = z
+  .object({
+    api: z
+      .object({
+        url: z
+          .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://api.ngrok.com' })
+          .default('https://api.ngrok.com')
+          .describe('ngrok API base URL.'),
+        key: z
+          .string()
+          .min(1)
+          .optional()
+          .describe(
+            'ngrok API key. Prefer the `NGROK_API_KEY` environment variable; the desktop app keeps it in the OS keychain.',
+          ),
+      })
+      .strict()
+      .default({ url: 'https://api.ngrok.com' }),
+    ingressEndpoint: z
+      .string()
+      .regex(/^[A-Za-z0-9.-]+(:[0-9]{1,5})?$/, 'must be host or host:port')
+      .optional()
+      .describe(
+        `Binding ingress \`host[:port]\`. Wins over the one the API returns; default ${DEFAULT_INGRESS}.`,
+      ),
+    ingressCA: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'PEM file with extra CA certificates trusted for the ingress (added to system roots and /etc/ssl/certs/ngrok/).',
+      ),
+    server: z
+      .object({
+        log_level: z
+          .enum(['debug', 'info', 'warn', 'error', 'silent'])
+          .default('warn')
+          .describe('Log level; logs are JSON lines on stderr.'),
+        socket_path: z
+          .string()
+          .min(1)
+          .optional()
+          .describe('Control socket path (mode 0600). Default: see below.'),
+        state_dir: z
+          .string()
+          .min(1)
+          .optional()
+          .describe(
+            'Directory for the operator id, client key/certificate and ip_mappings.json (mode 0700).',
+          ),
+        client_cert: z
+          .string()
+          .optional()
+          .describe('Accepted for upstream compatibility; ignored (the certificate lives in state_dir).'),
+        client_key: z
+          .string()
+          .optional()
+          .describe('Accepted for upstream compatibility; ignored (the key lives in state_dir).'),
+      })
+      .strict()
+      .default({ log_level: 'warn' }),
+    bound_endpoints: z
+      .object({
+        poll_interval: z
+          .number()
+          .min(0.05)
+          .max(86_400)
+          .default(30)
+          .describe(
+            'Seconds between discovery polls (fractions allowed). Mind the account-wide 120 requests/min API budget.',
+          ),
+        selectors: z
+          .array(z.string().min(1))
+          .min(1)
+          .default(['true'])
+          .describe('CEL endpoint selectors sent with the registration; evaluated by ngrok.'),
+      })
+      .strict()
+      .default({ poll_interval: 30, selectors: ['true'] }),
+    net: z
+      .object({
+        interface_name: z
+          .string()
+          .regex(INTERFACE_NAME, 'must be 1-15 characters of letters, digits, "_", "." and "-"')
+          .default('ngrokd0')
+          .describe('Virtual interface name; a non-default name also suffixes the hosts section markers.'),
+        subnet: cidr(
+          'IPv4 subnet endpoint addresses are allocated from (network, .1 and broadcast reserved).',
+          '10.107.0.0/16',
+        ),
+        user_subnet: cidr(
+          'Loopback subnet used in user mode (no root): every 127/8 address is local on Linux.',
+          '127.107.0.0/16',
+        ),
+        listen_interface: z
+          .literal('virtual')
+          .default('virtual')
+          .describe('Accepted for upstream compatibility; only `virtual` is supported.'),
+        start_port: z.number().int().optional().describe('Accepted for upstream compatibility; ignored.'),
+      })
+      .strict()
+      .default({
+        interface_name: 'ngrokd0',
+        subnet: '10.107.0.0/16',
+        user_subnet: '127.107.0.0/16',
+        listen_interface: 'virtual',
+      }),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+
+/** Settings the daemon derives from the config, the environment and the platform. */
+export interface ResolvedConfig extends Config {
+  apiKey: string | undefined;
+  stateDir: string;
+  socketPath: string;
+  /** NGROKD_HOSTS_PATH, when set. */
+  hostsPath: string | undefined;
+  /** Directory of extra ingress CA PEMs (NGROKD_TRUST_DIR overrides /etc/ssl/certs/ngrok). */
+  trustDir: string;
+}
+
+function configError(message: string): NgrokdError {
+  return new NgrokdError(
+    'CONFIG_INVALID',
+    message,
+    'Fix the configuration file; see "Configuration" in README.md.',
+  );
+}
+
+function describeIssues(error: z.ZodError, source: string): string {
+  return error.issues
+    .map((issue) => {
+      if (issue.code === 'unrecognized_keys') {
+        const prefix = issue.path.length > 0 ? `${issue.path.join('.')}.` : '';
+        return `unknown key ${issue.keys.map((k) => `"${prefix}${k}"`).join(', ')}`;
+      }
+      const key = issue.path.join('.') || '(top level)';
+      return `key "${key}": ${issue.message}`;
+    })
+    .map((line) => `${source}: ${line}`)
+    .join('\n');
+}
+
+/** Validate an already parsed object (YAML document, settings store, tests). */
+export function validateConfig(input: unknown, source = 'config'): Config {
+  const result = configSchema.safeParse(input ?? {});
+  if (!result.success) throw configError(describeIssues(result.error, source));
+  return result.data;
+}
+
+/** Parse YAML text. Syntax errors name the line. */
+export function parseConfigText(text: string, source = 'config'): Config {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const first = doc.errors[0];
+    throw configError(`${source}: YAML error: ${first?.message.split('\n')[0] ?? 'unknown'}`);
+  }
+  return validateConfig(doc.toJS(), source);
+}
+
+export function loadConfigFile(path: string): Config {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw configError(
+      `cannot read config file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    );
+  }
+  return parseConfigText(text, path);
+}
+
+export interface Environment {
+  env: NodeJS.ProcessEnv;
+  isRoot: boolean;
+  home: string;
+  platform: NodeJS.Platform;
+}
+
+export function currentEnvironment(): Environment {
+  return {
+    env: process.env,
+    isRoot: typeof process.getuid === 'function' && process.getuid() === 0,
+    home: homedir(),
+    platform: platform(),
+  };
+}
+
+export function defaultStateDir(e: Environment): string {
+  if (e.isRoot) return e.platform === 'darwin' ? '/Library/Application Support/ngrokd' : '/var/lib/ngrokd';
+  if (e.platform === 'darwin') return join(e.home, 'Library', 'Application Support', 'ngrokd');
+  return join(e.env.XDG_STATE_HOME || join(e.home, '.local', 'state'), 'ngrokd');
+}
+
+export function defaultSocketPath(e: Environment, stateDir: string): string {
+  if (e.isRoot) return e.platform === 'darwin' ? '/var/run/ngrokd.sock' : '/run/ngrokd.sock';
+  if (e.platform === 'linux' && e.env.XDG_RUNTIME_DIR) return join(e.env.XDG_RUNTIME_DIR, 'ngrokd.sock');
+  return join(stateDir, 'ngrokd.sock');
+}
+
+export function resolveConfig(config: Config, e: Environment = currentEnvironment()): ResolvedConfig {
+  const stateDir = config.server.state_dir ?? defaultStateDir(e);
+  return {
+    ...config,
+    apiKey: config.api.key ?? (e.env.NGROK_API_KEY || undefined),
+    stateDir,
+    socketPath: config.server.socket_path ?? defaultSocketPath(e, stateDir),
+    hostsPath: e.env.NGROKD_HOSTS_PATH || undefined,
+    trustDir: e.env.NGROKD_TRUST_DIR || '/etc/ssl/certs/ngrok',
+  };
+}
+
+interface JsonSchemaNode {
+  type?: string;
+  description?: string;
+  default?: unknown;
+  enum?: unknown[];
+  const?: unknown;
+  properties?: Record<string, JsonSchemaNode>;
+}
+
+/** The README's configuration table, generated from the schema (one source of truth). */
+export function configReference(): string {
+  const root = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as JsonSchemaNode;
+  const rows: string[] = ['| key | type | default | description |', '| --- | --- | --- | --- |'];
+  const walk = (node: JsonSchemaNode, prefix: string): void => {
+    for (const [name, child] of Object.entries(node.properties ?? {})) {
+      const key = `${prefix}${name}`;
+      if (child.type === 'object' && child.properties !== undefined) {
+        walk(child, `${key}.`);
+        continue;
+      }
+      const type =
+        child.enum !== undefined
+          ? child.enum.map((v) => `\`${String(v)}\``).join(' \\| ')
+          : child.const !== undefined
+            ? `\`${String(child.const)}\``
+            : (child.type ?? 'any');
+      const fallback = child.default === undefined ? '' : `\`${JSON.stringify(child.default)}\``;
+      rows.push(`| \`${key}\` | ${type} | ${fallback} | ${child.description ?? ''} |`);
+    }
+  };
+  walk(root, '');
+  return rows.join('\n');
+}

@@ -1,0 +1,59 @@
+/**
+ * Choose how privileged operations are done:
+ *  - root: the helper's own code in-process (interface, addresses, /etc/hosts, ports);
+ *  - a normal user with the helper installed: the helper over its authenticated socket;
+ *  - otherwise (or --user-mode): user mode, and status says what is missing.
+ */
+import { RootOps } from '../../helper/root-ops.ts';
+import { NgrokdError, toUserFacing, type UserFacingError } from '../common/errors.ts';
+import type { PrivilegedOps } from '../common/privileged.ts';
+import type { ResolvedConfig } from './config.ts';
+import { HelperClientOps } from './helper-client.ts';
+import type { Logger } from './log.ts';
+import { UserModeOps } from './user-mode.ts';
+import { VERSION } from './version.ts';
+
+export interface ChosenOps {
+  ops: PrivilegedOps;
+  /** Why the daemon is not running with full privileges, when it could be. */
+  problem: UserFacingError | null;
+}
+
+function userMode(config: ResolvedConfig): UserModeOps {
+  return new UserModeOps({
+    subnet: config.net.user_subnet,
+    interfaceName: config.net.interface_name,
+    ...(config.hostsPath === undefined ? {} : { hostsPath: config.hostsPath }),
+  });
+}
+
+export async function createPrivilegedOps(
+  config: ResolvedConfig,
+  options: { userMode: boolean; logger: Logger; isRoot?: boolean; helperSocket?: string },
+): Promise<ChosenOps> {
+  if (options.userMode) return { ops: userMode(config), problem: null };
+  if (options.isRoot ?? process.getuid?.() === 0) {
+    return { ops: new RootOps({ hostsPath: config.hostsPath ?? '/etc/hosts' }), problem: null };
+  }
+  const helper = new HelperClientOps({
+    appVersion: VERSION,
+    logger: options.logger,
+    ...(options.helperSocket === undefined ? {} : { socketPath: options.helperSocket }),
+  });
+  try {
+    await helper.connect();
+    return { ops: helper, problem: null };
+  } catch (err) {
+    await helper.close();
+    const problem = toUserFacing(err, 'HELPER_MISSING');
+    const why = err instanceof NgrokdError ? err.message : problem.message;
+    options.logger.warn({ err: problem }, 'privileged helper unavailable; running in user mode');
+    return {
+      ops: userMode(config),
+      problem: {
+        ...problem,
+        message: `${why}; running in user mode (loopback addresses, high ports, hosts file only if NGROKD_HOSTS_PATH is set)`,
+      },
+    };
+  }
+}

@@ -1,0 +1,255 @@
+/**
+ * Test PKI and a minimal binding ingress: a node:tls server that requires a client certificate,
+ * reads one ConnRequest frame, answers with a ConnResponse and then joins the connection to a
+ * local backend. Just enough of ngrok's side to exercise the dialer and the forwarder for real.
+ */
+import 'reflect-metadata'; // @peculiar/x509's dependency injection needs the Reflect metadata API.
+import { webcrypto } from 'node:crypto';
+import { connect as netConnect, type Socket } from 'node:net';
+import { createServer, type SecureVersion, type TLSSocket } from 'node:tls';
+import * as x509 from '@peculiar/x509';
+import {
+  FrameAccumulator,
+  decodeConnRequestMessage,
+  encodeConnResponse,
+  type ConnRequest,
+} from '../../main/engine/binding/frames.ts';
+
+x509.cryptoProvider.set(globalThis.crypto);
+
+export const INGRESS_NAME = 'ingress.test';
+
+const EC = { name: 'ECDSA', namedCurve: 'P-256' } as const;
+const SIGNING = { name: 'ECDSA', hash: 'SHA-256' } as const;
+
+export interface Identity {
+  certPem: string;
+  keyPem: string;
+}
+
+interface Authority extends Identity {
+  name: string;
+  keys: webcrypto.CryptoKeyPair;
+}
+
+async function keyPem(key: webcrypto.CryptoKey): Promise<string> {
+  return x509.PemConverter.encode(await webcrypto.subtle.exportKey('pkcs8', key), 'PRIVATE KEY');
+}
+
+function days(n: number): Date {
+  return new Date(Date.now() + n * 86_400_000);
+}
+
+async function newKeys(): Promise<webcrypto.CryptoKeyPair> {
+  return (await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+}
+
+async function caExtensions(keys: webcrypto.CryptoKeyPair): Promise<x509.Extension[]> {
+  return [
+    new x509.BasicConstraintsExtension(true, undefined, true),
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+    await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+  ];
+}
+
+export async function rootAuthority(cn: string): Promise<Authority> {
+  const keys = await newKeys();
+  const name = `CN=${cn}, O=ngrokd tests`;
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    name,
+    keys,
+    notBefore: days(-1),
+    notAfter: days(365),
+    signingAlgorithm: SIGNING,
+    extensions: await caExtensions(keys),
+  });
+  return { name, keys, certPem: cert.toString('pem'), keyPem: await keyPem(keys.privateKey) };
+}
+
+export async function intermediateAuthority(cn: string, issuer: Authority): Promise<Authority> {
+  const keys = await newKeys();
+  const name = `CN=${cn}, OU=prod, O=ngrokd tests`;
+  const cert = await x509.X509CertificateGenerator.create({
+    subject: name,
+    issuer: issuer.name,
+    publicKey: keys.publicKey,
+    signingKey: issuer.keys.privateKey,
+    notBefore: days(-1),
+    notAfter: days(365),
+    signingAlgorithm: SIGNING,
+    extensions: await caExtensions(keys),
+  });
+  return { name, keys, certPem: cert.toString('pem'), keyPem: await keyPem(keys.privateKey) };
+}
+
+export async function leafCertificate(
+  issuer: Authority,
+  options: { cn: string; dns?: string[]; usage: 'server' | 'client'; notAfter?: Date; notBefore?: Date },
+): Promise<Identity> {
+  const keys = await newKeys();
+  const extensions: x509.Extension[] = [
+    new x509.BasicConstraintsExtension(false, undefined, true),
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+    new x509.ExtendedKeyUsageExtension([
+      options.usage === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth,
+    ]),
+  ];
+  if (options.dns !== undefined)
+    extensions.push(
+      new x509.SubjectAlternativeNameExtension(options.dns.map((value) => ({ type: 'dns', value }))),
+    );
+  const cert = await x509.X509CertificateGenerator.create({
+    subject: `CN=${options.cn}`,
+    issuer: issuer.name,
+    publicKey: keys.publicKey,
+    signingKey: issuer.keys.privateKey,
+    notBefore: options.notBefore ?? days(-1),
+    notAfter: options.notAfter ?? days(30),
+    signingAlgorithm: SIGNING,
+    extensions,
+  });
+  return { certPem: cert.toString('pem'), keyPem: await keyPem(keys.privateKey) };
+}
+
+export interface Pki {
+  /** Self-signed root above the ingress CA; deliberately NOT given to the dialer. */
+  root: Authority;
+  /** The "ngrok ingress CA": an intermediate, like ngrok's real one. */
+  ingressCA: Authority;
+  /** Ingress server certificate (leaf + intermediate, as a server sends it). */
+  server: Identity;
+  /** A certificate for the ingress name from an unrelated CA. */
+  untrustedServer: Identity;
+  /** The CA the ingress accepts client certificates from, and a client certificate of it. */
+  clientCA: Authority;
+  client: Identity;
+  /** A client certificate the ingress does not know. */
+  foreignClient: Identity;
+}
+
+export async function createPki(): Promise<Pki> {
+  const root = await rootAuthority('Test Root');
+  const ingressCA = await intermediateAuthority('Intermediate CA', root);
+  const leaf = await leafCertificate(ingressCA, { cn: INGRESS_NAME, dns: [INGRESS_NAME], usage: 'server' });
+  const server = { certPem: `${leaf.certPem}\n${ingressCA.certPem}\n`, keyPem: leaf.keyPem };
+  const rogue = await rootAuthority('Rogue CA');
+  const untrustedServer = await leafCertificate(rogue, {
+    cn: INGRESS_NAME,
+    dns: [INGRESS_NAME],
+    usage: 'server',
+  });
+  const clientCA = await rootAuthority('Operator CA');
+  const client = await leafCertificate(clientCA, { cn: 'k8sop_test', usage: 'client' });
+  const foreignClient = await leafCertificate(rogue, { cn: 'k8sop_foreign', usage: 'client' });
+  return { root, ingressCA, server, untrustedServer, clientCA, client, foreignClient };
+}
+
+/** How the fake ingress answers one ConnRequest. */
+export type IngressAnswer =
+  /** Success: join the connection to 127.0.0.1:backendPort; `early` is sent right after the response. */
+  | { backendPort: number; early?: Buffer }
+  | { errorCode: string; errorMessage: string }
+  /** Anything else: these bytes, then close. */
+  | { raw: Buffer };
+
+export interface FakeIngress {
+  port: number;
+  /** `127.0.0.1:port`, for BindingDialer's `ingress`. */
+  address: string;
+  requests: ConnRequest[];
+  /** TLS connections established. */
+  connections: number;
+  /** Application bytes received over all connections. */
+  bytesReceived: number;
+  /** Whether any accepted connection resumed a TLS session. */
+  resumptions: number;
+  close(): Promise<void>;
+}
+
+export interface FakeIngressOptions {
+  identity: Identity;
+  clientCA: string;
+  answer: (request: ConnRequest) => IngressAnswer;
+  maxVersion?: SecureVersion;
+}
+
+export async function startIngress(options: FakeIngressOptions): Promise<FakeIngress> {
+  const sockets = new Set<Socket | TLSSocket>();
+  const track = (socket: Socket | TLSSocket): void => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  };
+  const server = createServer({
+    key: options.identity.keyPem,
+    cert: options.identity.certPem,
+    ca: [options.clientCA],
+    requestCert: true,
+    rejectUnauthorized: true,
+    allowHalfOpen: true,
+    ...(options.maxVersion === undefined ? {} : { maxVersion: options.maxVersion }),
+  });
+  const state: FakeIngress = {
+    port: 0,
+    address: '',
+    requests: [],
+    connections: 0,
+    bytesReceived: 0,
+    resumptions: 0,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+  server.on('connection', track);
+  server.on('tlsClientError', () => {});
+  server.on('secureConnection', (socket: TLSSocket) => {
+    state.connections++;
+    if (socket.isSessionReused()) state.resumptions++;
+    socket.on('error', () => socket.destroy());
+    const frames = new FrameAccumulator();
+    const onData = (chunk: Buffer): void => {
+      state.bytesReceived += chunk.length;
+      const result = frames.push(chunk);
+      if (result === null) return;
+      socket.off('data', onData);
+      socket.pause();
+      const request = decodeConnRequestMessage(result.message);
+      state.requests.push(request);
+      const answer = options.answer(request);
+      if ('raw' in answer) {
+        socket.end(answer.raw);
+      } else if ('errorCode' in answer) {
+        socket.end(encodeConnResponse({ errorCode: answer.errorCode, errorMessage: answer.errorMessage }));
+      } else {
+        const backend = netConnect({ port: answer.backendPort, host: '127.0.0.1', allowHalfOpen: true });
+        track(backend);
+        backend.on('error', () => socket.destroy());
+        socket.on('error', () => backend.destroy());
+        backend.once('connect', () => {
+          const response = encodeConnResponse({ endpointId: 'ep_test', proto: 'tcp' });
+          socket.write(answer.early === undefined ? response : Buffer.concat([response, answer.early]));
+          if (result.rest.length > 0) backend.write(result.rest);
+          socket.on('data', (c: Buffer) => (state.bytesReceived += c.length));
+          socket.pipe(backend);
+          backend.pipe(socket);
+          socket.resume();
+        });
+      }
+    };
+    socket.on('data', onData);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  state.port = typeof address === 'object' && address !== null ? address.port : 0;
+  state.address = `127.0.0.1:${state.port}`;
+  return state;
+}
+
+/** Poll `condition` until it holds (events, not timing, decide the outcome; the cap only stops a hang). */
+export async function eventually(condition: () => boolean, what: string, limitMs = 5_000): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
