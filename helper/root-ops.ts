@@ -5,7 +5,6 @@
  * touched: addresses must be usable addresses of the interface's subnet, and `listen` only binds
  * an address this object put on the interface.
  */
-import { createServer } from 'node:net';
 import { NgrokdError } from '../main/common/errors.ts';
 import type {
   HostsEntry,
@@ -15,6 +14,7 @@ import type {
   PrivilegedOps,
 } from '../main/common/privileged.ts';
 import { contains, intToIp, ipToInt, isReserved, parseCidr, type Subnet } from '../main/common/subnet.ts';
+import { listenTcp } from './listen.ts';
 import { HostsSection } from './hosts-file.ts';
 import * as linuxInterface from './linux/interface.ts';
 import { validateInterfaceName } from './names.ts';
@@ -59,23 +59,6 @@ interface ManagedInterface {
   info: InterfaceInfo;
   subnet: Subnet;
   hosts: HostsSection;
-}
-
-function listenError(err: unknown, ip: string, port: number): NgrokdError {
-  if (err instanceof Error && 'code' in err && err.code === 'EADDRINUSE') {
-    return new NgrokdError(
-      'PORT_IN_USE',
-      `${ip}:${port} is already in use by another program`,
-      `Stop the program listening on port ${port} (see \`ss -ltnp 'sport = :${port}'\` or \`lsof -i :${port}\`).`,
-      { cause: err },
-    );
-  }
-  return new NgrokdError(
-    'LISTEN_FAILED',
-    `could not listen on ${ip}:${port}: ${err instanceof Error ? err.message : String(err)}`,
-    'See the daemon log for details.',
-    { cause: err },
-  );
 }
 
 /**
@@ -174,19 +157,7 @@ export class RootOps implements PrivilegedOps {
         'Set the endpoint addresses before listening on them; this is a bug if it happens.',
       );
     }
-    if (!Number.isInteger(port) || port < 1 || port > 65535) {
-      throw listenError(new Error(`port ${port} is out of range`), ip, port);
-    }
-    const server = createServer({ allowHalfOpen: true, pauseOnConnect: true });
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error) => reject(listenError(err, ip, port));
-      server.once('error', onError);
-      server.listen({ host: ip, port, exclusive: true }, () => {
-        server.off('error', onError);
-        resolve();
-      });
-    });
-    return { server, port };
+    return listenTcp(ip, port);
   }
 
   /**

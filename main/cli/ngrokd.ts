@@ -5,6 +5,7 @@
  *   list     show the endpoints (--json for scripts)
  *   logout   delete the ngrok registration and local credentials
  *   demo     run against the built-in simulator: no account, no root, no network
+ *   helper   install | uninstall | status of the privileged helper
  */
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -17,6 +18,7 @@ import { formatEndpoints, formatError, formatStatus } from './format.ts';
 import { runDaemon } from './run-daemon.ts';
 import { runDemo } from './demo.ts';
 import { logoutOffline } from './logout.ts';
+import { registerHelperCommand } from './helper-command.ts';
 
 interface CommonOptions {
   config?: string;
@@ -108,6 +110,8 @@ program
   .action(async (opts: CommonOptions) => {
     await runDemo({ socketPath: opts.socket });
   });
+
+registerHelperCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -4,7 +4,7 @@
  * 10000 (80 → 10080); the hosts file is managed only when this process may replace it.
  */
 import { accessSync, constants, readFileSync, realpathSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { listenTcp } from '../../helper/listen.ts';
 import { dirname } from 'node:path';
 import { HostsSection, DEFAULT_INTERFACE } from '../../helper/hosts-file.ts';
 import { NgrokdError } from '../common/errors.ts';
@@ -57,27 +57,6 @@ function canReplace(path: string): boolean {
   } catch {
     return false;
   }
-}
-
-function listenError(err: unknown, ip: string, port: number, requested: number): NgrokdError {
-  const where = `${ip}:${port}${port === requested ? '' : ` (mapped from port ${requested})`}`;
-  const reason = err instanceof Error ? err.message : String(err);
-  if (err instanceof Error && 'code' in err && err.code === 'EADDRINUSE') {
-    return new NgrokdError(
-      'PORT_IN_USE',
-      `${where} is already in use by another program`,
-      `Stop the program listening on port ${port} (see \`ss -ltnp 'sport = :${port}'\` or \`lsof -i :${port}\`) or choose another net.user_subnet.`,
-      { cause: err },
-    );
-  }
-  return new NgrokdError(
-    'LISTEN_FAILED',
-    `could not listen on ${where}: ${reason}`,
-    'See the daemon log for details.',
-    {
-      cause: err,
-    },
-  );
 }
 
 export class UserModeOps implements PrivilegedOps {
@@ -138,20 +117,7 @@ export class UserModeOps implements PrivilegedOps {
 
   async listen(ip: string, port: number): Promise<ListenSocket> {
     this.#assertInSubnet(ip);
-    const actual = this.localPort(port);
-    if (!Number.isInteger(actual) || actual < 1 || actual > 65535) {
-      throw listenError(new Error(`port ${actual} is out of range`), ip, actual, port);
-    }
-    const server = createServer({ allowHalfOpen: true, pauseOnConnect: true });
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error) => reject(listenError(err, ip, actual, port));
-      server.once('error', onError);
-      server.listen({ host: ip, port: actual, exclusive: true }, () => {
-        server.off('error', onError);
-        resolve();
-      });
-    });
-    return { server, port: actual };
+    return listenTcp(ip, this.localPort(port), port);
   }
 
   /** Removes the hosts section; listeners belong to the forwarder, which closes them. */

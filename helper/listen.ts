@@ -1,0 +1,44 @@
+/**
+ * Open a listening TCP socket for an endpoint, in the shape the forwarder takes over: paused on
+ * accept, half-open allowed, exclusive. Shared by root mode, the helper and user mode.
+ */
+import { createServer } from 'node:net';
+import { NgrokdError } from '../main/common/errors.ts';
+import type { ListenSocket } from '../main/common/privileged.ts';
+
+function listenError(err: unknown, ip: string, port: number, requested: number): NgrokdError {
+  const where = `${ip}:${port}${port === requested ? '' : ` (mapped from port ${requested})`}`;
+  if (err instanceof Error && 'code' in err && err.code === 'EADDRINUSE') {
+    return new NgrokdError(
+      'PORT_IN_USE',
+      `${where} is already in use by another program`,
+      `Stop the program listening on port ${port} (see \`ss -ltnp 'sport = :${port}'\` or \`lsof -i :${port}\`).`,
+      { cause: err },
+    );
+  }
+  const reason = err instanceof Error ? err.message : String(err);
+  return new NgrokdError(
+    'LISTEN_FAILED',
+    `could not listen on ${where}: ${reason}`,
+    'See the daemon log for details.',
+    {
+      cause: err,
+    },
+  );
+}
+
+/** Listen on ip:port; `requested` is the endpoint's own port when user mode mapped it. */
+export async function listenTcp(ip: string, port: number, requested: number = port): Promise<ListenSocket> {
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw listenError(new Error(`port ${port} is out of range`), ip, port, requested);
+  const server = createServer({ allowHalfOpen: true, pauseOnConnect: true });
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error): void => reject(listenError(err, ip, port, requested));
+    server.once('error', onError);
+    server.listen({ host: ip, port, exclusive: true }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  return { server, port };
+}
