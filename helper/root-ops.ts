@@ -17,6 +17,7 @@ import { contains, intToIp, ipToInt, isReserved, parseCidr, type Subnet } from '
 import { listenTcp } from './listen.ts';
 import { HostsSection } from './hosts-file.ts';
 import * as linuxInterface from './linux/interface.ts';
+import { MacosBackend } from './macos/backend.ts';
 import { validateInterfaceName } from './names.ts';
 
 export const DEFAULT_HOSTS_PATH = '/etc/hosts';
@@ -28,6 +29,8 @@ export interface NetworkBackend {
   setAddresses(name: string, ips: readonly string[]): Promise<void>;
   /** Remove the interface if it exists. */
   destroyInterface(name: string): Promise<void>;
+  /** Run after the hosts file actually changed (macOS: flush the DNS cache). */
+  afterHostsChange?(): Promise<void>;
 }
 
 export const linuxBackend: NetworkBackend = {
@@ -42,6 +45,7 @@ export const linuxBackend: NetworkBackend = {
 
 export function platformBackend(platform: NodeJS.Platform = process.platform): NetworkBackend {
   if (platform === 'linux') return linuxBackend;
+  if (platform === 'darwin') return new MacosBackend();
   throw new NgrokdError(
     'HELPER_ERROR',
     `root mode has no interface backend for platform ${platform} yet`,
@@ -56,6 +60,8 @@ export interface RootOpsOptions {
 }
 
 interface ManagedInterface {
+  /** The configured name: info.name may differ (macOS reports its utunN). */
+  name: string;
   info: InterfaceInfo;
   subnet: Subnet;
   hosts: HostsSection;
@@ -77,8 +83,19 @@ export async function removeLeftovers(options: {
     interfaceName: name,
     subnet: '10.0.0.0/8',
   });
-  await hosts.remove();
-  await (options.backend ?? platformBackend()).destroyInterface(name);
+  const removed = await hosts.remove();
+  const backend = options.backend ?? platformBackend();
+  await hostsChanged(backend, removed);
+  await backend.destroyInterface(name);
+}
+
+/** Every write of the hosts file goes through here, so the backend can react (macOS: DNS flush). */
+async function hostsChanged(
+  backend: NetworkBackend,
+  result: { changed: boolean },
+): Promise<{ changed: boolean }> {
+  if (result.changed) await backend.afterHostsChange?.();
+  return result;
 }
 
 export class RootOps implements PrivilegedOps {
@@ -108,12 +125,13 @@ export class RootOps implements PrivilegedOps {
     const name = validateInterfaceName(spec.name);
     const subnet = parseCidr(spec.subnet, 'net.subnet');
     const previous = this.#interface;
-    if (previous !== null && (previous.info.name !== name || previous.subnet.cidr !== subnet.cidr)) {
+    if (previous !== null && (previous.name !== name || previous.subnet.cidr !== subnet.cidr)) {
       // A new name or subnet: what was published for the old one must not linger.
       await this.clearEndpoints();
     }
     const info = await this.#backend.ensureInterface({ name, subnet: subnet.cidr });
     this.#interface = {
+      name,
       info,
       subnet,
       hosts: new HostsSection({ path: this.hostsPath, interfaceName: name, subnet: subnet.cidr }),
@@ -145,7 +163,7 @@ export class RootOps implements PrivilegedOps {
   }
 
   async setHosts(entries: readonly HostsEntry[]): Promise<{ changed: boolean }> {
-    return this.#require('write the hosts file').hosts.setHosts(entries);
+    return hostsChanged(this.#backend, await this.#require('write the hosts file').hosts.setHosts(entries));
   }
 
   async listen(ip: string, port: number): Promise<ListenSocket> {
@@ -168,7 +186,10 @@ export class RootOps implements PrivilegedOps {
     const managed = this.#interface;
     if (managed === null) return;
     const problems: unknown[] = [];
-    await managed.hosts.remove().catch((err: unknown) => problems.push(err));
+    await managed.hosts
+      .remove()
+      .then((result) => hostsChanged(this.#backend, result))
+      .catch((err: unknown) => problems.push(err));
     await this.#backend.setAddresses(managed.info.name, []).catch((err: unknown) => problems.push(err));
     this.#addresses.clear();
     if (problems.length > 0) throw problems[0];
