@@ -4,8 +4,6 @@
  * subject and no extensions; ngrok fills in what the certificate needs. Node has no CSR API, so
  * @peculiar/x509 builds it; reading certificates back uses node:crypto.
  */
-import 'reflect-metadata'; // @peculiar/x509's dependency injection (tsyringe) needs the Reflect metadata API.
-import { Pkcs10CertificateRequestGenerator, PemConverter } from '@peculiar/x509';
 import { X509Certificate, createPrivateKey, webcrypto } from 'node:crypto';
 
 const KEY_ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256' } as const;
@@ -20,6 +18,10 @@ export interface KeyAndCsr {
 
 /** A fresh key pair and a CSR for it. Every renewal uses a new one: ngrok ignores a repeated CSR. */
 export async function createKeyAndCsr(): Promise<KeyAndCsr> {
+  // Loaded on first use (~20 MB): a daemon restarting with stored credentials never needs it.
+  // reflect-metadata first: @peculiar/x509's dependency injection (tsyringe) needs the Reflect API.
+  await import('reflect-metadata');
+  const { Pkcs10CertificateRequestGenerator, PemConverter } = await import('@peculiar/x509');
   const keys = await webcrypto.subtle.generateKey(KEY_ALGORITHM, true, ['sign', 'verify']);
   const csr = await Pkcs10CertificateRequestGenerator.create({ keys, signingAlgorithm: SIGNING_ALGORITHM });
   const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);

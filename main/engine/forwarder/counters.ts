@@ -27,7 +27,8 @@ export class EndpointCounters {
   /** Epoch ms of the last successful upgrade, 0 before the first. */
   lastUpgradeAt = 0;
 
-  private readonly samples = new Float64Array(UPGRADE_SAMPLES);
+  /** Allocated on the first upgrade: most of 10,000 endpoints never see a connection. */
+  private samples: Float64Array | null = null;
   private sampleCount = 0;
   private nextSample = 0;
 
@@ -45,6 +46,7 @@ export class EndpointCounters {
     // A working connection means the last failure is no longer current (`errors` keeps the count).
     this.lastError = null;
     this.lastUpgradeAt = Date.now();
+    this.samples ??= new Float64Array(UPGRADE_SAMPLES);
     this.samples[this.nextSample] = ms;
     this.nextSample = (this.nextSample + 1) % UPGRADE_SAMPLES;
     if (this.sampleCount < UPGRADE_SAMPLES) this.sampleCount++;
@@ -58,7 +60,7 @@ export class EndpointCounters {
 
   /** Median of the recent upgrade latencies, ms (rounded to 0.1 ms), or null before the first one. */
   upgradeP50(): number | null {
-    if (this.sampleCount === 0) return null;
+    if (this.samples === null || this.sampleCount === 0) return null;
     const sorted = this.samples.slice(0, this.sampleCount).sort();
     const mid = sorted.length >> 1;
     const median =

@@ -1,0 +1,126 @@
+/**
+ * Reconcile N endpoints in user mode with a fresh Engine and print one JSON line: the wall time of
+ * engine.start() (registration, every discovery page, IPAM, N listeners, hosts file), a second
+ * reconcile with nothing changed, and RSS. Runs in its own process so the memory numbers are the
+ * engine's alone. `node test/bench/reconcile.ts N` forks its own simulator; run.ts passes one in
+ * NGROKD_BENCH_SIM (JSON RemoteSimulatorInfo) after setting its N endpoints.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { SimEndpointInput } from '../sim/api-server.ts';
+import { resolveConfig, validateConfig, type ResolvedConfig } from '../../main/engine/config.ts';
+import { Engine } from '../../main/engine/engine.ts';
+import { silentLogger } from '../../main/engine/log.ts';
+import { UserModeOps } from '../../main/engine/user-mode.ts';
+import { RemoteSimulator, type RemoteSimulatorInfo } from './remote-simulator.ts';
+
+/** Loopback subnet of the engine under test; nothing else in the bench listens there. */
+export const RECONCILE_SUBNET = '127.131.0.0/16';
+export const SIM_ENV = 'NGROKD_BENCH_SIM';
+const MB = 1024 * 1024;
+
+export interface ReconcileResult {
+  endpoints: number;
+  listening: number;
+  hosts_lines: number;
+  start_ms: number;
+  second_reconcile_ms: number;
+  rss_before_mb: number;
+  rss_after_mb: number;
+  rss_delta_mb: number;
+  /** The process's peak RSS (getrusage maxrss) while starting and reconciling. */
+  rss_peak_mb: number;
+}
+
+/** N endpoints as a cluster might have them: mostly HTTP on port 80, every fourth a TCP service. */
+export function benchEndpoints(n: number): SimEndpointInput[] {
+  return Array.from({ length: n }, (_, i) =>
+    i % 4 === 3 ? { url: `tcp://db-${i}.bench:5432` } : { url: `http://svc-${i}.bench` },
+  );
+}
+
+function rssMb(): number {
+  return process.memoryUsage().rss / MB;
+}
+
+function collectGarbage(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
+export async function measureReconcile(n: number, sim: RemoteSimulatorInfo): Promise<ReconcileResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'ngrokd-bench-reconcile-'));
+  try {
+    const caFile = join(dir, 'ingress-ca.pem');
+    writeFileSync(caFile, sim.ingressCaPem);
+    const hostsPath = join(dir, 'hosts');
+    writeFileSync(hostsPath, '127.0.0.1 localhost\n');
+    const config: ResolvedConfig = {
+      ...resolveConfig(
+        validateConfig({
+          api: { url: sim.apiUrl, key: sim.apiKey },
+          ingressCA: caFile,
+          server: { state_dir: join(dir, 'state'), socket_path: join(dir, 'ngrokd.sock') },
+          bound_endpoints: { poll_interval: 3600 },
+          net: { user_subnet: RECONCILE_SUBNET },
+        }),
+      ),
+      hostsPath,
+      trustDir: join(dir, 'no-trust-dir'),
+    };
+    const engine = new Engine({
+      config,
+      ops: new UserModeOps({ subnet: RECONCILE_SUBNET, hostsPath, interfaceName: config.net.interface_name }),
+      logger: silentLogger,
+    });
+    collectGarbage();
+    const rssBefore = rssMb();
+    const started = performance.now();
+    await engine.start();
+    const startMs = performance.now() - started;
+    const rssAfter = rssMb();
+    const again = performance.now();
+    await engine.reconcile();
+    const secondMs = performance.now() - again;
+    const rssPeak = (process.resourceUsage().maxRSS * 1024) / MB;
+
+    const views = engine.endpoints();
+    const hostsLines = readFileSync(hostsPath, 'utf8')
+      .split('\n')
+      .filter((line) => /^127\.131\./.test(line)).length;
+    await engine.stop();
+    return {
+      endpoints: views.length,
+      listening: views.filter((v) => v.listening).length,
+      hosts_lines: hostsLines,
+      start_ms: startMs,
+      second_reconcile_ms: secondMs,
+      rss_before_mb: rssBefore,
+      rss_after_mb: rssAfter,
+      rss_delta_mb: rssAfter - rssBefore,
+      rss_peak_mb: rssPeak,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const n = Number(process.argv[2]);
+  if (!Number.isInteger(n) || n < 1) {
+    process.stderr.write('usage: node test/bench/reconcile.ts N   (N = number of endpoints)\n');
+    process.exit(2);
+  }
+  const given = process.env[SIM_ENV];
+  const own = given === undefined ? await RemoteSimulator.start() : null;
+  await own?.setEndpoints(benchEndpoints(n));
+  const sim = own?.info ?? (JSON.parse(given as string) as RemoteSimulatorInfo);
+  try {
+    process.stdout.write(`${JSON.stringify(await measureReconcile(n, sim))}\n`);
+  } finally {
+    await own?.close();
+  }
+}
+
+if (import.meta.main) await main();

@@ -1,0 +1,404 @@
+/**
+ * `npm run bench`: the forwarder's numbers side by side in one run, printed as one JSON document on
+ * stdout (progress goes to stderr). No assertions: each ratio carries its target and meets_target.
+ *
+ * Topology: the simulator (API, mTLS ingress, backends) runs in a child process, as ngrok's side is
+ * another machine in real life; the forwarder, its dialer and the measuring client share this one.
+ */
+import { execFile } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Socket } from 'node:net';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { TLSSocket } from 'node:tls';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { parseEndpointUrl, type EndpointAddress } from '../../main/common/endpoint-url.ts';
+import { CredentialStore } from '../../main/engine/api/credential-store.ts';
+import { NgrokApi } from '../../main/engine/api/ngrok-api.ts';
+import { Registration } from '../../main/engine/api/registration.ts';
+import { BindingDialer, DEFAULT_SESSION_CACHE_SIZE, type Dialer } from '../../main/engine/binding/dialer.ts';
+import {
+  loadIngressTrust,
+  type ClientCredentials,
+  type IngressTrust,
+} from '../../main/engine/binding/trust.ts';
+import { EndpointListener } from '../../main/engine/forwarder/endpoint-listener.ts';
+import { DelayProxy } from './delay-proxy.ts';
+import { download, firstByteMs, median, mibPerSecond, percentile, processCpuMs, round } from './measure.ts';
+import { benchEndpoints, SIM_ENV, type ReconcileResult } from './reconcile.ts';
+import { RemoteSimulator, type HandshakeCounts } from './remote-simulator.ts';
+
+const MiB = 1024 * 1024;
+const TRANSFER_BYTES = 256 * MiB;
+const WARMUP_BYTES = 16 * MiB;
+const TRANSFER_RUNS = 3;
+const LATENCY_CONNECTIONS = 300;
+const LATENCY_WARMUP = 20;
+const ONE_WAY_DELAY_MS = 10;
+/** Fewer for the TLS 1.2 reference: it only shows what a saved round trip looks like. */
+const TLS12_LATENCY_CONNECTIONS = 100;
+const RECONCILE_SIZES = [1_000, 10_000];
+const ENDPOINT_URL = 'http://web.bench';
+
+const TARGETS = {
+  throughputRatio: 0.7,
+  resumedOverFullP50: 0.6,
+  reconcile10kMs: 3_000,
+  reconcile10kRssMb: 200,
+};
+
+function progress(message: string): void {
+  process.stderr.write(`[bench] ${message}\n`);
+}
+
+/** Everything the forwarder-side measurements share. */
+interface Setup {
+  sim: RemoteSimulator;
+  credentials: ClientCredentials;
+  trust: IngressTrust;
+  address: EndpointAddress;
+}
+
+/** One endpoint's local listener and the dialer behind it, noting whether each dial resumed. */
+class LocalForwarder {
+  readonly dialer: BindingDialer;
+  /** Whether the newest dial resumed a session (connections are probed one at a time). */
+  lastResumed = false;
+  port = 0;
+  #listener: EndpointListener | null = null;
+
+  constructor(setup: Setup, ingress: string, sessionCacheSize?: number) {
+    this.dialer = new BindingDialer({
+      ingress,
+      servername: setup.sim.info.ingressServerName,
+      credentials: setup.credentials,
+      trust: setup.trust,
+      ...(sessionCacheSize === undefined ? {} : { sessionCacheSize }),
+    });
+  }
+
+  async listen(address: EndpointAddress): Promise<this> {
+    const server = createServer({ allowHalfOpen: true, pauseOnConnect: true });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    this.port = (server.address() as { port: number }).port;
+    const counting: Dialer = {
+      dial: async (host, port, options) => {
+        const connection = await this.dialer.dial(host, port, options);
+        this.lastResumed = connection.resumed;
+        return connection;
+      },
+    };
+    this.#listener = new EndpointListener({ socket: { server, port: this.port }, address, dialer: counting });
+    return this;
+  }
+
+  async close(): Promise<void> {
+    await this.#listener?.close();
+    this.dialer.close();
+  }
+}
+
+interface TransferRun {
+  mibPerSecond: number;
+  /** CPU time of this process (forwarder + client, or dialer + reader) during the transfer. */
+  benchCpuMs: number;
+  /** CPU time of the simulator process (backend + ingress TLS) during the transfer. */
+  simCpuMs: number;
+}
+
+/** (a) 256 MiB downloads through the forwarder vs straight from one dialed connection. */
+async function benchThroughput(setup: Setup): Promise<Record<string, unknown>> {
+  const forwarder = await new LocalForwarder(setup, setup.sim.info.ingressEndpoint).listen(setup.address);
+  const host = setup.address.hostname;
+  const measured = async (bytes: number, open: () => Promise<Socket | TLSSocket>): Promise<TransferRun> => {
+    const simCpu = await setup.sim.cpuMs();
+    const benchCpu = processCpuMs();
+    const started = performance.now();
+    const received = await download(await open(), host, bytes);
+    const ms = performance.now() - started;
+    return {
+      mibPerSecond: mibPerSecond(received, ms),
+      benchCpuMs: processCpuMs() - benchCpu,
+      simCpuMs: (await setup.sim.cpuMs()) - simCpu,
+    };
+  };
+  const viaForwarder = (bytes: number): Promise<TransferRun> =>
+    measured(bytes, async () => {
+      const socket = connect({ host: '127.0.0.1', port: forwarder.port, noDelay: true });
+      await once(socket, 'connect');
+      return socket;
+    });
+  const direct = (bytes: number): Promise<TransferRun> =>
+    measured(bytes, async () => (await forwarder.dialer.dial(host, setup.address.port)).socket);
+  const summary = (runs: TransferRun[]): Record<string, unknown> => ({
+    mib_s: round(median(runs.map((r) => r.mibPerSecond)), 1),
+    runs_mib_s: runs.map((r) => round(r.mibPerSecond, 1)),
+    bench_process_cpu_ms: round(median(runs.map((r) => r.benchCpuMs)), 0),
+    simulator_process_cpu_ms: round(median(runs.map((r) => r.simCpuMs)), 0),
+  });
+  try {
+    await viaForwarder(WARMUP_BYTES);
+    await direct(WARMUP_BYTES);
+    const runs = { forwarder: [] as TransferRun[], direct: [] as TransferRun[] };
+    for (let i = 0; i < TRANSFER_RUNS; i++) {
+      for (const [kind, run] of [
+        ['forwarder', viaForwarder],
+        ['direct', direct],
+      ] as const) {
+        const result = await run(TRANSFER_BYTES);
+        runs[kind].push(result);
+        progress(`throughput run ${i + 1}: ${kind} ${result.mibPerSecond.toFixed(0)} MiB/s`);
+      }
+    }
+    const ratio =
+      median(runs.forwarder.map((r) => r.mibPerSecond)) / median(runs.direct.map((r) => r.mibPerSecond));
+    return {
+      what: 'download direction: GET /bytes/268435456 on the simulator HTTP backend. forwarder = client → local EndpointListener → mTLS ingress → backend; direct = one connection from the same BindingDialer, read straight from the TLS socket. The client reads in the bench process, so its reads count against the forwarder. Medians of 3 runs each, alternating; CPU times are medians per 256 MiB transfer',
+      bytes: TRANSFER_BYTES,
+      runs_each: TRANSFER_RUNS,
+      forwarder: summary(runs.forwarder),
+      direct: summary(runs.direct),
+      ratio_forwarder_over_direct: round(ratio, 3),
+      target: `>= ${TARGETS.throughputRatio}`,
+      meets_target: ratio >= TARGETS.throughputRatio,
+    };
+  } finally {
+    await forwarder.close();
+  }
+}
+
+function summarise(samples: readonly number[], roundTripMs: number | null): Record<string, number> {
+  const p50 = percentile(samples, 50);
+  const p99 = percentile(samples, 99);
+  return {
+    p50_ms: round(p50),
+    p99_ms: round(p99),
+    ...(roundTripMs === null
+      ? {}
+      : { p50_round_trips: round(p50 / roundTripMs), p99_round_trips: round(p99 / roundTripMs) }),
+  };
+}
+
+function handshakeDelta(after: HandshakeCounts, before: HandshakeCounts): HandshakeCounts {
+  return { full: after.full - before.full, resumed: after.resumed - before.resumed };
+}
+
+/**
+ * (b)/(d) connect() → first byte of an HTTP answer through two listeners, one whose dialer resumes
+ * TLS sessions (the default) and one with the session cache off, interleaved.
+ */
+async function benchLatency(
+  setup: Setup,
+  ingress: string,
+  roundTripMs: number | null,
+  connections = LATENCY_CONNECTIONS,
+): Promise<Record<string, unknown>> {
+  const resuming = await new LocalForwarder(setup, ingress).listen(setup.address);
+  const full = await new LocalForwarder(setup, ingress, 0).listen(setup.address);
+  const host = setup.address.hostname;
+  try {
+    for (let i = 0; i < LATENCY_WARMUP; i++) {
+      await firstByteMs(resuming.port, host);
+      await firstByteMs(full.port, host);
+    }
+    const ingressBefore = await setup.sim.handshakes();
+    const samples = { default: [] as number[], noCache: [] as number[] };
+    /** The default dialer's samples by what its dial actually did. */
+    const byDial = { resumed: [] as number[], full: [] as number[] };
+    for (let i = 0; i < connections; i++) {
+      // Alternate which goes first so neither always follows the other's teardown.
+      const order = i % 2 === 0 ? (['default', 'noCache'] as const) : (['noCache', 'default'] as const);
+      for (const kind of order) {
+        const ms = await firstByteMs((kind === 'default' ? resuming : full).port, host);
+        samples[kind].push(ms);
+        if (kind === 'default') byDial[resuming.lastResumed ? 'resumed' : 'full'].push(ms);
+      }
+      if ((i + 1) % 100 === 0) {
+        progress(`latency${roundTripMs === null ? '' : ' (delayed)'}: ${i + 1}/${connections} pairs`);
+      }
+    }
+    const ingressHandshakes = handshakeDelta(await setup.sim.handshakes(), ingressBefore);
+    const ratio = median(samples.default) / median(samples.noCache);
+    return {
+      what: 'connect() on the local listener → first byte of the HTTP answer (GET / on the simulator HTTP backend), one connection at a time, the two listeners interleaved',
+      connections_each: connections,
+      ...(roundTripMs === null ? {} : { round_trip_ms: roundTripMs }),
+      resumed: {
+        dialer: `BindingDialer default (session cache ${DEFAULT_SESSION_CACHE_SIZE})`,
+        ...summarise(samples.default, roundTripMs),
+        dials_resumed: byDial.resumed.length,
+        dials_full: byDial.full.length,
+        ...(byDial.resumed.length > 0 ? { only_resumed_dials: summarise(byDial.resumed, roundTripMs) } : {}),
+        ...(byDial.full.length > 0 ? { only_full_dials: summarise(byDial.full, roundTripMs) } : {}),
+      },
+      full: {
+        dialer: 'BindingDialer sessionCacheSize 0',
+        ...summarise(samples.noCache, roundTripMs),
+      },
+      ingress_handshakes: ingressHandshakes,
+      ratio_resumed_p50_over_full_p50: round(ratio, 3),
+      target: `<= ${TARGETS.resumedOverFullP50}`,
+      meets_target: ratio <= TARGETS.resumedOverFullP50,
+    };
+  } finally {
+    await Promise.all([resuming.close(), full.close()]);
+  }
+}
+
+/** (d): the same through a proxy that delays each direction, so the ingress is a round trip away. */
+async function benchDelayedLatency(setup: Setup, connections?: number): Promise<Record<string, unknown>> {
+  const [host, port] = setup.sim.info.ingressEndpoint.split(':') as [string, string];
+  const proxy = await DelayProxy.start({ target: { host, port: Number(port) }, delayMs: ONE_WAY_DELAY_MS });
+  try {
+    return {
+      ...(await benchLatency(setup, proxy.address, 2 * ONE_WAY_DELAY_MS, connections)),
+      proxy: `TCP proxy between the dialer and the ingress delaying every chunk ${ONE_WAY_DELAY_MS} ms each way, in order, and the first client bytes by one more round trip (the TCP handshake); SNI ${setup.sim.info.ingressServerName}`,
+    };
+  } finally {
+    await proxy.close();
+  }
+}
+
+/**
+ * (d) again against an ingress capped at TLS 1.2, where a resumed handshake is one round trip
+ * shorter; TLS 1.3 takes one round trip either way, so there resumption only saves CPU.
+ */
+async function benchDelayedLatencyTls12(dir: string): Promise<Record<string, unknown>> {
+  const sim = await RemoteSimulator.start({ ingressMaxVersion: 'TLSv1.2' });
+  try {
+    const setup = await prepare(sim, join(dir, 'tls12'));
+    return {
+      ingress_tls: 'TLSv1.2',
+      ...(await benchDelayedLatency(setup, TLS12_LATENCY_CONNECTIONS)),
+    };
+  } finally {
+    await sim.close();
+  }
+}
+
+const execFileAsync = promisify(execFile);
+
+/** (c) One child process per N, so each RSS is the engine's alone. */
+async function benchReconcile(sim: RemoteSimulator): Promise<Record<string, unknown>> {
+  const script = fileURLToPath(new URL('./reconcile.ts', import.meta.url));
+  const results: Record<string, unknown> = {};
+  for (const n of RECONCILE_SIZES) {
+    await sim.setEndpoints(benchEndpoints(n));
+    const requestsBefore = await sim.apiRequests();
+    const { stdout } = await execFileAsync(process.execPath, ['--expose-gc', script, String(n)], {
+      env: { ...process.env, [SIM_ENV]: JSON.stringify(sim.info) },
+      maxBuffer: 1024 * 1024,
+    });
+    const result = JSON.parse(stdout) as ReconcileResult;
+    const entry: Record<string, unknown> = {
+      ...result,
+      start_ms: round(result.start_ms, 0),
+      second_reconcile_ms: round(result.second_reconcile_ms, 0),
+      rss_before_mb: round(result.rss_before_mb, 1),
+      rss_after_mb: round(result.rss_after_mb, 1),
+      rss_delta_mb: round(result.rss_delta_mb, 1),
+      rss_peak_mb: round(result.rss_peak_mb, 1),
+      api_requests: (await sim.apiRequests()) - requestsBefore,
+    };
+    if (n === 10_000) {
+      const fastEnough = result.start_ms < TARGETS.reconcile10kMs;
+      const smallEnough = result.rss_peak_mb < TARGETS.reconcile10kRssMb;
+      entry.target = `start < ${TARGETS.reconcile10kMs} ms, peak RSS < ${TARGETS.reconcile10kRssMb} MB`;
+      entry.meets_time_target = fastEnough;
+      entry.meets_rss_target = smallEnough;
+      entry.meets_target = fastEnough && smallEnough;
+    }
+    results[String(n)] = entry;
+    progress(
+      `reconcile ${n}: start ${result.start_ms.toFixed(0)} ms, peak RSS ${result.rss_peak_mb.toFixed(0)} MB`,
+    );
+  }
+  await sim.setEndpoints(benchEndpoints(0));
+  return {
+    what: 'fresh Engine in user mode, poll interval 1 h: engine.start() = registration + discovery of every page (100 per page) + IPAM + N listeners + hosts file; then engine.reconcile() with nothing changed. One child process per N; RSS from process.memoryUsage() (after gc) and peak from getrusage maxrss',
+    endpoints_mix: '3/4 http://svc-i.bench (port 80), 1/4 tcp://db-i.bench:5432',
+    ...results,
+  };
+}
+
+/** Serve the bench endpoint and register as the engine would, for a client certificate. */
+async function prepare(sim: RemoteSimulator, dir: string): Promise<Setup> {
+  await sim.setEndpoints([{ url: ENDPOINT_URL }]);
+  mkdirSync(dir, { recursive: true });
+  const caFile = join(dir, 'ingress-ca.pem');
+  writeFileSync(caFile, sim.info.ingressCaPem);
+  const api = new NgrokApi({ baseUrl: sim.info.apiUrl, apiKey: sim.info.apiKey });
+  const registration = new Registration({ api, store: new CredentialStore(join(dir, 'state')) });
+  const operator = await registration.ensureRegistered({ description: 'ngrokd bench' });
+  return {
+    sim,
+    credentials: { keyPem: operator.keyPem, certPem: operator.certPem },
+    trust: loadIngressTrust({ ingressCA: caFile, trustDir: join(dir, 'no-trust-dir'), systemRoots: false }),
+    address: parseEndpointUrl(ENDPOINT_URL),
+  };
+}
+
+const SECTIONS = ['throughput', 'latency', 'latency-rtt', 'reconcile'] as const;
+type Section = (typeof SECTIONS)[number];
+
+/** `node test/bench/run.ts [section...]` runs only those sections; none given runs all. */
+function selectedSections(args: readonly string[]): Set<Section> {
+  const unknown = args.filter((a) => !(SECTIONS as readonly string[]).includes(a));
+  if (unknown.length > 0) {
+    process.stderr.write(`unknown section ${unknown.join(', ')}; choose from ${SECTIONS.join(', ')}\n`);
+    process.exit(2);
+  }
+  return new Set(args.length === 0 ? SECTIONS : (args as Section[]));
+}
+
+async function main(): Promise<void> {
+  const sections = selectedSections(process.argv.slice(2));
+  const started = performance.now();
+  progress('starting the simulator');
+  const sim = await RemoteSimulator.start();
+  const dir = mkdtempSync(join(tmpdir(), 'ngrokd-bench-'));
+  const report: Record<string, unknown> = {
+    machine: {
+      cpus: cpus().length,
+      cpu: cpus()[0]?.model ?? 'unknown',
+      node: process.version,
+      platform: process.platform,
+    },
+    topology:
+      'simulator (API, mTLS ingress, HTTP backend) in a child process; forwarder (EndpointListener + BindingDialer) and the measuring client in the bench process; loopback only',
+    load_average_at_start: loadavg().map((v) => round(v)),
+  };
+  try {
+    const setup = await prepare(sim, dir);
+    if (sections.has('throughput')) {
+      progress('(a) throughput');
+      report.throughput = await benchThroughput(setup);
+    }
+    if (sections.has('latency')) {
+      progress('(b) new-connection latency');
+      report.new_connection_latency = await benchLatency(setup, sim.info.ingressEndpoint, null);
+    }
+    if (sections.has('latency-rtt')) {
+      progress(`(d) new-connection latency, ${2 * ONE_WAY_DELAY_MS} ms round trip`);
+      report.new_connection_latency_20ms_rtt = await benchDelayedLatency(setup);
+      progress(`(d) again with the ingress capped at TLS 1.2, ${TLS12_LATENCY_CONNECTIONS} pairs`);
+      report.new_connection_latency_20ms_rtt_tls12 = await benchDelayedLatencyTls12(dir);
+    }
+    if (sections.has('reconcile')) {
+      progress('(c) reconcile');
+      report.reconcile = await benchReconcile(sim);
+    }
+  } finally {
+    await sim.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  report.load_average_at_end = loadavg().map((v) => round(v));
+  report.total_runtime_s = round((performance.now() - started) / 1000, 1);
+  process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+}
+
+await main();
