@@ -14,12 +14,20 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { parseEndpointUrl, type EndpointAddress } from '../../main/common/endpoint-url.ts';
 import { CredentialStore } from '../../main/engine/api/credential-store.ts';
 import { NgrokApi } from '../../main/engine/api/ngrok-api.ts';
 import { Registration } from '../../main/engine/api/registration.ts';
-import { BindingDialer, DEFAULT_SESSION_CACHE_SIZE, type Dialer } from '../../main/engine/binding/dialer.ts';
+import {
+  BindingDialer,
+  DEFAULT_SESSION_CACHE_SIZE,
+  DEFAULT_WARM_CONNECTIONS,
+  DEFAULT_WARM_IDLE_MS,
+  type BindingDialerOptions,
+  type Dialer,
+} from '../../main/engine/binding/dialer.ts';
 import {
   loadIngressTrust,
   type ClientCredentials,
@@ -45,7 +53,8 @@ const ENDPOINT_URL = 'http://web.bench';
 
 const TARGETS = {
   throughputRatio: 0.7,
-  resumedOverFullP50: 0.6,
+  /** New-connection p50 of a dialer variant over that of one doing a full handshake every time. */
+  overFullP50: 0.6,
   reconcile10kMs: 3_000,
   reconcile10kRssMb: 200,
 };
@@ -62,21 +71,28 @@ interface Setup {
   address: EndpointAddress;
 }
 
-/** One endpoint's local listener and the dialer behind it, noting whether each dial resumed. */
+type DialerTuning = Pick<BindingDialerOptions, 'sessionCacheSize' | 'warmConnections'>;
+
+/** What a dial did: used a warm connection, resumed a TLS session, or made a full handshake. */
+type DialKind = 'warm' | 'resumed' | 'full';
+
+/** One endpoint's local listener and the dialer behind it, noting what each dial did. */
 class LocalForwarder {
   readonly dialer: BindingDialer;
-  /** Whether the newest dial resumed a session (connections are probed one at a time). */
-  lastResumed = false;
+  /** What the newest dial did (connections are probed one at a time). */
+  lastDial: DialKind = 'full';
   port = 0;
+  readonly #warmConnections: number;
   #listener: EndpointListener | null = null;
 
-  constructor(setup: Setup, ingress: string, sessionCacheSize?: number) {
+  constructor(setup: Setup, ingress: string, tuning: DialerTuning = {}) {
+    this.#warmConnections = tuning.warmConnections ?? DEFAULT_WARM_CONNECTIONS;
     this.dialer = new BindingDialer({
       ingress,
       servername: setup.sim.info.ingressServerName,
       credentials: setup.credentials,
       trust: setup.trust,
-      ...(sessionCacheSize === undefined ? {} : { sessionCacheSize }),
+      ...tuning,
     });
   }
 
@@ -88,12 +104,18 @@ class LocalForwarder {
     const counting: Dialer = {
       dial: async (host, port, options) => {
         const connection = await this.dialer.dial(host, port, options);
-        this.lastResumed = connection.resumed;
+        this.lastDial = connection.warm ? 'warm' : connection.resumed ? 'resumed' : 'full';
         return connection;
       },
     };
     this.#listener = new EndpointListener({ socket: { server, port: this.port }, address, dialer: counting });
     return this;
+  }
+
+  /** Until the warm pool has refilled (1 s at most), so its handshakes overlap no measurement. */
+  async settled(): Promise<void> {
+    const deadline = performance.now() + 1_000;
+    while (this.dialer.warmSockets < this.#warmConnections && performance.now() < deadline) await sleep(1);
   }
 
   async close(): Promise<void> {
@@ -187,9 +209,39 @@ function handshakeDelta(after: HandshakeCounts, before: HandshakeCounts): Handsh
   return { full: after.full - before.full, resumed: after.resumed - before.resumed };
 }
 
+/** The dialers compared by (b) and (d); `warm` is the default BindingDialer. */
+const LATENCY_VARIANTS = {
+  full: {
+    dialer: 'BindingDialer sessionCacheSize 0, warmConnections 0: a full handshake every time',
+    tuning: { sessionCacheSize: 0, warmConnections: 0 },
+  },
+  resumed: {
+    dialer: `BindingDialer session cache ${DEFAULT_SESSION_CACHE_SIZE}, warmConnections 0`,
+    tuning: { warmConnections: 0 },
+  },
+  warm: {
+    dialer: `BindingDialer default: session cache ${DEFAULT_SESSION_CACHE_SIZE}, warmConnections ${DEFAULT_WARM_CONNECTIONS}, warmIdleMs ${DEFAULT_WARM_IDLE_MS}`,
+    tuning: {},
+  },
+} as const satisfies Record<string, { dialer: string; tuning: DialerTuning }>;
+type LatencyVariant = keyof typeof LATENCY_VARIANTS;
+const VARIANT_NAMES = Object.keys(LATENCY_VARIANTS) as LatencyVariant[];
+
+function ratioToFull(
+  samples: Record<LatencyVariant, number[]>,
+  variant: LatencyVariant,
+): Record<string, unknown> {
+  const ratio = median(samples[variant]) / median(samples.full);
+  return {
+    ratio: round(ratio, 3),
+    target: `<= ${TARGETS.overFullP50}`,
+    meets_target: ratio <= TARGETS.overFullP50,
+  };
+}
+
 /**
- * (b)/(d) connect() → first byte of an HTTP answer through two listeners, one whose dialer resumes
- * TLS sessions (the default) and one with the session cache off, interleaved.
+ * (b)/(d) connect() → first byte of an HTTP answer through three listeners, one per dialer
+ * variant, interleaved.
  */
 async function benchLatency(
   setup: Setup,
@@ -197,55 +249,69 @@ async function benchLatency(
   roundTripMs: number | null,
   connections = LATENCY_CONNECTIONS,
 ): Promise<Record<string, unknown>> {
-  const resuming = await new LocalForwarder(setup, ingress).listen(setup.address);
-  const full = await new LocalForwarder(setup, ingress, 0).listen(setup.address);
+  const forwarders = {} as Record<LatencyVariant, LocalForwarder>;
+  for (const name of VARIANT_NAMES) {
+    forwarders[name] = await new LocalForwarder(setup, ingress, LATENCY_VARIANTS[name].tuning).listen(
+      setup.address,
+    );
+  }
   const host = setup.address.hostname;
   try {
     for (let i = 0; i < LATENCY_WARMUP; i++) {
-      await firstByteMs(resuming.port, host);
-      await firstByteMs(full.port, host);
+      for (const name of VARIANT_NAMES) await firstByteMs(forwarders[name].port, host);
     }
     const ingressBefore = await setup.sim.handshakes();
-    const samples = { default: [] as number[], noCache: [] as number[] };
-    /** The default dialer's samples by what its dial actually did. */
-    const byDial = { resumed: [] as number[], full: [] as number[] };
+    const samples = {} as Record<LatencyVariant, number[]>;
+    /** Each variant's samples by what its dial actually did. */
+    const byDial = {} as Record<LatencyVariant, Record<DialKind, number[]>>;
+    for (const name of VARIANT_NAMES) {
+      samples[name] = [];
+      byDial[name] = { warm: [], resumed: [], full: [] };
+    }
     for (let i = 0; i < connections; i++) {
-      // Alternate which goes first so neither always follows the other's teardown.
-      const order = i % 2 === 0 ? (['default', 'noCache'] as const) : (['noCache', 'default'] as const);
-      for (const kind of order) {
-        const ms = await firstByteMs((kind === 'default' ? resuming : full).port, host);
-        samples[kind].push(ms);
-        if (kind === 'default') byDial[resuming.lastResumed ? 'resumed' : 'full'].push(ms);
+      // Rotate the order so no variant always follows the same one's teardown.
+      const order = VARIANT_NAMES.map(
+        (_, k) => VARIANT_NAMES[(i + k) % VARIANT_NAMES.length] as LatencyVariant,
+      );
+      for (const name of order) {
+        await forwarders.warm.settled();
+        const ms = await firstByteMs(forwarders[name].port, host);
+        samples[name].push(ms);
+        byDial[name][forwarders[name].lastDial].push(ms);
       }
       if ((i + 1) % 100 === 0) {
-        progress(`latency${roundTripMs === null ? '' : ' (delayed)'}: ${i + 1}/${connections} pairs`);
+        progress(`latency${roundTripMs === null ? '' : ' (delayed)'}: ${i + 1}/${connections} rounds`);
       }
     }
     const ingressHandshakes = handshakeDelta(await setup.sim.handshakes(), ingressBefore);
-    const ratio = median(samples.default) / median(samples.noCache);
+    const variant = (name: LatencyVariant): Record<string, unknown> => {
+      const dials = byDial[name];
+      const kinds = (['warm', 'resumed', 'full'] as const).filter((kind) => dials[kind].length > 0);
+      return {
+        dialer: LATENCY_VARIANTS[name].dialer,
+        ...summarise(samples[name], roundTripMs),
+        ...Object.fromEntries(kinds.map((kind) => [`dials_${kind}`, dials[kind].length])),
+        // Split only when the variant's dials differed.
+        ...(kinds.length > 1
+          ? Object.fromEntries(
+              kinds.map((kind) => [`only_${kind}_dials`, summarise(dials[kind], roundTripMs)]),
+            )
+          : {}),
+      };
+    };
     return {
-      what: 'connect() on the local listener → first byte of the HTTP answer (GET / on the simulator HTTP backend), one connection at a time, the two listeners interleaved',
+      what: 'connect() on the local listener → first byte of the HTTP answer (GET / on the simulator HTTP backend), one connection at a time, the three listeners interleaved. Before each probe the warm pool is given time (up to 1 s, not measured) to refill, so its background handshakes overlap no measurement except the warm probe that triggered them',
       connections_each: connections,
       ...(roundTripMs === null ? {} : { round_trip_ms: roundTripMs }),
-      resumed: {
-        dialer: `BindingDialer default (session cache ${DEFAULT_SESSION_CACHE_SIZE})`,
-        ...summarise(samples.default, roundTripMs),
-        dials_resumed: byDial.resumed.length,
-        dials_full: byDial.full.length,
-        ...(byDial.resumed.length > 0 ? { only_resumed_dials: summarise(byDial.resumed, roundTripMs) } : {}),
-        ...(byDial.full.length > 0 ? { only_full_dials: summarise(byDial.full, roundTripMs) } : {}),
-      },
-      full: {
-        dialer: 'BindingDialer sessionCacheSize 0',
-        ...summarise(samples.noCache, roundTripMs),
-      },
+      full: variant('full'),
+      resumed: variant('resumed'),
+      warm: variant('warm'),
       ingress_handshakes: ingressHandshakes,
-      ratio_resumed_p50_over_full_p50: round(ratio, 3),
-      target: `<= ${TARGETS.resumedOverFullP50}`,
-      meets_target: ratio <= TARGETS.resumedOverFullP50,
+      ratio_resumed_p50_over_full_p50: ratioToFull(samples, 'resumed'),
+      ratio_warm_p50_over_full_p50: ratioToFull(samples, 'warm'),
     };
   } finally {
-    await Promise.all([resuming.close(), full.close()]);
+    await Promise.all(VARIANT_NAMES.map((name) => forwarders[name].close()));
   }
 }
 

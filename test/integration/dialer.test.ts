@@ -1,7 +1,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer as createNetServer, type Server, type Socket } from 'node:net';
+import { execFile } from 'node:child_process';
+import { connect as netConnect, createServer as createNetServer, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { NgrokdError } from '../../main/common/errors.ts';
 import {
   BindingDialer,
@@ -9,7 +12,14 @@ import {
   type BindingConnection,
 } from '../../main/engine/binding/dialer.ts';
 import { loadIngressTrust, type IngressTrust } from '../../main/engine/binding/trust.ts';
-import { INGRESS_NAME, createPki, startIngress, type FakeIngress, type Pki } from './tls-fixtures.ts';
+import {
+  INGRESS_NAME,
+  createPki,
+  eventually,
+  startIngress,
+  type FakeIngress,
+  type Pki,
+} from './tls-fixtures.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,14 +64,113 @@ async function ingress(options: Partial<Parameters<typeof startIngress>[0]> = {}
   return started;
 }
 
-function dialer(fake: FakeIngress, overrides: Partial<ConstructorParameters<typeof BindingDialer>[0]> = {}) {
-  return new BindingDialer({
+function dialer(
+  fake: { address: string },
+  overrides: Partial<ConstructorParameters<typeof BindingDialer>[0]> = {},
+): BindingDialer {
+  const d = new BindingDialer({
     ingress: fake.address,
     servername: INGRESS_NAME,
     credentials: pki.client,
     trust,
     ...overrides,
   });
+  cleanups.push(() => d.close());
+  return d;
+}
+
+/**
+ * A TCP hop between the dialer and an ingress that the test controls, standing in for the
+ * network: it counts connections, can cut them, re-point them or make them die on their next bytes.
+ */
+class Hop {
+  targetPort: number;
+  /** Connections accepted so far. */
+  accepted = 0;
+  /** New connections swallow what the dialer sends: its handshake hangs. */
+  stallNew = false;
+  private readonly server: Server;
+  private readonly pairs = new Set<{ client: Socket; upstream: Socket; dropOnData: boolean }>();
+
+  private constructor(targetPort: number) {
+    this.targetPort = targetPort;
+    this.server = createNetServer({ allowHalfOpen: true }, (client) => {
+      this.accepted++;
+      const upstream = netConnect({ port: this.targetPort, host: '127.0.0.1', allowHalfOpen: true });
+      const pair = { client, upstream, dropOnData: false };
+      this.pairs.add(pair);
+      const drop = (): void => {
+        this.pairs.delete(pair);
+        client.destroy();
+        upstream.destroy();
+      };
+      for (const socket of [client, upstream]) {
+        socket.on('error', drop);
+        socket.on('close', drop);
+      }
+      const stalled = this.stallNew;
+      client.on('data', (chunk: Buffer) => {
+        if (pair.dropOnData) drop();
+        else if (!stalled) upstream.write(chunk);
+      });
+      // Like the forwarders in front of ngrok: the first EOF closes both sides.
+      client.on('end', drop);
+      upstream.pipe(client);
+    });
+  }
+
+  static async start(targetPort: number): Promise<Hop> {
+    const hop = new Hop(targetPort);
+    hop.server.listen(0, '127.0.0.1');
+    await once(hop.server, 'listening');
+    cleanups.push(() => hop.close());
+    return hop;
+  }
+
+  get address(): string {
+    return `127.0.0.1:${(this.server.address() as { port: number }).port}`;
+  }
+
+  /** Connections open now. */
+  get open(): number {
+    return this.pairs.size;
+  }
+
+  /** Close every connection, as an ingress dropping idle connections does. */
+  cut(): void {
+    for (const { client, upstream } of this.pairs) {
+      client.destroy();
+      upstream.destroy();
+    }
+  }
+
+  /** The connections open now close, unanswered, when the dialer next writes to them. */
+  dropOnNextData(): void {
+    for (const pair of this.pairs) pair.dropOnData = true;
+  }
+
+  async close(): Promise<void> {
+    this.cut();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+}
+
+async function closedPort(): Promise<number> {
+  const probe = createNetServer();
+  probe.listen(0, '127.0.0.1');
+  await once(probe, 'listening');
+  const port = (probe.address() as { port: number }).port;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+/** Dial, prove the stream works and close it. */
+async function dialAndEcho(d: BindingDialer, host = 'web.prod', port = 80): Promise<BindingConnection> {
+  const conn = await d.dial(host, port);
+  conn.socket.write('ping');
+  assert.equal((await readExactly(conn.socket, 4)).toString(), 'ping');
+  conn.socket.destroy();
+  return conn;
 }
 
 async function rejection(promise: Promise<unknown>): Promise<NgrokdError> {
@@ -112,7 +221,8 @@ test('dial sends ConnRequest{host, port} and hands back a raw stream; early byte
 
 test('the second dial resumes the TLS session', async () => {
   const fake = await ingress();
-  const d = dialer(fake);
+  // No warm pool: its background handshakes would resume sessions too.
+  const d = dialer(fake, { warmConnections: 0 });
   const first = await d.dial('web.prod', 80);
   first.socket.destroy();
   assert.ok(d.cachedSessions > 0, 'a session was cached');
@@ -197,11 +307,7 @@ test('malformed and truncated responses fail with PROTOCOL_ERROR', async () => {
 });
 
 test('a closed port fails with INGRESS_UNREACHABLE', async () => {
-  const probe = createNetServer();
-  probe.listen(0, '127.0.0.1');
-  await once(probe, 'listening');
-  const port = (probe.address() as { port: number }).port;
-  await new Promise((resolve) => probe.close(resolve));
+  const port = await closedPort();
   const d = new BindingDialer({
     ingress: `127.0.0.1:${port}`,
     servername: INGRESS_NAME,
@@ -243,4 +349,167 @@ test('aborting a dial rejects with the reason and closes the connection', async 
   const closed = dialer(fake);
   closed.close();
   assert.equal((await rejection(closed.dial('web.prod', 80))).code, 'INGRESS_UNREACHABLE');
+});
+
+test('the second of two dials uses a warm connection: the ingress sees no handshake for it', async () => {
+  const fake = await ingress();
+  const d = dialer(fake);
+  assert.equal((await dialAndEcho(d)).warm, false);
+  await eventually(() => d.warmSockets === 2 && fake.connections === 3, 'two warm connections');
+  const second = await d.dial('echo.prod', 5432);
+  assert.equal(second.warm, true);
+  assert.equal(fake.connections, 3, 'no handshake for the warm dial');
+  assert.deepEqual(
+    fake.requests.map((r) => r.host),
+    ['web.prod', 'echo.prod'],
+    'warm connections send nothing until used',
+  );
+  assert.equal(second.response.endpointId, 'ep_test');
+  second.socket.write('pong');
+  assert.equal((await readExactly(second.socket, 4)).toString(), 'pong');
+  second.socket.destroy();
+  await eventually(() => d.warmSockets === 2 && fake.connections === 4, 'one handshake refills the pool');
+});
+
+test('warmConnections: 0 never keeps a connection warm', async () => {
+  const fake = await ingress();
+  const d = dialer(fake, { warmConnections: 0 });
+  for (let i = 1; i <= 2; i++) {
+    assert.equal((await dialAndEcho(d)).warm, false);
+    await sleep(50); // time enough for a background handshake, were there one
+    assert.equal(d.warmSockets, 0);
+    assert.equal(fake.connections, i);
+  }
+});
+
+test('a warm connection the ingress closed while idle is noticed; the dial handshakes afresh', async () => {
+  const fake = await ingress();
+  const hop = await Hop.start(fake.port);
+  const d = dialer(hop);
+  await dialAndEcho(d);
+  await eventually(() => d.warmSockets === 2, 'two warm connections');
+  hop.cut();
+  await eventually(() => d.warmSockets === 0, 'the dialer noticed');
+  assert.equal((await dialAndEcho(d)).warm, false);
+});
+
+test('a warm connection that dies before answering is retried once, with a fresh handshake', async () => {
+  const fake = await ingress();
+  const hop = await Hop.start(fake.port);
+  const d = dialer(hop);
+  await dialAndEcho(d);
+  await eventually(() => d.warmSockets === 2, 'two warm connections');
+  hop.dropOnNextData();
+  let accepted = hop.accepted;
+  const retried = await d.dial('web.prod', 80);
+  assert.equal(retried.warm, false);
+  assert.equal(hop.accepted, accepted + 1, 'one fresh connection');
+  retried.socket.write('ping');
+  assert.equal((await readExactly(retried.socket, 4)).toString(), 'ping');
+  retried.socket.destroy();
+  assert.equal(fake.requests.length, 2, 'the dead connection never delivered its request');
+
+  // Only once: when the fresh attempt fails too, that failure is the answer.
+  await eventually(() => d.warmSockets === 2, 'the pool is refilled');
+  hop.dropOnNextData();
+  hop.targetPort = await closedPort();
+  accepted = hop.accepted;
+  const err = await rejection(d.dial('web.prod', 80));
+  assert.equal(err.code, 'INGRESS_UNREACHABLE', err.message);
+  assert.equal(hop.accepted, accepted + 1, 'exactly one fresh attempt');
+});
+
+test('idle warm connections close after warmIdleMs and are not replaced until the next dial', async () => {
+  const fake = await ingress();
+  const hop = await Hop.start(fake.port);
+  const d = dialer(hop, { warmIdleMs: 250 });
+  await dialAndEcho(d);
+  await eventually(() => d.warmSockets === 2, 'two warm connections');
+  await eventually(() => d.warmSockets === 0 && hop.open === 0, 'the idle connections were closed');
+  const accepted = hop.accepted;
+  await sleep(2 * 250);
+  assert.equal(hop.accepted, accepted, 'no refill without a dial');
+  assert.equal((await dialAndEcho(d)).warm, false);
+  await eventually(() => d.warmSockets === 2, 'a dial refills the pool');
+});
+
+test('setCredentials and setTrust close the warm connections', async () => {
+  const fake = await ingress();
+  const hop = await Hop.start(fake.port);
+  const d = dialer(hop);
+  await dialAndEcho(d);
+  await eventually(() => d.warmSockets === 2, 'two warm connections');
+  d.setCredentials(pki.client);
+  assert.equal(d.warmSockets, 0);
+  await eventually(() => hop.open === 0, 'the warm connections were closed');
+  assert.equal((await dialAndEcho(d)).warm, false);
+  await eventually(() => d.warmSockets === 2, 'two warm connections');
+  d.setTrust(trust);
+  assert.equal(d.warmSockets, 0);
+  await eventually(() => hop.open === 0, 'the warm connections were closed');
+});
+
+test('an untrusted server certificate never yields a warm connection; dials report INGRESS_UNTRUSTED', async () => {
+  const good = await ingress();
+  const rogue = await ingress({ identity: pki.untrustedServer });
+  const hop = await Hop.start(good.port);
+  const d = dialer(hop, { warmConnections: 1 });
+  await dialAndEcho(d);
+  await eventually(() => d.warmSockets === 1, 'a warm connection');
+  hop.targetPort = rogue.port;
+  // Verified before the switch, so usable; the handshake that replaces it meets the rogue certificate.
+  assert.equal((await dialAndEcho(d)).warm, true);
+  await eventually(() => hop.accepted === 3 && hop.open === 0, 'the background handshake failed');
+  assert.equal(d.warmSockets, 0);
+  const err = await rejection(d.dial('web.prod', 80));
+  assert.equal(err.code, 'INGRESS_UNTRUSTED');
+  await sleep(50);
+  assert.equal(hop.accepted, 4, 'no background handshake after a failed dial');
+  assert.equal(rogue.bytesReceived, 0);
+  assert.equal(rogue.requests.length, 0);
+});
+
+test('close() closes warm connections and the background handshake', async () => {
+  const fake = await ingress();
+  const hop = await Hop.start(fake.port);
+  const d = dialer(hop);
+  const first = await d.dial('web.prod', 80);
+  await eventually(() => d.warmSockets === 2, 'two warm connections');
+  const accepted = hop.accepted;
+  hop.stallNew = true;
+  const second = await d.dial('web.prod', 80);
+  await eventually(() => hop.accepted === accepted + 1, 'the replacement handshake started');
+  d.close(); // while that handshake hangs
+  assert.equal(d.warmSockets, 0);
+  first.socket.destroy();
+  second.socket.destroy();
+  await eventually(() => hop.open === 0, 'no connection of the dialer is left');
+  await sleep(50);
+  assert.equal(hop.accepted, accepted + 1, 'nothing dialed after close()');
+});
+
+test('a full warm pool does not keep the process alive', async () => {
+  const fake = await ingress();
+  const child = `
+    const { BindingDialer } = await import(${JSON.stringify(new URL('../../main/engine/binding/dialer.ts', import.meta.url).href)});
+    const options = JSON.parse(process.env.DIALER_OPTIONS);
+    options.trust = { ca: options.ca, sources: [], extraCount: options.ca.length };
+    const d = new BindingDialer(options);
+    (await d.dial('web.prod', 80)).socket.destroy();
+    while (d.warmSockets < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+    process.stdout.write('pool full');
+  `;
+  const options = {
+    ingress: fake.address,
+    servername: INGRESS_NAME,
+    credentials: pki.client,
+    ca: trust.ca,
+    warmIdleMs: 60_000,
+  };
+  // Without close(): were the pool's sockets or timers referenced, the child would outlive the timeout.
+  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', child], {
+    env: { ...process.env, DIALER_OPTIONS: JSON.stringify(options) },
+    timeout: 10_000,
+  });
+  assert.equal(stdout, 'pool full');
 });

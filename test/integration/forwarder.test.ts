@@ -267,11 +267,13 @@ test('a client certificate the ingress does not know: CLIENT_CERT_REJECTED', asy
 });
 
 test('later connections resume the TLS session', async () => {
+  // Without the warm pool: its background handshakes would resume sessions too.
   const fresh = new BindingDialer({
     ingress: ingress.address,
     servername: INGRESS_NAME,
     credentials: pki.client,
     trust,
+    warmConnections: 0,
   });
   const echo = await listener('tcp://echo.prod:5432', fresh);
   const resumedBefore = ingress.resumptions;
