@@ -11,6 +11,8 @@ import type { EndpointView } from '../common/contract.ts';
 import { resolveConfig, validateConfig } from '../engine/config.ts';
 import { runDaemon } from './run-daemon.ts';
 import { formatEndpoints } from './format.ts';
+import { startDemoTraffic, type DemoTraffic } from './demo-traffic.ts';
+import type { BrowserUiOptions } from '../engine/ui-server.ts';
 
 export const DEMO_ENDPOINTS: SimEndpointInput[] = [
   { url: 'http://my-api.ngrok.app' },
@@ -32,7 +34,11 @@ export function howToReach(e: EndpointView): string {
   return `openssl s_client -connect ${where}   # raw TLS passthrough (${e.proto})`;
 }
 
-export async function runDemo(options: { socketPath?: string | undefined }): Promise<void> {
+export async function runDemo(options: {
+  socketPath?: string | undefined;
+  /** `--ui`: serve the browser UI, and send simulated traffic so it has something to show. */
+  ui?: BrowserUiOptions;
+}): Promise<void> {
   const sim = await startSimulator({ endpoints: DEMO_ENDPOINTS });
   const dir = mkdtempSync(join(tmpdir(), 'ngrokd-demo-'));
   const caFile = join(dir, 'ingress-ca.pem');
@@ -51,11 +57,14 @@ export async function runDemo(options: { socketPath?: string | undefined }): Pro
       bound_endpoints: { poll_interval: 2 },
     }),
   );
+  let traffic: DemoTraffic | undefined;
   await runDaemon(
     { ...config, hostsPath },
     {
       userMode: true,
+      ...(options.ui === undefined ? {} : { ui: options.ui }),
       onReady: (daemon) => {
+        if (options.ui !== undefined) traffic = startDemoTraffic(() => daemon.engine.endpoints());
         const endpoints = daemon.engine.endpoints();
         const lines = [
           '',
@@ -73,6 +82,7 @@ export async function runDemo(options: { socketPath?: string | undefined }): Pro
         process.stdout.write(`${lines.join('\n')}\n`);
       },
       onStop: async () => {
+        traffic?.stop();
         await sim.close();
         rmSync(dir, { recursive: true, force: true });
       },

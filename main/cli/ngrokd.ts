@@ -25,6 +25,15 @@ interface CommonOptions {
   socket?: string;
   json?: boolean;
   userMode?: boolean;
+  ui?: boolean;
+  open?: boolean;
+}
+
+const uiOption = new Option('--ui', 'serve the UI in a browser on 127.0.0.1 (prints a URL with a token)');
+const openOption = new Option('--open', 'with --ui: open the URL in the default browser');
+
+function uiOptions(opts: CommonOptions): { ui?: { open: boolean } } {
+  return opts.ui === true ? { ui: { open: opts.open === true } } : {};
 }
 
 function defaultConfigPath(): string | undefined {
@@ -60,8 +69,10 @@ program
   .description('run the daemon in the foreground')
   .addOption(configOption)
   .option('--user-mode', 'never use root privileges (loopback addresses, high ports)')
+  .addOption(uiOption)
+  .addOption(openOption)
   .action(async (opts: CommonOptions) => {
-    await runDaemon(loadResolved(opts), { userMode: opts.userMode === true });
+    await runDaemon(loadResolved(opts), { userMode: opts.userMode === true, ...uiOptions(opts) });
   });
 
 program
@@ -107,8 +118,10 @@ program
   .command('demo')
   .description('run the daemon against the built-in ngrok simulator (no account, no root)')
   .option('-s, --socket <path>', 'control socket path for the demo daemon')
+  .addOption(uiOption)
+  .addOption(openOption)
   .action(async (opts: CommonOptions) => {
-    await runDemo({ socketPath: opts.socket });
+    await runDemo({ socketPath: opts.socket, ...uiOptions(opts) });
   });
 
 registerHelperCommand(program);

@@ -4,6 +4,7 @@ import { startControlServer } from '../engine/control-socket.ts';
 import { createLogger, type Logger } from '../engine/log.ts';
 import type { ResolvedConfig } from '../engine/config.ts';
 import { createPrivilegedOps } from '../engine/privileged-ops.ts';
+import { startBrowserUi, type BrowserUiOptions, type UiServer } from '../engine/ui-server.ts';
 
 export interface RunningDaemon {
   engine: Engine;
@@ -44,6 +45,8 @@ export async function runDaemon(
     userMode: boolean;
     onReady?: (d: RunningDaemon) => Promise<void> | void;
     onStop?: () => Promise<void>;
+    /** `--ui`: serve the browser UI once the daemon is ready. */
+    ui?: BrowserUiOptions;
   },
 ): Promise<void> {
   const daemon = await startDaemon(config, options);
@@ -52,12 +55,20 @@ export async function runDaemon(
     `ngrokd: running in ${status.mode} mode; control socket ${config.socketPath}; Ctrl-C or SIGTERM stops it\n`,
   );
   await options.onReady?.(daemon);
+  let ui: UiServer | undefined;
+  try {
+    if (options.ui !== undefined) ui = await startBrowserUi(daemon.engine, options.ui);
+  } catch (err) {
+    await daemon.stop();
+    await options.onStop?.();
+    throw err;
+  }
   await new Promise<void>((resolve) => {
     const shutdown = (): void => {
       process.off('SIGTERM', shutdown);
       process.off('SIGINT', shutdown);
-      void daemon
-        .stop()
+      void Promise.resolve(ui?.close())
+        .then(() => daemon.stop())
         .then(() => options.onStop?.())
         .finally(resolve);
     };

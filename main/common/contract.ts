@@ -66,6 +66,8 @@ export interface Settings {
   interface_name: string;
   launch_at_login: boolean;
   notifications: boolean;
+  /** macOS menu bar: live traffic rates next to the tray icon (desktop only; absent in browser mode). */
+  traffic_title?: boolean;
   /** True in the desktop app; false in browser mode, where the last two have no effect. */
   desktop: boolean;
   /** A changed subnet or interface name applies after a restart. */
@@ -93,6 +95,7 @@ export const settingsPatch = z
       .optional(),
     launch_at_login: z.boolean().optional(),
     notifications: z.boolean().optional(),
+    traffic_title: z.boolean().optional(),
   })
   .strict();
 

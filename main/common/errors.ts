@@ -28,7 +28,9 @@ export const ERROR_CODES = {
   HELPER_MISSING: 'Privileged helper not installed',
   HELPER_ERROR: 'Privileged helper error',
   STATE_DIR: 'State directory problem',
+  SECRET_STORAGE: 'API key storage is not protected by the OS keychain',
   NOT_RUNNING: 'ngrokd daemon not running',
+  UI_TOKEN: 'Browser UI link is missing its token',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,0 +1,104 @@
+/**
+ * `npm run build:main`: what Electron needs that it cannot take from our TypeScript sources.
+ *  - out/main/main.js: the main process, one ESM bundle; packages stay external (koffi's native
+ *    module, pino's worker files and electron-store are loaded from node_modules at run time).
+ *  - out/preload/preload.cjs: the sandboxed preload, CommonJS, requiring nothing but `electron`.
+ *  - out/helper/: the privileged helper exactly as the installer copies it (helper/, main/common/,
+ *    the packages they import, package.json, bin/node), shipped as resources/helper.
+ */
+import { copyFile, link, mkdir, rm, writeFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'vite';
+import { APP_DIR, appPackageJson, RUNTIME_FILE } from '../../helper/install/layout.ts';
+import { checkoutSource } from '../../helper/install/source.ts';
+import { VERSION } from '../engine/version.ts';
+
+export const PROJECT_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+
+/** The pinned Node 22 (the `node` dev dependency) is the helper's runtime. */
+export const HELPER_NODE = join(PROJECT_ROOT, 'node_modules', 'node', 'bin', 'node');
+
+function isPackageImport(id: string): boolean {
+  return !id.startsWith('.') && !isAbsolute(id) && !id.startsWith('\0');
+}
+
+export async function buildMain(root: string, outDir: string): Promise<void> {
+  await build({
+    configFile: false,
+    root,
+    logLevel: 'warn',
+    // helper/install/cli.ts runs itself when it is the entry module; inside the bundle it never is.
+    define: { 'import.meta.main': 'false' },
+    build: {
+      ssr: join(root, 'main', 'electron', 'main.ts'),
+      outDir: join(outDir, 'main'),
+      emptyOutDir: true,
+      target: 'node22',
+      minify: false,
+      sourcemap: true,
+      reportCompressedSize: false,
+      rolldownOptions: {
+        external: isPackageImport,
+        output: { format: 'es', entryFileNames: 'main.js' },
+      },
+    },
+  });
+}
+
+export async function buildPreload(root: string, outDir: string): Promise<void> {
+  await build({
+    configFile: false,
+    root,
+    logLevel: 'warn',
+    build: {
+      lib: {
+        entry: join(root, 'main', 'electron', 'preload.ts'),
+        formats: ['cjs'],
+        fileName: () => 'preload.cjs',
+      },
+      outDir: join(outDir, 'preload'),
+      emptyOutDir: true,
+      target: 'es2022',
+      minify: false,
+      reportCompressedSize: false,
+      rolldownOptions: { external: ['electron'] },
+    },
+  });
+}
+
+/** Hard links where possible: the Node runtime alone is over 100 MB. */
+async function place(from: string, to: string): Promise<void> {
+  await mkdir(dirname(to), { recursive: true });
+  try {
+    await link(from, to);
+  } catch {
+    await copyFile(from, to);
+  }
+}
+
+/**
+ * Stage the helper with the installer's own file list (checkoutSource), laid out as an app
+ * directory the installer accepts as its source: `app/X` → `X`, the runtime → bin/node.
+ */
+export async function stageHelper(root: string, outDir: string, runtime = HELPER_NODE): Promise<string> {
+  const target = join(outDir, 'helper');
+  await rm(target, { recursive: true, force: true });
+  const source = await checkoutSource({ root, runtime });
+  for (const file of source.files) {
+    const to = file.to === RUNTIME_FILE ? RUNTIME_FILE : file.to.slice(APP_DIR.length + 1);
+    await place(file.from, join(target, to));
+  }
+  await writeFile(join(target, 'package.json'), appPackageJson(VERSION));
+  return target;
+}
+
+export async function buildDesktop(root = PROJECT_ROOT, outDir = join(root, 'out')): Promise<void> {
+  await Promise.all([buildMain(root, outDir), buildPreload(root, outDir)]);
+  await stageHelper(root, outDir);
+}
+
+if (import.meta.main) {
+  await buildDesktop();
+  process.stdout.write(`built out/main/main.js, out/preload/preload.cjs and out/helper/ (${VERSION})\n`);
+}

@@ -1,0 +1,279 @@
+/**
+ * The tray window: connection state and toggle, totals, current problems with their fixes, and the
+ * filterable endpoint list; onboarding while there is no usable API key; settings. Everything goes
+ * through the bridge it is given, so the desktop app and browser mode share every line.
+ */
+import { useCallback, useEffect, useMemo, useRef, useState, type ReactElement } from 'react';
+import type { EndpointView, StateSnapshot, StatusView } from '../../main/common/contract.ts';
+import type { UserFacingError } from '../../main/common/errors.ts';
+import type { NgrokdBridge } from './bridge/types.ts';
+import { asUserFacing } from './bridge/user-facing.ts';
+import { filterEndpoints, searchIndex } from './endpoint-filter.ts';
+import { localAddress } from './format.ts';
+import { TrafficHistory } from './traffic.ts';
+import { useCopy } from './use-copy.ts';
+import { EndpointList } from './components/EndpointList.tsx';
+import type { CopyWhat } from './components/EndpointRow.tsx';
+import { ErrorBanners, KEY_CODES } from './components/ErrorBanners.tsx';
+import { Header } from './components/Header.tsx';
+import { Logo, PowerIcon, SearchIcon } from './components/Icons.tsx';
+import { Onboarding, type OnboardingStage } from './components/Onboarding.tsx';
+import { SettingsView } from './components/SettingsView.tsx';
+
+type View = 'endpoints' | 'settings';
+/** "Registered" stays up at least this long, and at most the second while no endpoint shows up. */
+const REGISTERED_MIN_MS = 1200;
+const REGISTERED_MAX_MS = 4000;
+
+/** The desktop shell opens views by URL hash (e.g. `#settings` from the tray menu). */
+function viewFromHash(): View {
+  return window.location.hash === '#settings' ? 'settings' : 'endpoints';
+}
+
+function useNow(intervalMs: number): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    const timer = window.setInterval(() => setNow(Date.now()), intervalMs);
+    return () => window.clearInterval(timer);
+  }, [intervalMs]);
+  return now;
+}
+
+function Fatal({ error }: { error: UserFacingError }): ReactElement {
+  return (
+    <div className="panel">
+      <main className="fatal" role="alert">
+        <Logo size={40} />
+        <h2>Open the link from ngrokd</h2>
+        <p>{error.message}</p>
+        <p className="muted">{error.fix}</p>
+      </main>
+    </div>
+  );
+}
+
+function EmptyState(props: { status: StatusView; query: string; onTurnOn: () => void }): ReactElement {
+  if (props.query !== '')
+    return (
+      <p className="empty" role="status">
+        No endpoints match “{props.query}”.
+      </p>
+    );
+  if (!props.status.enabled)
+    return (
+      <div className="empty" role="status">
+        <PowerIcon className="empty-icon" width={36} height={36} />
+        <p>ngrokd is off, so no local addresses are listening.</p>
+        <button type="button" className="button button-primary" onClick={props.onTurnOn}>
+          Turn on
+        </button>
+      </div>
+    );
+  return (
+    <p className="empty" role="status">
+      {props.status.registered
+        ? 'No bound endpoints yet. Endpoints bound to Kubernetes in your ngrok account appear here.'
+        : 'Registering with ngrok…'}
+    </p>
+  );
+}
+
+export function App({ bridge }: { bridge: NgrokdBridge }): ReactElement {
+  const [snapshot, setSnapshot] = useState<StateSnapshot | null>(null);
+  const [link, setLink] = useState<UserFacingError | null>(null);
+  const [fatal, setFatal] = useState<UserFacingError | null>(null);
+  const [view, setView] = useState<View>(viewFromHash);
+  const [onboarding, setOnboarding] = useState<OnboardingStage | 'closed' | 'asked'>('closed');
+  const [query, setQuery] = useState('');
+  const [toggling, setToggling] = useState(false);
+  const [actionError, setActionError] = useState<UserFacingError | null>(null);
+  const [history] = useState(() => new TrafficHistory());
+  const registeredAt = useRef(0);
+  const now = useNow(1000);
+  const { notice, copy } = useCopy();
+
+  useEffect(
+    () =>
+      bridge.subscribe(
+        (next) => {
+          history.record(next, Date.now());
+          setSnapshot(next);
+        },
+        (problem) => setLink(problem),
+      ),
+    [bridge, history],
+  );
+
+  useEffect(() => {
+    const onHash = (): void => setView(viewFromHash());
+    window.addEventListener('hashchange', onHash);
+    return () => window.removeEventListener('hashchange', onHash);
+  }, []);
+
+  // A wrong or missing token is fatal for the page; ask once so the user is told at once.
+  useEffect(() => {
+    bridge.invoke('hello', {}).catch((err: unknown) => {
+      const error = asUserFacing(err);
+      if (error.code === 'UI_TOKEN') setFatal(error);
+    });
+  }, [bridge]);
+
+  /** A command's fresh status shows at once instead of with the next push. */
+  const applyStatus = useCallback((status: StatusView) => {
+    setSnapshot((s) => (s === null ? s : { ...s, status }));
+  }, []);
+
+  const setEnabled = useCallback(
+    async (enabled: boolean) => {
+      setToggling(true);
+      setActionError(null);
+      try {
+        applyStatus(await bridge.invoke('setEnabled', { enabled }));
+      } catch (err) {
+        setActionError(asUserFacing(err));
+      } finally {
+        setToggling(false);
+      }
+    },
+    [bridge, applyStatus],
+  );
+
+  const submitKey = useCallback(
+    async (apiKey: string) => {
+      const status = await bridge.invoke('setApiKey', { apiKey });
+      applyStatus(status);
+      if (status.registered && !status.errors.some((e) => KEY_CODES.has(e.code))) {
+        registeredAt.current = Date.now();
+        setOnboarding('registered');
+      }
+      return status;
+    },
+    [bridge, applyStatus],
+  );
+
+  const endpoints = snapshot?.endpoints ?? [];
+  const endpointCount = endpoints.length;
+  useEffect(() => {
+    if (onboarding !== 'registered') return;
+    const shown = Date.now() - registeredAt.current;
+    const wait = (endpointCount > 0 ? REGISTERED_MIN_MS : REGISTERED_MAX_MS) - shown;
+    const timer = window.setTimeout(() => setOnboarding('closed'), Math.max(0, wait));
+    return () => window.clearTimeout(timer);
+  }, [onboarding, endpointCount]);
+
+  const index = useMemo(() => searchIndex(endpoints), [endpoints]);
+  const visible = useMemo(() => filterEndpoints(endpoints, index, query), [endpoints, index, query]);
+
+  const onCopy = useCallback(
+    (e: EndpointView, what: CopyWhat) => {
+      const text = what === 'hostname' ? e.hostname : what === 'address' ? localAddress(e) : e.url;
+      void copy(text, `${what}\u0000${e.url}`);
+    },
+    [copy],
+  );
+  const copied = useMemo(() => {
+    if (notice === null || !notice.ok) return null;
+    const [what, url] = notice.source.split('\u0000');
+    return { url: url ?? '', what: what as CopyWhat };
+  }, [notice]);
+
+  if (fatal !== null || link?.code === 'UI_TOKEN')
+    return <Fatal error={fatal ?? (link as UserFacingError)} />;
+  if (snapshot === null)
+    return (
+      <div className="panel">
+        <main className="loading" aria-busy="true">
+          <Logo size={40} />
+          <p className="muted">{link === null ? 'Connecting to ngrokd…' : link.message}</p>
+        </main>
+      </div>
+    );
+
+  const { status } = snapshot;
+  const needsKey = !status.registered && status.errors.some((e) => KEY_CODES.has(e.code));
+  const showOnboarding =
+    onboarding === 'registered' || onboarding === 'asked' || (needsKey && view === 'endpoints');
+  const endpointProblems = endpoints.filter((e) => !e.listening).length;
+  const errors = [
+    ...(link === null ? [] : [link]),
+    ...(actionError === null ? [] : [actionError]),
+    ...status.errors,
+  ];
+
+  let body: ReactElement;
+  if (view === 'settings')
+    body = <SettingsView bridge={bridge} status={status} onBack={() => setView('endpoints')} />;
+  else if (showOnboarding)
+    body = (
+      <Onboarding
+        stage={onboarding === 'registered' ? 'registered' : 'form'}
+        status={status}
+        onSubmit={submitKey}
+        onCancel={needsKey ? null : () => setOnboarding('closed')}
+      />
+    );
+  else
+    body = (
+      <main className="main" aria-label="Endpoints">
+        {errors.length > 0 && <ErrorBanners errors={errors} onEnterKey={() => setOnboarding('asked')} />}
+        {endpoints.length > 0 && (
+          <div className="search">
+            <SearchIcon className="search-icon" />
+            <input
+              className="search-input"
+              type="search"
+              placeholder={`Filter ${endpoints.length.toLocaleString('en-US')} endpoint${endpoints.length === 1 ? '' : 's'}`}
+              aria-label="Filter endpoints"
+              value={query}
+              onChange={(e) => setQuery(e.target.value)}
+            />
+          </div>
+        )}
+        {visible.length === 0 ? (
+          <EmptyState status={status} query={query} onTurnOn={() => void setEnabled(true)} />
+        ) : (
+          <EndpointList
+            endpoints={visible}
+            status={status}
+            history={history}
+            now={now}
+            resetKey={query}
+            copied={copied}
+            onCopy={onCopy}
+            label={query === '' ? 'Endpoints' : `Endpoints matching ${query}`}
+          />
+        )}
+      </main>
+    );
+
+  return (
+    <div className="panel">
+      <Header
+        status={status}
+        endpointProblems={endpointProblems}
+        needsKey={needsKey}
+        toggling={toggling}
+        onToggle={(enabled) => void setEnabled(enabled)}
+        onSettings={() => setView(view === 'settings' ? 'endpoints' : 'settings')}
+        totalRate={history.rate(TrafficHistory.TOTAL, now)}
+        totalPoints={history.points(TrafficHistory.TOTAL, now, 90)}
+        showTraffic={status.enabled && status.registered && view === 'endpoints' && !showOnboarding}
+      />
+      {body}
+      <footer className="footer">
+        <span>
+          {status.mode === 'user' ? 'User mode' : status.mode === 'helper' ? 'Helper' : 'Root'} ·{' '}
+          <span className="mono">{status.interface.subnet}</span>
+        </span>
+        <span>v{status.version}</span>
+      </footer>
+      <div
+        className={`toast${notice === null ? '' : notice.ok ? ' toast-visible' : ' toast-visible toast-error'}`}
+        role="status"
+        aria-live="polite"
+      >
+        {notice?.message ?? ''}
+      </div>
+    </div>
+  );
+}

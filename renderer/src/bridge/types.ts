@@ -1,0 +1,33 @@
+/**
+ * The one seam between the UI and the engine. The desktop shell's preload exposes an object of
+ * exactly this shape as `window.ngrokd` (contextBridge); browser mode uses the HTTP bridge. Nothing
+ * else in the UI knows which one it talks to.
+ */
+import type {
+  CommandName,
+  CommandParams,
+  CommandResult,
+  StateSnapshot,
+} from '../../../main/common/contract.ts';
+import type { UserFacingError } from '../../../main/common/errors.ts';
+
+export interface NgrokdBridge {
+  /** Run one command of the contract. Rejects with a plain `UserFacingError` object (code, message, fix). */
+  invoke<C extends CommandName>(cmd: C, params: CommandParams<C>): Promise<CommandResult<C>>;
+  /**
+   * Receive state snapshots: one promptly, then at most one a second and only when something
+   * changed. `onConnection` (optional; a desktop shell may never call it) reports a lost push
+   * channel with an error and its recovery with null. Returns the unsubscribe function.
+   */
+  subscribe(
+    onState: (snapshot: StateSnapshot) => void,
+    onConnection?: (problem: UserFacingError | null) => void,
+  ): () => void;
+}
+
+declare global {
+  interface Window {
+    /** Set by the desktop shell's preload; absent in browser mode. */
+    ngrokd?: NgrokdBridge;
+  }
+}
