@@ -25,6 +25,7 @@ import { Registration, type RegisteredOperator } from './api/registration.ts';
 import { discoverEndpoints, type DesiredEndpoint } from './api/discovery.ts';
 import { BindingDialer } from './binding/dialer.ts';
 import { loadIngressTrust, type IngressTrust } from './binding/trust.ts';
+import { bootstrapIngressTrust, PINNED_CA_FILE } from './binding/trust-bootstrap.ts';
 import { EndpointListener } from './forwarder/endpoint-listener.ts';
 import { VERSION } from './version.ts';
 
@@ -178,7 +179,7 @@ export class Engine {
     for (const warning of this.#ipam.report.warnings)
       this.#log.warn({ warning }, 'ip_mappings.json entry dropped');
     // A broken ingressCA file is a configuration error: fail fast, naming the file.
-    this.#trust = loadIngressTrust({ ingressCA: this.config.ingressCA, trustDir: this.config.trustDir });
+    this.#trust = this.#loadTrust();
     await this.reconcile();
   }
 
@@ -254,15 +255,40 @@ export class Engine {
     this.#errors.delete('registration');
     const ingress = this.config.ingressEndpoint ?? operator.ingressEndpoint ?? DEFAULT_INGRESS;
     if (this.#dialer === null) {
-      this.#dialer = new BindingDialer({
-        ingress,
-        credentials: { keyPem: operator.keyPem, certPem: operator.certPem },
-        trust: this.#trust as IngressTrust,
-      });
+      const credentials = { keyPem: operator.keyPem, certPem: operator.certPem };
+      if ((this.#trust as IngressTrust).extraCount === 0) await this.#bootstrapTrust(ingress, credentials);
+      this.#dialer = new BindingDialer({ ingress, credentials, trust: this.#trust as IngressTrust });
     } else {
       this.#dialer.setCredentials({ keyPem: operator.keyPem, certPem: operator.certPem });
     }
     return operator;
+  }
+
+  #loadTrust(): IngressTrust {
+    return loadIngressTrust({
+      ingressCA: this.config.ingressCA,
+      trustDir: this.config.trustDir,
+      pinnedCA: join(this.config.stateDir, PINNED_CA_FILE),
+    });
+  }
+
+  /**
+   * Nothing ngrok-specific is trusted (no ingressCA, nothing in /etc/ssl/certs/ngrok/, nothing
+   * pinned): pin ngrok's CA by its published fingerprint after verifying the chain by hand (see
+   * trust-bootstrap.ts). If that fails, system roots stay the only trust and connections report
+   * INGRESS_UNTRUSTED with the fix; verification is never skipped.
+   */
+  async #bootstrapTrust(ingress: string, credentials: { keyPem: string; certPem: string }): Promise<void> {
+    try {
+      await bootstrapIngressTrust({
+        ingress,
+        credentials,
+        pinPath: join(this.config.stateDir, PINNED_CA_FILE),
+      });
+      this.#trust = this.#loadTrust();
+    } catch (err) {
+      this.#log.warn({ err: toUserFacing(err, 'INGRESS_UNTRUSTED') }, 'ingress CA bootstrap failed');
+    }
   }
 
   async #converge(desired: readonly DesiredEndpoint[]): Promise<void> {

@@ -5,7 +5,7 @@
  * Topology: the simulator (API, mTLS ingress, backends) runs in a child process, as ngrok's side is
  * another machine in real life; the forwarder, its dialer and the measuring client share this one.
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
@@ -408,7 +408,23 @@ async function prepare(sim: RemoteSimulator, dir: string): Promise<Setup> {
   };
 }
 
-const SECTIONS = ['throughput', 'latency', 'latency-rtt', 'reconcile'] as const;
+/** Issue 3's numbers: test/bench/privileged.ts needs root and runs in its own network namespace. */
+function benchPrivileged(): unknown {
+  if (process.getuid?.() !== 0)
+    return { skipped: 'needs root (it creates an interface in a private network namespace)' };
+  const script = fileURLToPath(new URL('./privileged.ts', import.meta.url));
+  const out = execFileSync(
+    'unshare',
+    ['-n', 'sh', '-c', 'ip link set lo up && exec "$0" "$1"', process.execPath, script],
+    {
+      encoding: 'utf8',
+      timeout: 180_000,
+    },
+  );
+  return JSON.parse(out.trim().split('\n').pop() ?? '{}') as unknown;
+}
+
+const SECTIONS = ['throughput', 'latency', 'latency-rtt', 'reconcile', 'privileged'] as const;
 type Section = (typeof SECTIONS)[number];
 
 /** `node test/bench/run.ts [section...]` runs only those sections; none given runs all. */
@@ -457,6 +473,10 @@ async function main(): Promise<void> {
     if (sections.has('reconcile')) {
       progress('(c) reconcile');
       report.reconcile = await benchReconcile(sim);
+    }
+    if (sections.has('privileged')) {
+      progress('(e) netlink addresses and hosts section, as root in a private network namespace');
+      report.privileged = benchPrivileged();
     }
   } finally {
     await sim.close();

@@ -263,3 +263,22 @@ describe('engine pagination', () => {
     }
   });
 });
+
+describe('engine with no ingress CA configured', () => {
+  test("the ingress is never trusted by accident: no pin for a CA that is not ngrok's, 502 and INGRESS_UNTRUSTED", async () => {
+    const h = await startEngineHarness({
+      subnet: '127.124.0.0/16',
+      sim: { endpoints: [{ url: 'http://my-api.ngrok.app' }] },
+      config: { ingressCA: undefined },
+    });
+    try {
+      const e = endpoint(h, 'my-api.ngrok.app');
+      const res = await get(e.ip, e.listen_port, { Host: e.hostname });
+      assert.equal(res.status, 502);
+      assert.equal(h.sim.ingress.requests.length, 0, 'no ConnRequest over an unverified connection');
+      assert.ok(h.engine.status().errors.some((err) => err.code === 'INGRESS_UNTRUSTED'));
+    } finally {
+      await h.close();
+    }
+  });
+});
