@@ -5,15 +5,12 @@
  * engine's alone. `node test/bench/reconcile.ts N` forks its own simulator; run.ts passes one in
  * NGROKD_BENCH_SIM (JSON RemoteSimulatorInfo) after setting its N endpoints.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { SimEndpointInput } from '../sim/api-server.ts';
-import { resolveConfig, validateConfig, type ResolvedConfig } from '../../main/engine/config.ts';
-import { Engine } from '../../main/engine/engine.ts';
-import { silentLogger } from '../../main/engine/log.ts';
-import { UserModeOps } from '../../main/engine/user-mode.ts';
+import { userModeEngine, userModeSetup } from '../support/user-mode-engine.ts';
 import { RemoteSimulator, type RemoteSimulatorInfo } from './remote-simulator.ts';
 
 /** Loopback subnet of the engine under test; nothing else in the bench listens there. */
@@ -52,28 +49,11 @@ function collectGarbage(): void {
 export async function measureReconcile(n: number, sim: RemoteSimulatorInfo): Promise<ReconcileResult> {
   const dir = mkdtempSync(join(tmpdir(), 'ngrokd-bench-reconcile-'));
   try {
-    const caFile = join(dir, 'ingress-ca.pem');
-    writeFileSync(caFile, sim.ingressCaPem);
-    const hostsPath = join(dir, 'hosts');
-    writeFileSync(hostsPath, '127.0.0.1 localhost\n');
-    const config: ResolvedConfig = {
-      ...resolveConfig(
-        validateConfig({
-          api: { url: sim.apiUrl, key: sim.apiKey },
-          ingressCA: caFile,
-          server: { state_dir: join(dir, 'state'), socket_path: join(dir, 'ngrokd.sock') },
-          bound_endpoints: { poll_interval: 3600 },
-          net: { user_subnet: RECONCILE_SUBNET },
-        }),
-      ),
-      hostsPath,
-      trustDir: join(dir, 'no-trust-dir'),
-    };
-    const engine = new Engine({
-      config,
-      ops: new UserModeOps({ subnet: RECONCILE_SUBNET, hostsPath, interfaceName: config.net.interface_name }),
-      logger: silentLogger,
+    const { config, hostsPath } = userModeSetup(dir, sim, {
+      subnet: RECONCILE_SUBNET,
+      hostsBefore: '127.0.0.1 localhost\n',
     });
+    const engine = userModeEngine(config, hostsPath);
     collectGarbage();
     const rssBefore = rssMb();
     const started = performance.now();

@@ -8,17 +8,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import type { EndpointView, StateSnapshot } from '../../main/common/contract.ts';
-import { Engine } from '../../main/engine/engine.ts';
-import { silentLogger } from '../../main/engine/log.ts';
-import { UserModeOps } from '../../main/engine/user-mode.ts';
 import { ensureRendererBuilt, startUiServer, type UiServer } from '../../main/engine/ui-server.ts';
 import { startEngineHarness, type EngineHarness } from '../integration/engine-fixture.ts';
+import { canConnect, httpRequest, uiRequest } from '../support/http.ts';
+import { userModeEngine } from '../support/user-mode-engine.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const ARTIFACTS = join(ROOT, 'test', 'artifacts', 'e2e');
@@ -65,70 +62,6 @@ const CHROMIUM_ARGS = [
   '--disable-domain-reliability',
   '--no-default-browser-check',
 ];
-
-function request(
-  ip: string,
-  port: number,
-  options: { path?: string; host?: string } = {},
-): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      { host: ip, port, path: options.path ?? '/', agent: false, headers: { Host: options.host ?? ip } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-/** Raw HTTP to the UI server with any Host and headers (fetch would fix up Host). */
-function rawUi(
-  ui: UiServer,
-  options: { method?: string; path: string; headers?: Record<string, string>; body?: string },
-): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
-  const { port } = new URL(ui.origin);
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port: Number(port),
-        method: options.method ?? 'GET',
-        path: options.path,
-        agent: false,
-        headers: { Host: `127.0.0.1:${port}`, ...options.headers },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body: Buffer.concat(chunks).toString(),
-          }),
-        );
-        if (options.path === '/api/events' && res.statusCode === 200) res.destroy();
-      },
-    );
-    req.on('error', reject);
-    req.end(options.body);
-  });
-}
-
-function connects(ip: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: ip, port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 /** A large state for the responsiveness test: idle endpoints with a mix of protocols. */
 function bigSnapshot(base: StateSnapshot): StateSnapshot {
@@ -204,15 +137,7 @@ describe('the renderer in Chromium, on browser mode, on the real engine', () => 
     });
     // Onboarding starts from an engine that has no API key.
     await h.engine.stop();
-    h.engine = new Engine({
-      config: { ...h.config, apiKey: undefined },
-      ops: new UserModeOps({
-        subnet: SUBNET,
-        hostsPath: h.hostsPath,
-        interfaceName: h.config.net.interface_name,
-      }),
-      logger: silentLogger,
-    });
+    h.engine = userModeEngine({ ...h.config, apiKey: undefined }, h.hostsPath);
     await h.engine.start();
     ui = await startUiServer({ handlers: h.engine.handlers, source: h.engine, staticDir });
     userDataDir = mkdtempSync(join(tmpdir(), 'ngrokd-chromium-'));
@@ -252,25 +177,30 @@ describe('the renderer in Chromium, on browser mode, on the real engine', () => 
   test('the API needs the token, refuses foreign Host headers and sends a strict CSP', async () => {
     const invoke = JSON.stringify({ method: 'status', params: {} });
     const json = { 'Content-Type': 'application/json' };
-    const anonymous = await rawUi(ui, { method: 'POST', path: '/api/invoke', headers: json, body: invoke });
+    const anonymous = await uiRequest(ui, {
+      method: 'POST',
+      path: '/api/invoke',
+      headers: json,
+      body: invoke,
+    });
     assert.equal(anonymous.status, 401);
     const error = (JSON.parse(anonymous.body) as { error: { code: string; message: string; fix: string } })
       .error;
     assert.equal(error.code, 'UI_TOKEN');
     assert.match(error.message, /no valid ngrokd UI token/);
     assert.match(error.fix, /\?token=/);
-    const wrong = await rawUi(ui, {
+    const wrong = await uiRequest(ui, {
       method: 'POST',
       path: '/api/invoke',
       headers: { ...json, Authorization: `Bearer ${'x'.repeat(43)}` },
       body: invoke,
     });
     assert.equal(wrong.status, 401);
-    assert.equal((await rawUi(ui, { path: '/api/events' })).status, 401);
-    assert.equal((await rawUi(ui, { path: '/?token=wrong' })).status, 401);
+    assert.equal((await uiRequest(ui, { path: '/api/events' })).status, 401);
+    assert.equal((await uiRequest(ui, { path: '/?token=wrong' })).status, 401);
 
     const bearer = { ...json, Authorization: `Bearer ${ui.token}` };
-    const ok = await rawUi(ui, { method: 'POST', path: '/api/invoke', headers: bearer, body: invoke });
+    const ok = await uiRequest(ui, { method: 'POST', path: '/api/invoke', headers: bearer, body: invoke });
     assert.equal(ok.status, 200);
     assert.equal(
       (JSON.parse(ok.body) as { result: { version: string } }).result.version,
@@ -278,7 +208,7 @@ describe('the renderer in Chromium, on browser mode, on the real engine', () => 
     );
     assert.equal(ok.headers['access-control-allow-origin'], undefined, 'no CORS');
 
-    const rebinding = await rawUi(ui, {
+    const rebinding = await uiRequest(ui, {
       method: 'POST',
       path: '/api/invoke',
       headers: { ...bearer, Host: `attacker.example:${new URL(ui.origin).port}` },
@@ -286,21 +216,21 @@ describe('the renderer in Chromium, on browser mode, on the real engine', () => 
     });
     assert.equal(rebinding.status, 403);
     assert.match(rebinding.body, /DNS rebinding/);
-    const crossOrigin = await rawUi(ui, {
+    const crossOrigin = await uiRequest(ui, {
       method: 'POST',
       path: '/api/invoke',
       headers: { ...bearer, Origin: 'http://attacker.example' },
       body: invoke,
     });
     assert.equal(crossOrigin.status, 403);
-    const huge = await rawUi(ui, {
+    const huge = await uiRequest(ui, {
       method: 'POST',
       path: '/api/invoke',
       headers: bearer,
       body: JSON.stringify({ method: 'status', params: { pad: 'x'.repeat(100_000) } }),
     });
     assert.equal(huge.status, 413);
-    const invalid = await rawUi(ui, {
+    const invalid = await uiRequest(ui, {
       method: 'POST',
       path: '/api/invoke',
       headers: bearer,
@@ -309,7 +239,7 @@ describe('the renderer in Chromium, on browser mode, on the real engine', () => 
     assert.equal(invalid.status, 400);
     assert.match(invalid.body, /invalid params for setEnabled/);
 
-    const index = await rawUi(ui, { path: '/' });
+    const index = await uiRequest(ui, { path: '/' });
     assert.equal(index.status, 200);
     const csp = String(index.headers['content-security-policy']);
     assert.match(csp, /default-src 'self'/);
@@ -317,7 +247,7 @@ describe('the renderer in Chromium, on browser mode, on the real engine', () => 
     assert.match(csp, /style-src 'self'(;|$)/);
     assert.equal(index.headers['x-content-type-options'], 'nosniff');
     assert.doesNotMatch(index.body, /<script>|<style>| style=/, 'no inline script or style in the page');
-    assert.equal((await rawUi(ui, { path: '/../../etc/passwd' })).status, 404);
+    assert.equal((await uiRequest(ui, { path: '/../../etc/passwd' })).status, 404);
   });
 
   test('onboarding: no API key → paste the key → Registered → endpoints appear', async () => {
@@ -399,8 +329,14 @@ describe('the renderer in Chromium, on browser mode, on the real engine', () => 
     const web = endpoint('web.prod');
     const grafana = endpoint('grafana.monitoring');
     for (let i = 0; i < 6; i++) {
-      await request(web.ip, web.listen_port, { path: `/bytes/${40_000 + i * 9000}`, host: web.hostname });
-      await request(grafana.ip, grafana.listen_port, { path: '/bytes/12000', host: grafana.hostname });
+      await httpRequest(web.ip, web.listen_port, {
+        path: `/bytes/${40_000 + i * 9000}`,
+        headers: { Host: web.hostname },
+      });
+      await httpRequest(grafana.ip, grafana.listen_port, {
+        path: '/bytes/12000',
+        headers: { Host: grafana.hostname },
+      });
     }
     await page.waitForFunction(() =>
       /^[1-9][0-9.]* KB\/s$/.test(
@@ -425,7 +361,8 @@ describe('the renderer in Chromium, on browser mode, on the real engine', () => 
       // The dialer keeps a few verified connections warm; the first dial after them meets the new cert.
       let status = 0;
       for (let i = 0; i < 6 && status !== 502; i++)
-        status = (await request(grafana.ip, grafana.listen_port, { host: grafana.hostname })).status;
+        status = (await httpRequest(grafana.ip, grafana.listen_port, { headers: { Host: grafana.hostname } }))
+          .status;
       assert.equal(status, 502);
       const error = h.engine.status().errors.find((e) => e.code === 'INGRESS_UNTRUSTED');
       assert.ok(error, 'the engine reports INGRESS_UNTRUSTED');
@@ -445,13 +382,17 @@ describe('the renderer in Chromium, on browser mode, on the real engine', () => 
     } finally {
       h.sim.ingress.useUntrustedCert(false);
     }
-    assert.equal((await request(grafana.ip, grafana.listen_port, { host: grafana.hostname })).status, 200);
+    assert.equal(
+      (await httpRequest(grafana.ip, grafana.listen_port, { headers: { Host: grafana.hostname } })).status,
+      200,
+    );
     await page.locator('.banner').waitFor({ state: 'detached' });
   });
 
   test('the toggle turns ngrokd off (listeners closed) and on again (listeners back)', async () => {
     const before = h.engine.endpoints();
-    for (const e of before) assert.equal(await connects(e.ip, e.listen_port), true, `${e.hostname} listens`);
+    for (const e of before)
+      assert.equal(await canConnect(e.ip, e.listen_port), true, `${e.hostname} listens`);
     const toggle = page.getByRole('switch');
     await toggle.click();
     await page.waitForFunction(
@@ -463,7 +404,7 @@ describe('the renderer in Chromium, on browser mode, on the real engine', () => 
     await page.getByText('ngrokd is off, so no local addresses are listening.').waitFor();
     for (const e of before)
       assert.equal(
-        await connects(e.ip, e.listen_port),
+        await canConnect(e.ip, e.listen_port),
         false,
         `${e.ip}:${e.listen_port} refuses connections when off`,
       );
@@ -471,7 +412,7 @@ describe('the renderer in Chromium, on browser mode, on the real engine', () => 
     await page.getByRole('switch').click();
     await page.getByRole('listitem').nth(3).waitFor();
     for (const e of h.engine.endpoints())
-      assert.equal(await connects(e.ip, e.listen_port), true, `${e.hostname} listens again`);
+      assert.equal(await canConnect(e.ip, e.listen_port), true, `${e.hostname} listens again`);
   });
 
   test('settings: load, save the poll interval, reject a bad subnet with the reason', async () => {

@@ -6,13 +6,12 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { startSimulator, type Simulator } from '../sim/simulator.ts';
+import { canConnect, httpRequest } from '../support/http.ts';
 import type { EndpointView, StatusView } from '../../main/common/contract.ts';
 
 const run = promisify(execFile);
@@ -120,18 +119,7 @@ describe('ngrokd CLI', () => {
       assert.match(await cli('status'), /registered: +yes/);
 
       const api = list.find((e) => e.hostname === 'my-api.ngrok.app') as EndpointView;
-      const body = await new Promise<string>((resolve, reject) => {
-        http
-          .get(
-            { host: api.ip, port: api.listen_port, headers: { Host: api.hostname }, agent: false },
-            (res) => {
-              let b = '';
-              res.on('data', (c: Buffer) => (b += c.toString()));
-              res.on('end', () => resolve(b));
-            },
-          )
-          .on('error', reject);
-      });
+      const { body } = await httpRequest(api.ip, api.listen_port, { headers: { Host: api.hostname } });
       assert.match(body, /my-api\.ngrok\.app/);
       assert.match(readFileSync(hostsPath, 'utf8'), /my-api\.ngrok\.app/);
 
@@ -139,12 +127,7 @@ describe('ngrokd CLI', () => {
       assert.equal(await exited(daemon), 0, `daemon exit code; stderr: ${stderr}`);
       assert.equal(readFileSync(hostsPath, 'utf8'), HOSTS_BEFORE, 'hosts section removed');
       assert.equal(existsSync(join(dir, 'ngrokd.sock')), false, 'control socket removed');
-      const refused = await new Promise<boolean>((resolve) => {
-        const s = net.connect(api.listen_port, api.ip);
-        s.once('connect', () => (s.destroy(), resolve(false)));
-        s.once('error', () => resolve(true));
-      });
-      assert.equal(refused, true, 'listener closed');
+      assert.equal(await canConnect(api.ip, api.listen_port), false, 'listener closed');
     } finally {
       daemon.kill('SIGKILL');
     }

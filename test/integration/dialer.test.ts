@@ -11,36 +11,21 @@ import {
   parseIngressAddress,
   type BindingConnection,
 } from '../../main/engine/binding/dialer.ts';
-import { loadIngressTrust, type IngressTrust } from '../../main/engine/binding/trust.ts';
 import {
   INGRESS_NAME,
-  createPki,
+  createBindingFixture,
   eventually,
-  startIngress,
+  type BindingFixture,
   type FakeIngress,
-  type Pki,
 } from './tls-fixtures.ts';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 
-let pki: Pki;
-let dir: string;
-let trust: IngressTrust;
+let binding: BindingFixture;
 let backend: Server;
 let backendPort: number;
 const cleanups: (() => Promise<void> | void)[] = [];
 
 before(async () => {
-  pki = await createPki();
-  dir = mkdtempSync(join(tmpdir(), 'ngrokd-dialer-'));
-  // Only the intermediate ("ngrok's CA"), not its root: allowPartialTrustChain makes that enough.
-  writeFileSync(join(dir, 'ingress-ca.pem'), pki.ingressCA.certPem);
-  trust = loadIngressTrust({
-    ingressCA: join(dir, 'ingress-ca.pem'),
-    trustDir: join(dir, 'none'),
-    systemRoots: false,
-  });
+  binding = await createBindingFixture('ngrokd-dialer-');
   backend = createNetServer((socket) => socket.pipe(socket));
   backend.listen(0, '127.0.0.1');
   await once(backend, 'listening');
@@ -50,31 +35,22 @@ before(async () => {
 after(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
   await new Promise((resolve) => backend.close(resolve));
-  rmSync(dir, { recursive: true, force: true });
+  binding.removeDir();
 });
 
-async function ingress(options: Partial<Parameters<typeof startIngress>[0]> = {}): Promise<FakeIngress> {
-  const started = await startIngress({
-    identity: pki.server,
-    clientCA: pki.clientCA.certPem,
-    answer: () => ({ backendPort }),
-    ...options,
-  });
+async function ingress(
+  options: Partial<Parameters<BindingFixture['ingress']>[0]> = {},
+): Promise<FakeIngress> {
+  const started = await binding.ingress({ answer: () => ({ backendPort }), ...options });
   cleanups.push(() => started.close());
   return started;
 }
 
 function dialer(
   fake: { address: string },
-  overrides: Partial<ConstructorParameters<typeof BindingDialer>[0]> = {},
+  overrides: Parameters<BindingFixture['dialer']>[1] = {},
 ): BindingDialer {
-  const d = new BindingDialer({
-    ingress: fake.address,
-    servername: INGRESS_NAME,
-    credentials: pki.client,
-    trust,
-    ...overrides,
-  });
+  const d = binding.dialer(fake.address, overrides);
   cleanups.push(() => d.close());
   return d;
 }
@@ -244,7 +220,7 @@ test('TLS 1.2 sessions are resumed too', async () => {
 });
 
 test('an untrusted server certificate fails with INGRESS_UNTRUSTED before a byte is sent', async () => {
-  const fake = await ingress({ identity: pki.untrustedServer });
+  const fake = await ingress({ identity: binding.pki.untrustedServer });
   const err = await rejection(dialer(fake).dial('web.prod', 80));
   assert.equal(err.code, 'INGRESS_UNTRUSTED');
   assert.match(err.message, new RegExp(fake.address.replace(/\./g, '\\.')));
@@ -266,7 +242,9 @@ test('a certificate for another name fails with INGRESS_UNTRUSTED', async () => 
 test('a client certificate the ingress does not accept fails with CLIENT_CERT_REJECTED (TLS 1.3 and 1.2)', async () => {
   for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
     const fake = await ingress({ maxVersion });
-    const err = await rejection(dialer(fake, { credentials: pki.foreignClient }).dial('web.prod', 80));
+    const err = await rejection(
+      dialer(fake, { credentials: binding.pki.foreignClient }).dial('web.prod', 80),
+    );
     assert.equal(err.code, 'CLIENT_CERT_REJECTED', `${maxVersion}: ${err.message}`);
     assert.match(err.message, /client certificate/);
     assert.equal(fake.requests.length, 0);
@@ -275,13 +253,13 @@ test('a client certificate the ingress does not accept fails with CLIENT_CERT_RE
 
 test('setCredentials switches certificates for new dials and drops cached sessions', async () => {
   const fake = await ingress();
-  const d = dialer(fake, { credentials: pki.foreignClient });
+  const d = dialer(fake, { credentials: binding.pki.foreignClient });
   assert.equal((await rejection(d.dial('web.prod', 80))).code, 'CLIENT_CERT_REJECTED');
-  d.setCredentials(pki.client);
+  d.setCredentials(binding.pki.client);
   const conn = await d.dial('web.prod', 80);
   conn.socket.destroy();
   assert.ok(d.cachedSessions > 0);
-  d.setCredentials(pki.client);
+  d.setCredentials(binding.pki.client);
   assert.equal(d.cachedSessions, 0);
   assert.throws(() => d.setCredentials({ certPem: 'nope', keyPem: 'nope' }), {
     code: 'CLIENT_CERT_REJECTED',
@@ -308,12 +286,7 @@ test('malformed and truncated responses fail with PROTOCOL_ERROR', async () => {
 
 test('a closed port fails with INGRESS_UNREACHABLE', async () => {
   const port = await closedPort();
-  const d = new BindingDialer({
-    ingress: `127.0.0.1:${port}`,
-    servername: INGRESS_NAME,
-    credentials: pki.client,
-    trust,
-  });
+  const d = binding.dialer(`127.0.0.1:${port}`);
   const err = await rejection(d.dial('web.prod', 80));
   assert.equal(err.code, 'INGRESS_UNREACHABLE');
   assert.match(err.message, /ECONNREFUSED/);
@@ -325,13 +298,7 @@ test('an ingress that never answers hits the dial timeout', async () => {
   silent.listen(0, '127.0.0.1');
   await once(silent, 'listening');
   const port = (silent.address() as { port: number }).port;
-  const d = new BindingDialer({
-    ingress: `127.0.0.1:${port}`,
-    servername: INGRESS_NAME,
-    credentials: pki.client,
-    trust,
-    dialTimeoutMs: 100,
-  });
+  const d = binding.dialer(`127.0.0.1:${port}`, { dialTimeoutMs: 100 });
   const err = await rejection(d.dial('web.prod', 80));
   assert.equal(err.code, 'INGRESS_UNREACHABLE');
   assert.match(err.message, /within 100 ms/);
@@ -439,19 +406,19 @@ test('setCredentials and setTrust close the warm connections', async () => {
   const d = dialer(hop);
   await dialAndEcho(d);
   await eventually(() => d.warmSockets === 2, 'two warm connections');
-  d.setCredentials(pki.client);
+  d.setCredentials(binding.pki.client);
   assert.equal(d.warmSockets, 0);
   await eventually(() => hop.open === 0, 'the warm connections were closed');
   assert.equal((await dialAndEcho(d)).warm, false);
   await eventually(() => d.warmSockets === 2, 'two warm connections');
-  d.setTrust(trust);
+  d.setTrust(binding.trust);
   assert.equal(d.warmSockets, 0);
   await eventually(() => hop.open === 0, 'the warm connections were closed');
 });
 
 test('an untrusted server certificate never yields a warm connection; dials report INGRESS_UNTRUSTED', async () => {
   const good = await ingress();
-  const rogue = await ingress({ identity: pki.untrustedServer });
+  const rogue = await ingress({ identity: binding.pki.untrustedServer });
   const hop = await Hop.start(good.port);
   const d = dialer(hop, { warmConnections: 1 });
   await dialAndEcho(d);
@@ -502,8 +469,8 @@ test('a full warm pool does not keep the process alive', async () => {
   const options = {
     ingress: fake.address,
     servername: INGRESS_NAME,
-    credentials: pki.client,
-    ca: trust.ca,
+    credentials: binding.pki.client,
+    ca: binding.trust.ca,
     warmIdleMs: 60_000,
   };
   // Without close(): were the pool's sockets or timers referenced, the child would outlive the timeout.

@@ -1,12 +1,11 @@
 /** Run the real engine in user mode against the simulator, in a temp directory. */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../sim/simulator.ts';
-import { Engine } from '../../main/engine/engine.ts';
-import { resolveConfig, validateConfig, type ResolvedConfig } from '../../main/engine/config.ts';
-import { UserModeOps } from '../../main/engine/user-mode.ts';
-import { silentLogger } from '../../main/engine/log.ts';
+import type { Engine } from '../../main/engine/engine.ts';
+import type { ResolvedConfig } from '../../main/engine/config.ts';
+import { userModeEngine, userModeSetup } from '../support/user-mode-engine.ts';
 
 export interface EngineHarness {
   sim: Simulator;
@@ -29,30 +28,8 @@ export async function startEngineHarness(options: {
 }): Promise<EngineHarness> {
   const sim = await startSimulator(options.sim);
   const dir = mkdtempSync(join(tmpdir(), 'ngrokd-engine-'));
-  const caFile = join(dir, 'ingress-ca.pem');
-  writeFileSync(caFile, sim.ingressCaPem);
-  const hostsPath = join(dir, 'hosts');
-  writeFileSync(hostsPath, HOSTS_BEFORE);
-  const config: ResolvedConfig = {
-    ...resolveConfig(
-      validateConfig({
-        api: { url: sim.apiUrl, key: sim.apiKey },
-        ingressCA: caFile,
-        server: { state_dir: join(dir, 'state'), socket_path: join(dir, 'ngrokd.sock') },
-        bound_endpoints: { poll_interval: 3600 },
-        net: { user_subnet: options.subnet },
-        ...options.config,
-      }),
-    ),
-    hostsPath,
-    trustDir: join(dir, 'no-trust-dir'),
-  };
-  const make = (): Engine =>
-    new Engine({
-      config,
-      ops: new UserModeOps({ subnet: options.subnet, hostsPath, interfaceName: config.net.interface_name }),
-      logger: silentLogger,
-    });
+  const { config, hostsPath } = userModeSetup(dir, sim, { ...options, hostsBefore: HOSTS_BEFORE });
+  const make = (): Engine => userModeEngine(config, hostsPath);
   const harness: EngineHarness = {
     sim,
     dir,

@@ -6,45 +6,17 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import { HOSTS_BEFORE, startEngineHarness, type EngineHarness } from './engine-fixture.ts';
+import { canConnect, httpRequest } from '../support/http.ts';
 import type { EndpointView } from '../../main/common/contract.ts';
 
 const SUBNET = '127.121.0.0/16';
-
-function get(
-  ip: string,
-  port: number,
-  headers: Record<string, string> = {},
-  path = '/',
-): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: ip, port, path, headers, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-  });
-}
 
 function endpoint(h: EngineHarness, hostname: string): EndpointView {
   const found = h.engine.endpoints().find((e) => e.hostname === hostname);
   assert.ok(found, `endpoint ${hostname} not listed`);
   return found;
-}
-
-function connectFails(ip: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, ip);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(false);
-    });
-    s.once('error', () => resolve(true));
-  });
 }
 
 describe('engine against the simulator', () => {
@@ -93,13 +65,13 @@ describe('engine against the simulator', () => {
 
   test('HTTP is forwarded, and Host is rewritten when the client came by IP', async () => {
     const e = endpoint(h, 'my-api.ngrok.app');
-    const byName = await get(e.ip, e.listen_port, { Host: 'my-api.ngrok.app' });
+    const byName = await httpRequest(e.ip, e.listen_port, { headers: { Host: 'my-api.ngrok.app' } });
     assert.equal(byName.status, 200);
     assert.equal(JSON.parse(byName.body).host, 'my-api.ngrok.app');
-    const byIp = await get(e.ip, e.listen_port);
+    const byIp = await httpRequest(e.ip, e.listen_port);
     assert.equal(JSON.parse(byIp.body).host, 'my-api.ngrok.app');
     const g = endpoint(h, 'grafana.monitoring');
-    assert.equal(JSON.parse((await get(g.ip, g.listen_port)).body).host, 'grafana.monitoring:3000');
+    assert.equal(JSON.parse((await httpRequest(g.ip, g.listen_port)).body).host, 'grafana.monitoring:3000');
     const after = endpoint(h, 'my-api.ngrok.app');
     assert.ok(after.bytes_in > 0 && after.bytes_out > 0 && after.connections_total >= 2);
   });
@@ -129,7 +101,7 @@ describe('engine against the simulator', () => {
     });
     try {
       const e = endpoint(h, 'my-api.ngrok.app');
-      const res = await get(e.ip, e.listen_port, { Host: 'my-api.ngrok.app' });
+      const res = await httpRequest(e.ip, e.listen_port, { headers: { Host: 'my-api.ngrok.app' } });
       assert.equal(res.status, 502);
       assert.match(res.body, /ERR_NGROK_28001/);
       assert.match(res.body, /pod identity required/);
@@ -145,12 +117,12 @@ describe('engine against the simulator', () => {
       const e = endpoint(h, 'grafana.monitoring');
       // Up to two warm connections verified before the switch may still carry a request; the first
       // connection made after it must fail verification.
-      let res = await get(e.ip, e.listen_port);
-      for (let i = 0; i < 3 && res.status === 200; i++) res = await get(e.ip, e.listen_port);
+      let res = await httpRequest(e.ip, e.listen_port);
+      for (let i = 0; i < 3 && res.status === 200; i++) res = await httpRequest(e.ip, e.listen_port);
       const before = h.sim.ingress.requests.length;
       assert.equal(res.status, 502);
       assert.match(res.body, /not trusted|untrusted/i);
-      res = await get(e.ip, e.listen_port);
+      res = await httpRequest(e.ip, e.listen_port);
       assert.equal(res.status, 502);
       assert.equal(
         h.sim.ingress.requests.length,
@@ -169,7 +141,7 @@ describe('engine against the simulator', () => {
     const during = h.engine.status();
     assert.equal(during.last_error?.code, 'API_UNAVAILABLE');
     const e = endpoint(h, 'my-api.ngrok.app');
-    assert.equal((await get(e.ip, e.listen_port, { Host: e.hostname })).status, 200);
+    assert.equal((await httpRequest(e.ip, e.listen_port, { headers: { Host: e.hostname } })).status, 200);
     h.sim.api.clearFailures();
     h.sim.api.injectFailures(1, { status: 429, retryAfterSeconds: 0 });
     await h.engine.reconcile();
@@ -187,7 +159,7 @@ describe('engine against the simulator', () => {
       h.engine.endpoints().some((x) => x.hostname === 'temp.svc'),
       false,
     );
-    assert.equal(await connectFails(e.ip, e.listen_port), true);
+    assert.equal(await canConnect(e.ip, e.listen_port), false);
     assert.doesNotMatch(readFileSync(h.hostsPath, 'utf8'), /temp\.svc/);
   });
 
@@ -219,25 +191,25 @@ describe('engine against the simulator', () => {
     assert.equal(now.registered, true);
     assert.notEqual(now.operator_id, old);
     const e = endpoint(h, 'my-api.ngrok.app');
-    assert.equal((await get(e.ip, e.listen_port, { Host: e.hostname })).status, 200);
+    assert.equal((await httpRequest(e.ip, e.listen_port, { headers: { Host: e.hostname } })).status, 200);
   });
 
   test('turning off closes every listener and removes the hosts section; on restores them', async () => {
     const e = endpoint(h, 'my-api.ngrok.app');
     await h.engine.setEnabled(false);
     assert.equal(h.engine.endpoints().length, 0);
-    assert.equal(await connectFails(e.ip, e.listen_port), true);
+    assert.equal(await canConnect(e.ip, e.listen_port), false);
     assert.equal(readFileSync(h.hostsPath, 'utf8'), HOSTS_BEFORE);
     await h.engine.setEnabled(true);
     assert.equal(endpoint(h, 'my-api.ngrok.app').ip, e.ip);
-    assert.equal((await get(e.ip, e.listen_port, { Host: e.hostname })).status, 200);
+    assert.equal((await httpRequest(e.ip, e.listen_port, { headers: { Host: e.hostname } })).status, 200);
   });
 
   test('stop removes the hosts section and closes the listeners', async () => {
     const e = endpoint(h, 'my-api.ngrok.app');
     await h.engine.stop();
     assert.equal(readFileSync(h.hostsPath, 'utf8'), HOSTS_BEFORE);
-    assert.equal(await connectFails(e.ip, e.listen_port), true);
+    assert.equal(await canConnect(e.ip, e.listen_port), false);
     await h.engine.start();
   });
 
@@ -273,7 +245,7 @@ describe('engine with no ingress CA configured', () => {
     });
     try {
       const e = endpoint(h, 'my-api.ngrok.app');
-      const res = await get(e.ip, e.listen_port, { Host: e.hostname });
+      const res = await httpRequest(e.ip, e.listen_port, { headers: { Host: e.hostname } });
       assert.equal(res.status, 502);
       assert.equal(h.sim.ingress.requests.length, 0, 'no ConnRequest over an unverified connection');
       assert.ok(h.engine.status().errors.some((err) => err.code === 'INGRESS_UNTRUSTED'));

@@ -2,34 +2,16 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import {
-  Agent,
-  createServer as createHttpServer,
-  request,
-  type IncomingHttpHeaders,
-  type Server as HttpServer,
-} from 'node:http';
+import { Agent, createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { connect, createServer as createNetServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { parseEndpointUrl } from '../../main/common/endpoint-url.ts';
 import type { ListenSocket } from '../../main/common/privileged.ts';
-import { BindingDialer } from '../../main/engine/binding/dialer.ts';
-import { loadIngressTrust, type IngressTrust } from '../../main/engine/binding/trust.ts';
+import type { BindingDialer } from '../../main/engine/binding/dialer.ts';
 import { EndpointListener } from '../../main/engine/forwarder/endpoint-listener.ts';
-import {
-  INGRESS_NAME,
-  createPki,
-  eventually,
-  startIngress,
-  type FakeIngress,
-  type Pki,
-} from './tls-fixtures.ts';
+import { createBindingFixture, eventually, type BindingFixture, type FakeIngress } from './tls-fixtures.ts';
+import { httpRequest } from '../support/http.ts';
 
-let pki: Pki;
-let dir: string;
-let trust: IngressTrust;
+let binding: BindingFixture;
 let ingress: FakeIngress;
 let dialer: BindingDialer;
 let httpBackend: HttpServer;
@@ -50,15 +32,7 @@ async function listenLocal<T extends { listen(port: number, host: string): unkno
 }
 
 before(async () => {
-  pki = await createPki();
-  dir = mkdtempSync(join(tmpdir(), 'ngrokd-forwarder-'));
-  writeFileSync(join(dir, 'ingress-ca.pem'), pki.ingressCA.certPem);
-  trust = loadIngressTrust({
-    ingressCA: join(dir, 'ingress-ca.pem'),
-    trustDir: join(dir, 'none'),
-    systemRoots: false,
-  });
-
+  binding = await createBindingFixture('ngrokd-forwarder-');
   httpBackend = await listenLocal(
     createHttpServer((req, res) => {
       hostsSeen.push(req.headers.host);
@@ -80,9 +54,7 @@ before(async () => {
   );
   servers.push(httpBackend, echoBackend, halfCloseBackend);
 
-  ingress = await startIngress({
-    identity: pki.server,
-    clientCA: pki.clientCA.certPem,
+  ingress = await binding.ingress({
     answer: (req) => {
       if (req.host === 'web.prod') return { backendPort: portOf(httpBackend) };
       if (req.host === 'echo.prod') return { backendPort: portOf(echoBackend) };
@@ -90,19 +62,14 @@ before(async () => {
       return { errorCode: 'ERR_NGROK_28001', errorMessage: `policy denies ${req.host}` };
     },
   });
-  dialer = new BindingDialer({
-    ingress: ingress.address,
-    servername: INGRESS_NAME,
-    credentials: pki.client,
-    trust,
-  });
+  dialer = binding.dialer(ingress.address);
 });
 
 after(async () => {
   for (const listener of listeners) await listener.close();
   await ingress.close();
   for (const server of servers) await new Promise<void>((resolve) => server.close(() => resolve()));
-  rmSync(dir, { recursive: true, force: true });
+  binding.removeDir();
 });
 
 async function listener(url: string, withDialer: BindingDialer = dialer): Promise<EndpointListener> {
@@ -111,41 +78,6 @@ async function listener(url: string, withDialer: BindingDialer = dialer): Promis
   const created = new EndpointListener({ socket, address: parseEndpointUrl(url), dialer: withDialer });
   listeners.push(created);
   return created;
-}
-
-interface HttpAnswer {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-function httpGet(port: number, options: { path?: string; host?: string; agent?: Agent; body?: string } = {}) {
-  return new Promise<HttpAnswer>((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        path: options.path ?? '/',
-        method: options.body === undefined ? 'GET' : 'POST',
-        agent: options.agent ?? false,
-        headers: options.host === undefined ? {} : { host: options.host },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body: Buffer.concat(chunks).toString(),
-          }),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(options.body);
-  });
 }
 
 /** Connect, send `data`, end our side, collect everything until the other side ends. */
@@ -164,7 +96,7 @@ const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex
 
 test('HTTP through the forwarder returns the backend answer', async () => {
   const web = await listener('http://web.prod');
-  const answer = await httpGet(web.port, { path: '/hello', host: 'web.prod' });
+  const answer = await httpRequest('127.0.0.1', web.port, { path: '/hello', headers: { host: 'web.prod' } });
   assert.equal(answer.status, 200);
   assert.equal(answer.body, 'backend saw GET /hello body=0');
   assert.deepEqual(ingress.requests.at(-1), { host: 'web.prod', port: 80 });
@@ -176,8 +108,13 @@ test('a client that connected by IP gets Host rewritten on every keep-alive requ
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   const before = hostsSeen.length;
   const connectionsBefore = web.counters.total;
-  for (const path of ['/1', '/2']) await httpGet(web.port, { path, agent });
-  const posted = await httpGet(web.port, { path: '/3', agent, body: 'x'.repeat(10_000) });
+  for (const path of ['/1', '/2']) await httpRequest('127.0.0.1', web.port, { path, agent });
+  const posted = await httpRequest('127.0.0.1', web.port, {
+    method: 'POST',
+    path: '/3',
+    agent,
+    body: 'x'.repeat(10_000),
+  });
   assert.equal(posted.body, 'backend saw POST /3 body=10000');
   agent.destroy();
   // The client sent Host: 127.0.0.1:<port>; the backend saw the endpoint host each time, on one connection.
@@ -212,7 +149,7 @@ test('half-close: a client that ended its side still receives the answer', async
 
 test('a refused upgrade answers HTTP clients with a 502 naming the ngrok code', async () => {
   const denied = await listener('http://denied.prod');
-  const answer = await httpGet(denied.port, { host: 'denied.prod' });
+  const answer = await httpRequest('127.0.0.1', denied.port, { headers: { host: 'denied.prod' } });
   assert.equal(answer.status, 502);
   assert.equal(answer.headers.connection, 'close');
   assert.match(answer.body, /ERR_NGROK_28001: .*policy denies denied\.prod/);
@@ -232,19 +169,13 @@ test('a refused upgrade closes TCP clients cleanly', async () => {
 });
 
 test('an untrusted ingress certificate: 502 INGRESS_UNTRUSTED, and not a byte reaches the ingress', async () => {
-  const rogue = await startIngress({
-    identity: pki.untrustedServer,
-    clientCA: pki.clientCA.certPem,
+  const rogue = await binding.ingress({
+    identity: binding.pki.untrustedServer,
     answer: () => ({ backendPort: portOf(httpBackend) }),
   });
-  const rogueDialer = new BindingDialer({
-    ingress: rogue.address,
-    servername: INGRESS_NAME,
-    credentials: pki.client,
-    trust,
-  });
+  const rogueDialer = binding.dialer(rogue.address);
   const web = await listener('http://web.prod', rogueDialer);
-  const answer = await httpGet(web.port, { host: 'web.prod' });
+  const answer = await httpRequest('127.0.0.1', web.port, { headers: { host: 'web.prod' } });
   assert.equal(answer.status, 502);
   assert.match(answer.body, /INGRESS_UNTRUSTED/);
   assert.equal(rogue.bytesReceived, 0);
@@ -254,12 +185,7 @@ test('an untrusted ingress certificate: 502 INGRESS_UNTRUSTED, and not a byte re
 });
 
 test('a client certificate the ingress does not know: CLIENT_CERT_REJECTED', async () => {
-  const foreign = new BindingDialer({
-    ingress: ingress.address,
-    servername: INGRESS_NAME,
-    credentials: pki.foreignClient,
-    trust,
-  });
+  const foreign = binding.dialer(ingress.address, { credentials: binding.pki.foreignClient });
   const echo = await listener('tcp://echo.prod:5432', foreign);
   const { received } = await exchange(echo.port, Buffer.from('ping'));
   assert.equal(received.length, 0);
@@ -268,13 +194,7 @@ test('a client certificate the ingress does not know: CLIENT_CERT_REJECTED', asy
 
 test('later connections resume the TLS session', async () => {
   // Without the warm pool: its background handshakes would resume sessions too.
-  const fresh = new BindingDialer({
-    ingress: ingress.address,
-    servername: INGRESS_NAME,
-    credentials: pki.client,
-    trust,
-    warmConnections: 0,
-  });
+  const fresh = binding.dialer(ingress.address, { warmConnections: 0 });
   const echo = await listener('tcp://echo.prod:5432', fresh);
   const resumedBefore = ingress.resumptions;
   for (let i = 0; i < 3; i++) {

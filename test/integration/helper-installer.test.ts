@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { applyPlan, helperStatus, planInstall, planUninstall } from '../../helper/install/installer.ts';
@@ -18,20 +17,13 @@ import {
   shellQuote,
   sudoPromptCommand,
 } from '../../main/engine/helper-installer.ts';
+import { scratchDirs } from '../support/scratch-dirs.ts';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
-const work = await mkdtemp(join(tmpdir(), 'ngrokd-helper-installer-'));
-after(() => rm(work, { recursive: true, force: true }));
+const newDir = await scratchDirs('ngrokd-helper-installer-');
 
 const BASE = '/usr/local/lib/ngrokd-helper';
 const UNIT = '/etc/systemd/system/ngrokd-helper.service';
-let counter = 0;
-
-async function newDir(prefix: string): Promise<string> {
-  const dir = join(work, `${prefix}-${++counter}`);
-  await mkdir(dir);
-  return dir;
-}
 
 function execFileText(
   file: string,

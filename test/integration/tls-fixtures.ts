@@ -5,7 +5,10 @@
  */
 import 'reflect-metadata'; // @peculiar/x509's dependency injection needs the Reflect metadata API.
 import { webcrypto } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer, type SecureVersion, type TLSSocket } from 'node:tls';
 import * as x509 from '@peculiar/x509';
 import {
@@ -14,6 +17,8 @@ import {
   encodeConnResponse,
   type ConnRequest,
 } from '../../main/engine/binding/frames.ts';
+import { BindingDialer, type BindingDialerOptions } from '../../main/engine/binding/dialer.ts';
+import { loadIngressTrust, type IngressTrust } from '../../main/engine/binding/trust.ts';
 
 x509.cryptoProvider.set(globalThis.crypto);
 
@@ -243,6 +248,38 @@ export async function startIngress(options: FakeIngressOptions): Promise<FakeIng
   state.port = typeof address === 'object' && address !== null ? address.port : 0;
   state.address = `127.0.0.1:${state.port}`;
   return state;
+}
+
+/** The test PKI on both sides of a binding connection: an ingress it serves and dialers that trust it. */
+export interface BindingFixture {
+  pki: Pki;
+  /** Only the intermediate ("ngrok's CA"), not its root: allowPartialTrustChain makes that enough. */
+  trust: IngressTrust;
+  /** An ingress with the PKI's server certificate that accepts its client CA; `options` win. */
+  ingress(options: Partial<FakeIngressOptions> & Pick<FakeIngressOptions, 'answer'>): Promise<FakeIngress>;
+  /** A dialer to `ingress` (`host:port`) with the client certificate and `trust`; `overrides` win. */
+  dialer(ingress: string, overrides?: Partial<BindingDialerOptions>): BindingDialer;
+  /** Remove the temp directory the trust was loaded from. */
+  removeDir(): void;
+}
+
+export async function createBindingFixture(tempPrefix: string): Promise<BindingFixture> {
+  const pki = await createPki();
+  const dir = mkdtempSync(join(tmpdir(), tempPrefix));
+  writeFileSync(join(dir, 'ingress-ca.pem'), pki.ingressCA.certPem);
+  const trust = loadIngressTrust({
+    ingressCA: join(dir, 'ingress-ca.pem'),
+    trustDir: join(dir, 'none'),
+    systemRoots: false,
+  });
+  return {
+    pki,
+    trust,
+    ingress: (options) => startIngress({ identity: pki.server, clientCA: pki.clientCA.certPem, ...options }),
+    dialer: (ingress, overrides = {}) =>
+      new BindingDialer({ ingress, servername: INGRESS_NAME, credentials: pki.client, trust, ...overrides }),
+    removeDir: () => rmSync(dir, { recursive: true, force: true }),
+  };
 }
 
 /** Poll `condition` until it holds (events, not timing, decide the outcome; the cap only stops a hang). */

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CommandHandlers, StateSnapshot, StatusView } from '../../main/common/contract.ts';
 import { rendererIsStale, startUiServer, type UiServer } from '../../main/engine/ui-server.ts';
+import { uiRequest } from '../support/http.ts';
 
 function status(enabled: boolean): StatusView {
   return {
@@ -30,44 +31,6 @@ function status(enabled: boolean): StatusView {
     errors: [],
     totals: { bytes_in: 0, bytes_out: 0, connections: 0 },
   };
-}
-
-interface Reply {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
-function call(
-  ui: UiServer,
-  options: { method?: string; path: string; headers?: Record<string, string>; body?: string },
-): Promise<Reply> {
-  const { host } = new URL(ui.origin);
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port: Number(new URL(ui.origin).port),
-        method: options.method ?? 'GET',
-        path: options.path,
-        agent: false,
-        headers: { Host: host, ...options.headers },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body: Buffer.concat(chunks).toString(),
-          }),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end(options.body);
-  });
 }
 
 /** Read `count` state events from /api/events, then hang up. */
@@ -158,7 +121,7 @@ describe('browser-mode UI server', () => {
   });
 
   test('opening the URL trades the token for an HttpOnly SameSite cookie that authorises the API', async () => {
-    const open = await call(ui, { path: `/?token=${ui.token}` });
+    const open = await uiRequest(ui, { path: `/?token=${ui.token}` });
     assert.equal(open.status, 303);
     assert.equal(open.headers.location, '/');
     const cookie = String(open.headers['set-cookie']?.[0]);
@@ -167,7 +130,7 @@ describe('browser-mode UI server', () => {
     const pair = cookie.split(';')[0] as string;
     const body = JSON.stringify({ method: 'hello', params: {} });
     const json = { 'Content-Type': 'application/json' };
-    const ok = await call(ui, {
+    const ok = await uiRequest(ui, {
       method: 'POST',
       path: '/api/invoke',
       headers: { ...json, Cookie: pair },
@@ -175,7 +138,7 @@ describe('browser-mode UI server', () => {
     });
     assert.equal(ok.status, 200);
     assert.deepEqual(JSON.parse(ok.body), { result: { protocol: 1, version: '0.0.0-test' } });
-    const forged = await call(ui, {
+    const forged = await uiRequest(ui, {
       method: 'POST',
       path: '/api/invoke',
       headers: { ...json, Cookie: pair.replace(/=.*/, '=forged') },
@@ -186,7 +149,7 @@ describe('browser-mode UI server', () => {
 
   test('commands are validated by the shared dispatch; errors carry message and fix', async () => {
     const headers = { 'Content-Type': 'application/json', Authorization: `Bearer ${ui.token}` };
-    const unknown = await call(ui, {
+    const unknown = await uiRequest(ui, {
       method: 'POST',
       path: '/api/invoke',
       headers,
@@ -196,14 +159,14 @@ describe('browser-mode UI server', () => {
     const error = (JSON.parse(unknown.body) as { error: { message: string; fix: string } }).error;
     assert.match(error.message, /unknown method "rm -rf"/);
     assert.ok(error.fix.length > 0);
-    const form = await call(ui, {
+    const form = await uiRequest(ui, {
       method: 'POST',
       path: '/api/invoke',
       headers: { ...headers, 'Content-Type': 'application/x-www-form-urlencoded' },
       body: 'method=setEnabled',
     });
     assert.equal(form.status, 415, 'a plain HTML form cannot post commands');
-    const notJson = await call(ui, { method: 'POST', path: '/api/invoke', headers, body: '{' });
+    const notJson = await uiRequest(ui, { method: 'POST', path: '/api/invoke', headers, body: '{' });
     assert.equal(notJson.status, 400);
     assert.deepEqual(calls, []);
   });
@@ -233,12 +196,12 @@ describe('browser-mode UI server', () => {
   });
 
   test('static files come only from the build directory, with the CSP and sensible caching', async () => {
-    const index = await call(ui, { path: '/' });
+    const index = await uiRequest(ui, { path: '/' });
     assert.equal(index.status, 200);
     assert.match(String(index.headers['content-type']), /^text\/html/);
     assert.equal(index.headers['cache-control'], 'no-cache');
     assert.match(String(index.headers['content-security-policy']), /script-src 'self'/);
-    const asset = await call(ui, { path: '/assets/app-1234.js' });
+    const asset = await uiRequest(ui, { path: '/assets/app-1234.js' });
     assert.equal(asset.status, 200);
     assert.match(String(asset.headers['content-type']), /^text\/javascript/);
     assert.match(String(asset.headers['cache-control']), /immutable/);
@@ -248,14 +211,14 @@ describe('browser-mode UI server', () => {
       '/assets/%2e%2e%2f%2e%2e%2fsecret.txt',
       '/%E0%A4%A',
     ])
-      assert.equal((await call(ui, { path })).status, 404, path);
-    assert.equal((await call(ui, { method: 'POST', path: '/' })).status, 405);
+      assert.equal((await uiRequest(ui, { path })).status, 404, path);
+    assert.equal((await uiRequest(ui, { method: 'POST', path: '/' })).status, 405);
   });
 
   test('a foreign Host header is refused before anything else (DNS rebinding)', async () => {
-    const res = await call(ui, { path: '/', headers: { Host: 'ngrokd.attacker.example' } });
+    const res = await uiRequest(ui, { path: '/', headers: { Host: 'ngrokd.attacker.example' } });
     assert.equal(res.status, 403);
-    const localhost = await call(ui, {
+    const localhost = await uiRequest(ui, {
       path: '/',
       headers: { Host: `localhost:${new URL(ui.origin).port}` },
     });

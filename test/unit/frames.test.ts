@@ -14,6 +14,7 @@ import {
   type ConnRequest,
   type ConnResponse,
 } from '../../main/engine/binding/frames.ts';
+import { seededRandom } from '../support/seeded-random.ts';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const WORKED_EXAMPLE = hex('0c 00 0a 08 77 65 62 2e 70 72 6f 64 10 50');
@@ -184,20 +185,8 @@ test('FrameAccumulator: byte by byte, and bytes after the frame are returned, no
   assert.deepEqual(empty, { message: Buffer.alloc(0), rest: hex('ff') });
 });
 
-/** A deterministic PRNG so failures reproduce. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 test('fuzz: random and mutated frames decode or throw PROTOCOL_ERROR, nothing else', () => {
-  const rand = prng(2024);
+  const rand = seededRandom(2024);
   const byte = (): number => Math.floor(rand() * 256);
   const seeds = [
     WORKED_EXAMPLE.subarray(2),

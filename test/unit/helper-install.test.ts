@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { parseInstallerArgs, installerArgs, type InstallerRequest } from '../../helper/install/cli.ts';
 import { applyPlan, helperStatus, planInstall, planUninstall } from '../../helper/install/installer.ts';
 import { helperLayout, validateUid, validateVersion } from '../../helper/install/layout.ts';
@@ -14,20 +13,13 @@ import {
   type HelperSource,
 } from '../../helper/install/source.ts';
 import type { CommandArgv } from '../../helper/run-command.ts';
+import { scratchDirs } from '../support/scratch-dirs.ts';
 
-const work = await mkdtemp(join(tmpdir(), 'ngrokd-helper-install-'));
-after(() => rm(work, { recursive: true, force: true }));
+const newDir = await scratchDirs('ngrokd-helper-install-');
 
 const OWNER = process.geteuid?.() ?? 0;
 const BASE = '/usr/local/lib/ngrokd-helper';
 const UNIT = '/etc/systemd/system/ngrokd-helper.service';
-let counter = 0;
-
-async function newDir(prefix: string): Promise<string> {
-  const dir = join(work, `${prefix}-${++counter}`);
-  await mkdir(dir);
-  return dir;
-}
 
 /** A small helper "build": files by destination (relative to the version dir) with their content. */
 async function fakeSource(files: Record<string, string>): Promise<HelperSource> {

@@ -209,18 +209,20 @@ function offsets(type: TypeObject): Record<string, number> {
   );
 }
 
+/** msghdr on 64-bit Linux and macOS up to msg_controllen; they part at msg_flags (and the size). */
+const MSGHDR_64 = {
+  msg_name: 0,
+  msg_namelen: 8,
+  msg_iov: 16,
+  msg_iovlen: 24,
+  msg_control: 32,
+  msg_controllen: 40,
+};
+
 test('Linux x86-64/arm64 msghdr, cmsghdr and CMSG macros match <sys/socket.h>', () => {
   const abi = socketAbi('linux');
   assert.equal(koffi.sizeof(abi.msghdr), 56);
-  assert.deepEqual(offsets(abi.msghdr), {
-    msg_name: 0,
-    msg_namelen: 8,
-    msg_iov: 16,
-    msg_iovlen: 24,
-    msg_control: 32,
-    msg_controllen: 40,
-    msg_flags: 48,
-  });
+  assert.deepEqual(offsets(abi.msghdr), { ...MSGHDR_64, msg_flags: 48 });
   assert.equal(koffi.sizeof(abi.cmsghdr), 16);
   assert.deepEqual(offsets(abi.cmsghdr), { cmsg_len: 0, cmsg_level: 8, cmsg_type: 12 });
   assert.equal(cmsgLen(abi, 4), 20);
@@ -232,15 +234,7 @@ test('Linux x86-64/arm64 msghdr, cmsghdr and CMSG macros match <sys/socket.h>', 
 test('macOS msghdr, cmsghdr and CMSG macros match <sys/socket.h> (32-bit aligned control data)', () => {
   const abi = socketAbi('darwin');
   assert.equal(koffi.sizeof(abi.msghdr), 48);
-  assert.deepEqual(offsets(abi.msghdr), {
-    msg_name: 0,
-    msg_namelen: 8,
-    msg_iov: 16,
-    msg_iovlen: 24,
-    msg_control: 32,
-    msg_controllen: 40,
-    msg_flags: 44,
-  });
+  assert.deepEqual(offsets(abi.msghdr), { ...MSGHDR_64, msg_flags: 44 });
   assert.equal(koffi.sizeof(abi.cmsghdr), 12);
   assert.equal(cmsgLen(abi, 4), 16);
   assert.equal(cmsgSpace(abi, 4), 16);

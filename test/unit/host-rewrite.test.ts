@@ -8,6 +8,7 @@ import {
   MAX_HEAD_BYTES,
   hostHeaderValue,
 } from '../../main/engine/forwarder/host-rewrite.ts';
+import { seededRandom } from '../support/seeded-random.ts';
 
 const WEB = { hostname: 'web.prod', port: 80 };
 
@@ -27,18 +28,6 @@ function run(
   }
   parts.push(...rewriter.end());
   return { out: Buffer.concat(parts).toString('latin1'), rewriter };
-}
-
-/** A deterministic PRNG so failures reproduce. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function randomCuts(length: number, rand: () => number): number[] {
@@ -111,7 +100,7 @@ test('the conversation split at every single byte boundary gives the same output
 });
 
 test('random splits of random pipelined requests always give the expected rewrite', () => {
-  const rand = prng(7);
+  const rand = seededRandom(7);
   for (let round = 0; round < 300; round++) {
     let input = '';
     let expected = '';
@@ -265,7 +254,7 @@ test('HostRewriteStream rewrites through a stream pipeline', async () => {
 });
 
 test('mutated input: the output never depends on how it was split, and nothing is lost', () => {
-  const rand = prng(99);
+  const rand = seededRandom(99);
   const base = Buffer.from(
     conversation(() => 'Host: 10.107.0.5\r\n'),
     'latin1',
