@@ -5,24 +5,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startSimulator } from '../../test/sim/simulator.ts';
-import type { SimEndpointInput } from '../../test/sim/api-server.ts';
+import { DEMO_ENDPOINTS, startSimulator } from '../../test/sim/simulator.ts';
 import type { EndpointView } from '../common/contract.ts';
 import { resolveConfig, validateConfig } from '../engine/config.ts';
 import { runDaemon } from './run-daemon.ts';
 import { formatEndpoints } from './format.ts';
 import { startDemoTraffic, type DemoTraffic } from './demo-traffic.ts';
 import type { BrowserUiOptions } from '../engine/ui-server.ts';
-
-export const DEMO_ENDPOINTS: SimEndpointInput[] = [
-  { url: 'http://my-api.ngrok.app' },
-  { url: 'http://web.prod' },
-  { url: 'http://grafana.monitoring:3000' },
-  { url: 'http://checkout.shop', pooling: true },
-  { url: 'http://checkout.shop', pooling: true },
-  { url: 'tcp://postgres.db:5432' },
-  { url: 'tls://payments.internal:443' },
-];
 
 export function howToReach(e: EndpointView): string {
   const where = `${e.ip}:${e.listen_port}`;

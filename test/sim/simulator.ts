@@ -99,14 +99,15 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   };
 }
 
-/** Endpoints the standalone simulator serves: one of each protocol plus a pooled pair. */
+/** Endpoints `ngrokd demo` and the standalone simulator serve: each protocol, a pooled pair, the seed's my-api.ngrok.app. */
 export const DEMO_ENDPOINTS: SimEndpointInput[] = [
-  { url: 'http://web.demo' },
-  { url: 'http://api.demo:8080' },
-  { url: 'http://pool.demo', pooling: true },
-  { url: 'http://pool.demo', pooling: true },
-  { url: 'tcp://db.demo:5432' },
-  { url: 'tls://secure.demo:443' },
+  { url: 'http://my-api.ngrok.app' },
+  { url: 'http://web.prod' },
+  { url: 'http://grafana.monitoring:3000' },
+  { url: 'http://checkout.shop', pooling: true },
+  { url: 'http://checkout.shop', pooling: true },
+  { url: 'tcp://postgres.db:5432' },
+  { url: 'tls://payments.internal:443' },
 ];
 
 if (import.meta.main) {
