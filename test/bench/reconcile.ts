@@ -5,7 +5,7 @@
  * engine's alone. `node test/bench/reconcile.ts N` forks its own simulator; run.ts passes one in
  * NGROKD_BENCH_SIM (JSON RemoteSimulatorInfo) after setting its N endpoints.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -16,6 +16,8 @@ import { RemoteSimulator, type RemoteSimulatorInfo } from './remote-simulator.ts
 /** Loopback subnet of the engine under test; nothing else in the bench listens there. */
 export const RECONCILE_SUBNET = '127.131.0.0/16';
 export const SIM_ENV = 'NGROKD_BENCH_SIM';
+/** A state dir with a stored registration: copied in, the engine starts like a daemon restart. */
+export const STATE_ENV = 'NGROKD_BENCH_STATE';
 const MB = 1024 * 1024;
 
 export interface ReconcileResult {
@@ -53,6 +55,8 @@ export async function measureReconcile(n: number, sim: RemoteSimulatorInfo): Pro
       subnet: RECONCILE_SUBNET,
       hostsBefore: '127.0.0.1 localhost\n',
     });
+    const stored = process.env[STATE_ENV];
+    if (stored !== undefined && stored !== '') cpSync(stored, config.stateDir, { recursive: true });
     const engine = userModeEngine(config, hostsPath);
     collectGarbage();
     const rssBefore = rssMb();
