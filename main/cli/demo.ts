@@ -65,7 +65,7 @@ export async function runDemo(options: {
           ...endpoints.map((e) => `  ${howToReach(e)}`),
           '',
           `Hosts section written to ${hostsPath}`,
-          `In another terminal: npm run ngrokd -- status   (or: list --json)${options.socketPath === undefined ? '' : ` --socket ${options.socketPath}`}`,
+          `In another terminal: npm run ngrokd -- status --socket ${config.socketPath}   (or: list --json)`,
           '',
         ];
         process.stdout.write(`${lines.join('\n')}\n`);
