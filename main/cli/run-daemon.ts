@@ -16,7 +16,12 @@ export async function startDaemon(
   options: { userMode: boolean; logger?: Logger },
 ): Promise<RunningDaemon> {
   const logger = options.logger ?? createLogger(config.server.log_level);
-  const { ops, problem } = await createPrivilegedOps(config, { userMode: options.userMode, logger });
+  const helperSocket = process.env.NGROKD_HELPER_SOCKET || undefined;
+  const { ops, problem } = await createPrivilegedOps(config, {
+    userMode: options.userMode,
+    logger,
+    ...(helperSocket === undefined ? {} : { helperSocket }),
+  });
   const engine = new Engine({ config, ops, logger, privilegeProblem: problem });
   const control = await startControlServer(config.socketPath, engine.handlers, engine);
   try {

@@ -1,0 +1,96 @@
+/**
+ * Runs as root inside `unshare -m -n` with a private copy of /etc (see helper-daemon.test.ts): the
+ * simulator and the privileged helper run as root, the daemon as an unprivileged user that talks to
+ * the helper — the desktop app's everyday setup. Prints one JSON line of observations.
+ */
+import { execFile, spawn } from 'node:child_process';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { stringify } from 'yaml';
+import { startSimulator } from '../../sim/simulator.ts';
+import type { EndpointView, StatusView } from '../../../main/common/contract.ts';
+
+const MARKER = '/etc/.ngrokd-test-namespace';
+if (!existsSync(MARKER)) throw new Error(`refusing to run: ${MARKER} missing, /etc is not the private copy`);
+const USER = 4242;
+const root = new URL('../../..', import.meta.url).pathname;
+const run = promisify(execFile);
+
+const sim = await startSimulator({ endpoints: [{ url: 'http://my-api.ngrok.app' }] });
+const dir = mkdtempSync(join(tmpdir(), 'ngrokd-helper-daemon-'));
+chmodSync(dir, 0o755);
+const userDir = join(dir, 'user');
+mkdirSync(userDir, { mode: 0o700 });
+writeFileSync(join(userDir, 'ca.pem'), sim.ingressCaPem);
+const config = join(userDir, 'config.yml');
+writeFileSync(
+  config,
+  stringify({
+    api: { url: sim.apiUrl, key: sim.apiKey },
+    ingressCA: join(userDir, 'ca.pem'),
+    server: { state_dir: join(userDir, 'state'), socket_path: join(userDir, 'ngrokd.sock') },
+  }),
+);
+for (const f of [userDir, join(userDir, 'ca.pem'), config]) chownSync(f, USER, USER);
+const helperSocket = join(dir, 'helper.sock');
+const hostsBefore = readFileSync('/etc/hosts', 'utf8');
+
+const helper = spawn(
+  process.execPath,
+  [join(root, 'helper/main.ts'), '--socket', helperSocket, '--uid', String(USER), '--grace-ms', '500'],
+  { stdio: ['ignore', 'ignore', 'pipe'] },
+);
+let helperLog = '';
+helper.stderr.on('data', (c: Buffer) => (helperLog += c.toString()));
+for (let i = 0; i < 100 && !existsSync(helperSocket); i++) await new Promise((r) => setTimeout(r, 50));
+
+const asUser = ['--reuid', String(USER), '--regid', String(USER), '--clear-groups'];
+const env = { PATH: process.env.PATH ?? '', HOME: userDir, NGROKD_HELPER_SOCKET: helperSocket };
+const cli = join(root, 'main/cli/ngrokd.ts');
+const daemon = spawn('setpriv', [...asUser, process.execPath, cli, 'daemon', '--config', config], {
+  env,
+  stdio: ['ignore', 'ignore', 'pipe'],
+});
+let daemonLog = '';
+daemon.stderr.on('data', (c: Buffer) => (daemonLog += c.toString()));
+const ctl = async (...args: string[]): Promise<string> =>
+  (await run('setpriv', [...asUser, process.execPath, cli, ...args, '--config', config], { env })).stdout;
+
+let list: EndpointView[] = [];
+for (let i = 0; i < 200; i++) {
+  try {
+    list = JSON.parse(await ctl('list', '--json')) as EndpointView[];
+    if (list.length === 1 && list.every((e) => e.listening)) break;
+  } catch {
+    // not up yet
+  }
+  await new Promise((r) => setTimeout(r, 100));
+}
+const status = JSON.parse(await ctl('status', '--json')) as StatusView;
+const curl = await run('curl', ['-s', '--max-time', '10', 'http://my-api.ngrok.app/']).then(
+  (r) => r.stdout,
+  (err: Error) => `curl failed: ${err.message}`,
+);
+const hostsDuring = readFileSync('/etc/hosts', 'utf8');
+const listenerOwner = (await run('ss', ['-Hltnp', 'sport = :80'])).stdout;
+
+daemon.kill('SIGTERM');
+const exitCode = await new Promise<number | null>((resolve) => daemon.once('exit', (code) => resolve(code)));
+const hostsAfter = readFileSync('/etc/hosts', 'utf8');
+helper.kill('SIGTERM');
+await new Promise((resolve) => helper.once('exit', resolve));
+await sim.close();
+
+process.stdout.write(
+  `${JSON.stringify({ list, status, curl, hostsBefore, hostsDuring, hostsAfter, listenerOwner, daemonPid: daemon.pid, exitCode, daemonLog, helperLog })}\n`,
+);
