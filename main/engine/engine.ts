@@ -44,7 +44,19 @@ interface ActiveEndpoint {
 type ErrorSource =
   'helper' | 'config' | 'api' | 'registration' | 'discovery' | 'interface' | 'hosts' | 'ipam';
 
+/**
+ * Listeners opened at a time. Thousands in flight at once keep every one's transient listen state
+ * alive past young-generation collections, which roughly doubles the heap a big start peaks at.
+ */
+const LISTEN_CONCURRENCY = 256;
+
 const INGRESS_CODES = new Set(['INGRESS_UNTRUSTED', 'CLIENT_CERT_REJECTED', 'INGRESS_UNREACHABLE']);
+
+function sameEntries(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [key, value] of a) if (b.get(key) !== value) return false;
+  return true;
+}
 
 export interface EngineOptions {
   config: ResolvedConfig;
@@ -82,7 +94,8 @@ export class Engine {
   #operator: RegisteredOperator | null = null;
   #enabled = true;
   #lastPollAt: string | null = null;
-  #lastHosts = '';
+  /** hostname → IP as last written to the hosts section. */
+  #lastHosts: ReadonlyMap<string, string> = new Map();
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | null = null;
   #rerun = false;
@@ -330,7 +343,7 @@ export class Engine {
   }
 
   async #openListeners(wanted: Map<string, { desired: DesiredEndpoint; ip: string }>): Promise<void> {
-    const opening: Promise<void>[] = [];
+    const opening: ActiveEndpoint[] = [];
     for (const [key, { desired, ip }] of wanted) {
       const existing = this.#endpoints.get(key);
       if (existing !== undefined) {
@@ -345,9 +358,14 @@ export class Engine {
         problem: null,
       };
       this.#endpoints.set(key, entry);
-      opening.push(this.#openListener(entry));
+      opening.push(entry);
     }
-    await Promise.all(opening);
+    // Workers share one iterator, so at most LISTEN_CONCURRENCY listens are in flight.
+    const queue = opening.values();
+    const worker = async (): Promise<void> => {
+      for (const entry of queue) await this.#openListener(entry);
+    };
+    await Promise.all(Array.from({ length: Math.min(LISTEN_CONCURRENCY, opening.length) }, worker));
   }
 
   async #openListener(entry: ActiveEndpoint): Promise<void> {
@@ -369,15 +387,13 @@ export class Engine {
   }
 
   async #writeHosts(): Promise<void> {
-    const entries = [...this.#endpoints.values()]
-      .filter((e) => e.listener !== null)
-      .map((e) => ({ ip: e.ip, hostname: e.desired.address.hostname }));
-    const unique = [...new Map(entries.map((e) => [e.hostname, e])).values()];
-    const signature = JSON.stringify(unique);
-    if (signature === this.#lastHosts && !this.#errors.has('hosts')) return;
+    const hosts = new Map<string, string>();
+    for (const e of this.#endpoints.values())
+      if (e.listener !== null) hosts.set(e.desired.address.hostname, e.ip);
+    if (sameEntries(hosts, this.#lastHosts) && !this.#errors.has('hosts')) return;
     try {
-      await this.ops.setHosts(unique);
-      this.#lastHosts = signature;
+      await this.ops.setHosts(Array.from(hosts, ([hostname, ip]) => ({ ip, hostname })));
+      this.#lastHosts = hosts;
       this.#errors.delete('hosts');
     } catch (err) {
       this.#setError('hosts', err);

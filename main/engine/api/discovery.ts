@@ -7,7 +7,7 @@
  */
 import { parseEndpointUrl, type EndpointAddress } from '../../common/endpoint-url.ts';
 import { NgrokdError, type UserFacingError } from '../../common/errors.ts';
-import type { Endpoint, NgrokApi } from './ngrok-api.ts';
+import type { BoundEndpoint, NgrokApi } from './ngrok-api.ts';
 
 export interface DesiredEndpoint {
   /** Normalised `scheme://host:port`: the identity of the entry. */
@@ -28,7 +28,7 @@ export interface Discovery {
 }
 
 /** The endpoint fields discovery reads. */
-export type DiscoveredEndpoint = Pick<Endpoint, 'id' | 'url' | 'public_url' | 'name' | 'description'>;
+export type DiscoveredEndpoint = BoundEndpoint;
 
 /** Every page of the operator's bound endpoints, grouped. API failures throw (the caller keeps its last view). */
 export async function discoverEndpoints(api: NgrokApi, operatorId: string): Promise<Discovery> {

@@ -76,9 +76,22 @@ export const endpointSchema = z.object({
   uri: optionalText,
 });
 
+/**
+ * A bound endpoint as discovery reads it. Polls list every bound endpoint, so only these fields are
+ * parsed and kept: at 10,000 endpoints the rest is megabytes of garbage per poll.
+ */
+export const boundEndpointSchema = endpointSchema.pick({
+  id: true,
+  url: true,
+  public_url: true,
+  name: true,
+  description: true,
+});
+
 export type OperatorCert = z.infer<typeof operatorCertSchema>;
 export type Operator = z.infer<typeof operatorSchema>;
 export type Endpoint = z.infer<typeof endpointSchema>;
+export type BoundEndpoint = z.infer<typeof boundEndpointSchema>;
 
 export interface OperatorCreate {
   /** At most 255 bytes. */
@@ -268,11 +281,11 @@ export class NgrokApi {
     return this.listAll('/kubernetes_operators', 'operators', operatorSchema);
   }
 
-  listBoundEndpoints(operatorId: string): Promise<Endpoint[]> {
+  listBoundEndpoints(operatorId: string): Promise<BoundEndpoint[]> {
     return this.listAll(
       `/kubernetes_operators/${encodeURIComponent(operatorId)}/bound_endpoints`,
       'endpoints',
-      endpointSchema,
+      boundEndpointSchema,
     );
   }
 

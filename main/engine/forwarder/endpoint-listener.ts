@@ -39,8 +39,9 @@ export class EndpointListener {
   private readonly server: Server;
   private readonly dialer: Dialer;
   private readonly log: Logger;
-  private readonly sockets = new Set<Socket | TLSSocket>();
-  private readonly dials = new Set<AbortController>();
+  /** Created on the first connection: most of 10,000 endpoints never see one. */
+  private sockets: Set<Socket | TLSSocket> | null = null;
+  private dials: Set<AbortController> | null = null;
   private closed = false;
   private closing: Promise<void> | null = null;
   /** Set by close(): called when the last socket has closed. */
@@ -50,7 +51,8 @@ export class EndpointListener {
     this.address = options.address;
     this.dialer = options.dialer;
     this.counters = options.counters ?? new EndpointCounters();
-    this.log = (options.logger ?? silentLogger).child({ endpoint: options.address.normalized });
+    // No child logger per endpoint (10,000 of them add up): log calls name the endpoint instead.
+    this.log = options.logger ?? silentLogger;
     this.server = options.socket.server;
     this.port = options.socket.port;
     // Half-close must survive (a client may send FIN and still read the answer), and nothing may be
@@ -70,12 +72,12 @@ export class EndpointListener {
     if (this.closing !== null) return this.closing;
     this.closed = true;
     this.server.off('connection', this.onConnection);
-    for (const dial of this.dials) dial.abort();
+    for (const dial of this.dials ?? []) dial.abort();
     const socketsClosed = new Promise<void>((resolve) => {
-      if (this.sockets.size === 0) resolve();
+      if (this.sockets === null || this.sockets.size === 0) resolve();
       else this.onDrained = resolve;
     });
-    for (const socket of this.sockets) socket.destroy();
+    for (const socket of this.sockets ?? []) socket.destroy();
     const serverClosed = new Promise<void>((resolve) => {
       // An error here only means it was not listening any more.
       this.server.close(() => resolve());
@@ -97,13 +99,16 @@ export class EndpointListener {
     this.counters.connectionOpened();
     client.once('close', () => this.counters.connectionClosed());
     // Until the streams are joined, a client error only ends this connection.
-    client.on('error', (err) => this.log.debug({ err }, 'local connection error'));
+    client.on('error', (err) =>
+      this.log.debug({ err, endpoint: this.address.normalized }, 'local connection error'),
+    );
 
     const dial = new AbortController();
-    this.dials.add(dial);
+    const dials = (this.dials ??= new Set());
+    dials.add(dial);
     this.dialer.dial(this.address.hostname, this.address.port, { signal: dial.signal }).then(
       (connection) => {
-        this.dials.delete(dial);
+        dials.delete(dial);
         const upstream = connection.socket;
         if (this.closed || client.destroyed) {
           upstream.destroy();
@@ -114,10 +119,10 @@ export class EndpointListener {
         this.join(client, upstream);
       },
       (err: unknown) => {
-        this.dials.delete(dial);
+        dials.delete(dial);
         if (this.closed) return;
         const error = this.counters.recordError(err);
-        this.log.debug({ err }, 'dial failed');
+        this.log.debug({ err, endpoint: this.address.normalized }, 'dial failed');
         if (!client.destroyed)
           this.refuse(client, `${error.ngrokCode ?? error.code}: ${error.message}`, error.fix);
       },
@@ -125,10 +130,11 @@ export class EndpointListener {
   };
 
   private track(socket: Socket | TLSSocket): void {
-    this.sockets.add(socket);
+    const sockets = (this.sockets ??= new Set());
+    sockets.add(socket);
     socket.once('close', () => {
-      this.sockets.delete(socket);
-      if (this.sockets.size === 0) this.onDrained?.();
+      sockets.delete(socket);
+      if (sockets.size === 0) this.onDrained?.();
     });
   }
 
@@ -164,7 +170,7 @@ export class EndpointListener {
 
     upstream.on('error', (err) => {
       counters.recordError(err);
-      this.log.debug({ err }, 'ingress connection error');
+      this.log.debug({ err, endpoint: this.address.normalized }, 'ingress connection error');
       client.destroy();
     });
     client.on('error', () => upstream.destroy());
