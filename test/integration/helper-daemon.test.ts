@@ -6,63 +6,40 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EndpointView, StatusView } from '../../main/common/contract.ts';
+import { runWithPrivateEtc } from '../support/private-etc.ts';
 
 const SCENARIO = fileURLToPath(new URL('./netns/helper-daemon.scenario.ts', import.meta.url));
 
 test("a normal user's daemon gets interface, /etc/hosts and port 80 through the helper", () => {
-  assert.equal(process.getuid?.(), 0, 'this test must run as root (CI does)');
-  const dir = mkdtempSync(join(tmpdir(), 'ngrokd-etc-'));
-  try {
-    const etc = join(dir, 'etc');
-    cpSync('/etc', etc, { recursive: true, verbatimSymlinks: true });
-    writeFileSync(join(etc, 'hosts'), '127.0.0.1 localhost\n# mine\n');
-    writeFileSync(join(etc, '.ngrokd-test-namespace'), '');
-    const script = `set -e; mount --make-rprivate /; mount --bind "$1" /etc; ip link set lo up; exec "$2" "$3"`;
-    const child = spawnSync(
-      'unshare',
-      ['-m', '-n', 'sh', '-c', script, 'sh', etc, process.execPath, SCENARIO],
-      {
-        encoding: 'utf8',
-        timeout: 90_000,
-      },
-    );
-    assert.equal(child.status, 0, `scenario failed:\n${child.stdout}\n${child.stderr}`);
-    const r = JSON.parse(child.stdout.trim().split('\n').pop() ?? '{}') as {
-      list: EndpointView[];
-      status: StatusView;
-      curl: string;
-      hostsBefore: string;
-      hostsDuring: string;
-      hostsAfter: string;
-      listenerOwner: string;
-      daemonPid: number;
-      exitCode: number | null;
-      daemonLog: string;
-      helperLog: string;
-    };
-    const logs = `daemon: ${r.daemonLog}\nhelper: ${r.helperLog}`;
-    assert.equal(r.status.mode, 'helper', logs);
-    assert.equal(r.status.interface.name, 'ngrokd0');
-    const api = r.list.find((e) => e.hostname === 'my-api.ngrok.app');
-    assert.ok(api, `not listed: ${JSON.stringify(r.list)}\n${logs}`);
-    assert.match(api.ip, /^10\.107\./);
-    assert.equal(api.listen_port, 80);
-    assert.equal(JSON.parse(r.curl).host, 'my-api.ngrok.app', `${r.curl}\n${logs}`);
-    assert.match(r.hostsDuring, /my-api\.ngrok\.app/);
-    assert.ok(r.hostsDuring.startsWith(r.hostsBefore));
-    assert.ok(
-      r.listenerOwner.includes(`pid=${r.daemonPid},`),
-      `the unprivileged daemon, not the helper, holds the port-80 listener: ${r.listenerOwner}`,
-    );
-    assert.equal(r.exitCode, 0, logs);
-    assert.equal(r.hostsAfter, r.hostsBefore, 'the hosts section is gone after the daemon stopped');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const r = runWithPrivateEtc<{
+    list: EndpointView[];
+    status: StatusView;
+    curl: string;
+    hostsBefore: string;
+    hostsDuring: string;
+    hostsAfter: string;
+    listenerOwner: string;
+    daemonPid: number;
+    exitCode: number | null;
+    daemonLog: string;
+    helperLog: string;
+  }>(SCENARIO, '127.0.0.1 localhost\n# mine\n');
+  const logs = `daemon: ${r.daemonLog}\nhelper: ${r.helperLog}`;
+  assert.equal(r.status.mode, 'helper', logs);
+  assert.equal(r.status.interface.name, 'ngrokd0');
+  const api = r.list.find((e) => e.hostname === 'my-api.ngrok.app');
+  assert.ok(api, `not listed: ${JSON.stringify(r.list)}\n${logs}`);
+  assert.match(api.ip, /^10\.107\./);
+  assert.equal(api.listen_port, 80);
+  assert.equal(JSON.parse(r.curl).host, 'my-api.ngrok.app', `${r.curl}\n${logs}`);
+  assert.match(r.hostsDuring, /my-api\.ngrok\.app/);
+  assert.ok(r.hostsDuring.startsWith(r.hostsBefore));
+  assert.ok(
+    r.listenerOwner.includes(`pid=${r.daemonPid},`),
+    `the unprivileged daemon, not the helper, holds the port-80 listener: ${r.listenerOwner}`,
+  );
+  assert.equal(r.exitCode, 0, logs);
+  assert.equal(r.hostsAfter, r.hostsBefore, 'the hosts section is gone after the daemon stopped');
 });

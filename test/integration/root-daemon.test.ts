@@ -7,65 +7,39 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EndpointView, StatusView } from '../../main/common/contract.ts';
+import { runWithPrivateEtc } from '../support/private-etc.ts';
 
 const SCENARIO = fileURLToPath(new URL('./netns/root-daemon.scenario.ts', import.meta.url));
 
 test('sudo ngrokd daemon: interface, addresses, /etc/hosts and port 80; SIGTERM undoes all of it', () => {
-  assert.equal(process.getuid?.(), 0, 'this test must run as root (CI does)');
-  const dir = mkdtempSync(join(tmpdir(), 'ngrokd-etc-'));
-  try {
-    const etc = join(dir, 'etc');
-    cpSync('/etc', etc, { recursive: true, verbatimSymlinks: true });
-    writeFileSync(
-      join(etc, 'hosts'),
-      '127.0.0.1 localhost\n# a comment the user wrote\n10.1.2.3 printer.lan',
-    );
-    writeFileSync(join(etc, '.ngrokd-test-namespace'), '');
-    const script = `set -e; mount --make-rprivate /; mount --bind "$1" /etc; ip link set lo up; exec "$2" "$3"`;
-    const child = spawnSync(
-      'unshare',
-      ['-m', '-n', 'sh', '-c', script, 'sh', etc, process.execPath, SCENARIO],
-      {
-        encoding: 'utf8',
-        timeout: 90_000,
-      },
-    );
-    assert.equal(child.status, 0, `scenario failed:\n${child.stdout}\n${child.stderr}`);
-    const r = JSON.parse(child.stdout.trim().split('\n').pop() ?? '{}') as {
-      list: EndpointView[];
-      status: StatusView;
-      curl: string;
-      hostsBefore: string;
-      hostsDuring: string;
-      hostsAfter: string;
-      addresses: string;
-      exitCode: number | null;
-      linkAfter: string;
-      stderr: string;
-    };
-    const api = r.list.find((e) => e.hostname === 'my-api.ngrok.app');
-    assert.ok(api, `my-api.ngrok.app not listed: ${JSON.stringify(r.list)}\n${r.stderr}`);
-    assert.match(api.ip, /^10\.107\./);
-    assert.equal(api.listen_port, 80, 'listens on the endpoint port itself');
-    assert.equal(r.status.mode, 'root');
-    assert.equal(r.status.interface.name, 'ngrokd0');
-    assert.ok(['dummy', 'bridge'].includes(r.status.interface.kind), r.status.interface.kind);
-    assert.equal(r.status.hosts_path, '/etc/hosts');
-    assert.equal(JSON.parse(r.curl).host, 'my-api.ngrok.app', `curl answer: ${r.curl}`);
-    assert.ok(r.hostsDuring.startsWith(r.hostsBefore), 'user lines kept byte for byte');
-    assert.match(r.hostsDuring, new RegExp(`${api.ip.replaceAll('.', '\\.')} my-api\\.ngrok\\.app`));
-    assert.match(r.addresses, /10\.107\.0\.1\//, 'gateway on the interface');
-    assert.ok(r.addresses.includes(`inet ${api.ip}/`), r.addresses);
-    assert.equal(r.exitCode, 0, r.stderr);
-    assert.equal(r.hostsAfter, r.hostsBefore, 'hosts section removed on SIGTERM');
-    assert.doesNotMatch(r.linkAfter, /ngrokd0/, 'interface destroyed on SIGTERM');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const r = runWithPrivateEtc<{
+    list: EndpointView[];
+    status: StatusView;
+    curl: string;
+    hostsBefore: string;
+    hostsDuring: string;
+    hostsAfter: string;
+    addresses: string;
+    exitCode: number | null;
+    linkAfter: string;
+    stderr: string;
+  }>(SCENARIO, '127.0.0.1 localhost\n# a comment the user wrote\n10.1.2.3 printer.lan');
+  const api = r.list.find((e) => e.hostname === 'my-api.ngrok.app');
+  assert.ok(api, `my-api.ngrok.app not listed: ${JSON.stringify(r.list)}\n${r.stderr}`);
+  assert.match(api.ip, /^10\.107\./);
+  assert.equal(api.listen_port, 80, 'listens on the endpoint port itself');
+  assert.equal(r.status.mode, 'root');
+  assert.equal(r.status.interface.name, 'ngrokd0');
+  assert.ok(['dummy', 'bridge'].includes(r.status.interface.kind), r.status.interface.kind);
+  assert.equal(r.status.hosts_path, '/etc/hosts');
+  assert.equal(JSON.parse(r.curl).host, 'my-api.ngrok.app', `curl answer: ${r.curl}`);
+  assert.ok(r.hostsDuring.startsWith(r.hostsBefore), 'user lines kept byte for byte');
+  assert.match(r.hostsDuring, new RegExp(`${api.ip.replaceAll('.', '\\.')} my-api\\.ngrok\\.app`));
+  assert.match(r.addresses, /10\.107\.0\.1\//, 'gateway on the interface');
+  assert.ok(r.addresses.includes(`inet ${api.ip}/`), r.addresses);
+  assert.equal(r.exitCode, 0, r.stderr);
+  assert.equal(r.hostsAfter, r.hostsBefore, 'hosts section removed on SIGTERM');
+  assert.doesNotMatch(r.linkAfter, /ngrokd0/, 'interface destroyed on SIGTERM');
 });

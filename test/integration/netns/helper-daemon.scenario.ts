@@ -18,10 +18,10 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { startSimulator } from '../../sim/simulator.ts';
-import type { EndpointView, StatusView } from '../../../main/common/contract.ts';
+import type { StatusView } from '../../../main/common/contract.ts';
+import { assertPrivateEtc, waitForListening } from '../../support/private-etc.ts';
 
-const MARKER = '/etc/.ngrokd-test-namespace';
-if (!existsSync(MARKER)) throw new Error(`refusing to run: ${MARKER} missing, /etc is not the private copy`);
+assertPrivateEtc();
 const USER = 4242;
 const root = new URL('../../..', import.meta.url).pathname;
 const run = promisify(execFile);
@@ -66,16 +66,7 @@ daemon.stderr.on('data', (c: Buffer) => (daemonLog += c.toString()));
 const ctl = async (...args: string[]): Promise<string> =>
   (await run('setpriv', [...asUser, process.execPath, cli, ...args, '--config', config], { env })).stdout;
 
-let list: EndpointView[] = [];
-for (let i = 0; i < 200; i++) {
-  try {
-    list = JSON.parse(await ctl('list', '--json')) as EndpointView[];
-    if (list.length === 1 && list.every((e) => e.listening)) break;
-  } catch {
-    // not up yet
-  }
-  await new Promise((r) => setTimeout(r, 100));
-}
+const list = await waitForListening(() => ctl('list', '--json'), 1);
 const status = JSON.parse(await ctl('status', '--json')) as StatusView;
 const curl = await run('curl', ['-s', '--max-time', '10', 'http://my-api.ngrok.app/']).then(
   (r) => r.stdout,

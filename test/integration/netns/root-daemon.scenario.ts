@@ -6,15 +6,15 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { startSimulator } from '../../sim/simulator.ts';
-import type { EndpointView, StatusView } from '../../../main/common/contract.ts';
+import type { StatusView } from '../../../main/common/contract.ts';
+import { assertPrivateEtc, waitForListening } from '../../support/private-etc.ts';
 
-const MARKER = '/etc/.ngrokd-test-namespace';
-if (!existsSync(MARKER)) throw new Error(`refusing to run: ${MARKER} missing, /etc is not the private copy`);
+assertPrivateEtc();
 
 const root = new URL('../../..', import.meta.url).pathname;
 const cli = join(root, 'main/cli/ngrokd.ts');
@@ -46,16 +46,7 @@ daemon.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
 const run = promisify(execFile);
 const ctl = async (...args: string[]): Promise<string> =>
   (await run(process.execPath, [cli, ...args, '--config', config], { env })).stdout;
-let list: EndpointView[] = [];
-for (let i = 0; i < 200; i++) {
-  try {
-    list = JSON.parse(await ctl('list', '--json')) as EndpointView[];
-    if (list.length === 2 && list.every((e) => e.listening)) break;
-  } catch {
-    // not up yet
-  }
-  await new Promise((r) => setTimeout(r, 100));
-}
+const list = await waitForListening(() => ctl('list', '--json'), 2);
 const status = JSON.parse(await ctl('status', '--json')) as StatusView;
 const curl = (await run('curl', ['-s', '--max-time', '10', 'http://my-api.ngrok.app/'])).stdout;
 const hostsDuring = readFileSync('/etc/hosts', 'utf8');
