@@ -7,25 +7,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import type { EndpointView, StatusView } from '../../main/common/contract.ts';
-import { runWithPrivateEtc } from '../support/private-etc.ts';
+import { runWithPrivateEtc, type DaemonObservations } from '../support/private-etc.ts';
 
 const SCENARIO = fileURLToPath(new URL('./netns/helper-daemon.scenario.ts', import.meta.url));
 
 test("a normal user's daemon gets interface, /etc/hosts and port 80 through the helper", () => {
-  const r = runWithPrivateEtc<{
-    list: EndpointView[];
-    status: StatusView;
-    curl: string;
-    hostsBefore: string;
-    hostsDuring: string;
-    hostsAfter: string;
-    listenerOwner: string;
-    daemonPid: number;
-    exitCode: number | null;
-    daemonLog: string;
-    helperLog: string;
-  }>(SCENARIO, '127.0.0.1 localhost\n# mine\n');
+  const r = runWithPrivateEtc<
+    DaemonObservations & {
+      listenerOwner: string;
+      daemonPid: number;
+      daemonLog: string;
+      helperLog: string;
+    }
+  >(SCENARIO, '127.0.0.1 localhost\n# mine\n');
   const logs = `daemon: ${r.daemonLog}\nhelper: ${r.helperLog}`;
   assert.equal(r.status.mode, 'helper', logs);
   assert.equal(r.status.interface.name, 'ngrokd0');

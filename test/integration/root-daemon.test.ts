@@ -8,24 +8,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import type { EndpointView, StatusView } from '../../main/common/contract.ts';
-import { runWithPrivateEtc } from '../support/private-etc.ts';
+import { runWithPrivateEtc, type DaemonObservations } from '../support/private-etc.ts';
 
 const SCENARIO = fileURLToPath(new URL('./netns/root-daemon.scenario.ts', import.meta.url));
 
 test('sudo ngrokd daemon: interface, addresses, /etc/hosts and port 80; SIGTERM undoes all of it', () => {
-  const r = runWithPrivateEtc<{
-    list: EndpointView[];
-    status: StatusView;
-    curl: string;
-    hostsBefore: string;
-    hostsDuring: string;
-    hostsAfter: string;
-    addresses: string;
-    exitCode: number | null;
-    linkAfter: string;
-    stderr: string;
-  }>(SCENARIO, '127.0.0.1 localhost\n# a comment the user wrote\n10.1.2.3 printer.lan');
+  const r = runWithPrivateEtc<
+    DaemonObservations & {
+      addresses: string;
+      linkAfter: string;
+      stderr: string;
+    }
+  >(SCENARIO, '127.0.0.1 localhost\n# a comment the user wrote\n10.1.2.3 printer.lan');
   const api = r.list.find((e) => e.hostname === 'my-api.ngrok.app');
   assert.ok(api, `my-api.ngrok.app not listed: ${JSON.stringify(r.list)}\n${r.stderr}`);
   assert.match(api.ip, /^10\.107\./);

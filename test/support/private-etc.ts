@@ -7,9 +7,20 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { EndpointView } from '../../main/common/contract.ts';
+import type { EndpointView, StatusView } from '../../main/common/contract.ts';
 
 const MARKER = '.ngrokd-test-namespace';
+
+/** What every daemon scenario reports. */
+export interface DaemonObservations {
+  list: EndpointView[];
+  status: StatusView;
+  curl: string;
+  hostsBefore: string;
+  hostsDuring: string;
+  hostsAfter: string;
+  exitCode: number | null;
+}
 
 /** Run `scenario` (a .ts file) as root in the namespaces with `hosts` as /etc/hosts; its JSON line. */
 export function runWithPrivateEtc<T>(scenario: string, hosts: string): T {
