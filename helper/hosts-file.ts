@@ -10,9 +10,9 @@ import { NgrokdError } from '../main/common/errors.ts';
 import type { HostsEntry } from '../main/common/privileged.ts';
 import { contains, ipToInt, parseCidr, type Subnet } from '../main/common/subnet.ts';
 import { writeFileAtomic, type AtomicWriteFs } from './atomic-write.ts';
+import { validateInterfaceName } from '../main/common/interface-name.ts';
 
 export const DEFAULT_INTERFACE = 'ngrokd0';
-const INTERFACE_NAME = /^[A-Za-z0-9_.-]{1,15}$/;
 /** Any instance's marker, so a section nested in ours is detected. */
 const ANY_MARKER = /^# (?:BEGIN|END) ngrokd managed section(?: \(.*\))?$/;
 
@@ -73,13 +73,7 @@ export class HostsSection {
   #queue: Promise<unknown> = Promise.resolve();
 
   constructor(options: HostsSectionOptions) {
-    if (!INTERFACE_NAME.test(options.interfaceName)) {
-      throw new NgrokdError(
-        'CONFIG_INVALID',
-        `interface name ${JSON.stringify(options.interfaceName)} is invalid: use 1-15 letters, digits, "_", "." or "-"`,
-        'Set net.interface_name to a name such as ngrokd0.',
-      );
-    }
+    validateInterfaceName(options.interfaceName);
     const suffix = options.interfaceName === DEFAULT_INTERFACE ? '' : ` (${options.interfaceName})`;
     this.path = options.path;
     this.beginMarker = `# BEGIN ngrokd managed section${suffix}`;

@@ -18,7 +18,7 @@ import pkg from '../package.json' with { type: 'json' };
 import { NgrokdError } from '../main/common/errors.ts';
 import { defaultHelperSocketPath } from './protocol.ts';
 import { DEFAULT_INTERFACE } from './hosts-file.ts';
-import { validateInterfaceName } from './names.ts';
+import { validateInterfaceName } from '../main/common/interface-name.ts';
 import { DEFAULT_HOSTS_PATH, removeLeftovers, RootOps } from './root-ops.ts';
 import { DEFAULT_GRACE_PERIOD_MS, HelperServer, type HelperLogger } from './server.ts';
 

@@ -18,7 +18,7 @@ import { listenTcp } from './listen.ts';
 import { HostsSection } from './hosts-file.ts';
 import * as linuxInterface from './linux/interface.ts';
 import { MacosBackend } from './macos/backend.ts';
-import { validateInterfaceName } from './names.ts';
+import { validateInterfaceName } from '../main/common/interface-name.ts';
 
 export const DEFAULT_HOSTS_PATH = '/etc/hosts';
 

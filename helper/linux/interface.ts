@@ -17,7 +17,7 @@ import {
   parseCidr,
   type Subnet,
 } from '../../main/common/subnet.ts';
-import { validateInterfaceName } from '../names.ts';
+import { validateInterfaceName } from '../../main/common/interface-name.ts';
 import {
   addressRequest,
   createLinkRequest,

@@ -13,7 +13,7 @@
 import { NgrokdError } from '../../main/common/errors.ts';
 import type { InterfaceInfo, InterfaceSpec } from '../../main/common/privileged.ts';
 import { contains, intToIp, ipToInt, isReserved, parseCidr, type Subnet } from '../../main/common/subnet.ts';
-import { validateInterfaceName } from '../names.ts';
+import { validateInterfaceName } from '../../main/common/interface-name.ts';
 import type { NetworkBackend } from '../root-ops.ts';
 import { runCommand, type CommandArgv, type CommandRunner } from '../run-command.ts';
 import {

@@ -7,7 +7,7 @@
  */
 import { NgrokdError } from '../../main/common/errors.ts';
 import { ipv4Problem, parseCidr } from '../../main/common/subnet.ts';
-import { validateInterfaceName } from '../names.ts';
+import { validateInterfaceName } from '../../main/common/interface-name.ts';
 import type { CommandArgv } from '../run-command.ts';
 
 export const IFCONFIG = '/sbin/ifconfig';

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { UserFacingError } from './errors.ts';
 import type { InterfaceKind, PrivilegeMode } from './privileged.ts';
 import type { Proto } from './endpoint-url.ts';
-import { parseCidr } from './subnet.ts';
+import { interfaceNameText, subnetText } from './schemas.ts';
 
 export const CONTROL_PROTOCOL_VERSION = 1;
 
@@ -78,21 +78,8 @@ export const settingsPatch = z
   .object({
     poll_interval: z.number().min(0.05).max(86_400).optional(),
     selectors: z.array(z.string().min(1).max(4096)).min(1).max(64).optional(),
-    subnet: z
-      .string()
-      .max(64)
-      .superRefine((value, ctx) => {
-        try {
-          parseCidr(value);
-        } catch (err) {
-          ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : String(err) });
-        }
-      })
-      .optional(),
-    interface_name: z
-      .string()
-      .regex(/^[A-Za-z0-9_.-]{1,15}$/, 'must be 1-15 characters of letters, digits, "_", "." and "-"')
-      .optional(),
+    subnet: subnetText.optional(),
+    interface_name: interfaceNameText.optional(),
     launch_at_login: z.boolean().optional(),
     notifications: z.boolean().optional(),
     traffic_title: z.boolean().optional(),

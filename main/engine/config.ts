@@ -9,24 +9,12 @@ import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { NgrokdError } from '../common/errors.ts';
-import { parseCidr } from './subnet.ts';
+import { interfaceNameText, subnetText } from '../common/schemas.ts';
 
 export const DEFAULT_INGRESS = 'kubernetes-binding-ingress.ngrok.io:443';
 
-const INTERFACE_NAME = /^[A-Za-z0-9_.-]{1,15}$/;
-
 function cidr(description: string, fallback: string) {
-  return z
-    .string()
-    .default(fallback)
-    .superRefine((value, ctx) => {
-      try {
-        parseCidr(value);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : String(err) });
-      }
-    })
-    .describe(description);
+  return subnetText.default(fallback).describe(description);
 }
 
 export const configSchema = z
@@ -110,9 +98,7 @@ export const configSchema = z
       .default({ poll_interval: 30, selectors: ['true'] }),
     net: z
       .object({
-        interface_name: z
-          .string()
-          .regex(INTERFACE_NAME, 'must be 1-15 characters of letters, digits, "_", "." and "-"')
+        interface_name: interfaceNameText
           .default('ngrokd0')
           .describe('Virtual interface name; a non-default name also suffixes the hosts section markers.'),
         subnet: cidr(

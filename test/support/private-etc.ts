@@ -5,6 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { stringify } from 'yaml';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EndpointView, StatusView } from '../../main/common/contract.ts';
@@ -66,4 +67,23 @@ export async function waitForListening(list: () => Promise<string>, count: numbe
     await new Promise((r) => setTimeout(r, 100));
   }
   return seen;
+}
+
+/** Inside a scenario: the daemon's config for `sim` in `dir` (ingress CA, state, socket); its path. */
+export function writeDaemonConfig(
+  dir: string,
+  sim: { apiUrl: string; apiKey: string; ingressCaPem: string },
+): { config: string; files: string[] } {
+  const ca = join(dir, 'ca.pem');
+  writeFileSync(ca, sim.ingressCaPem);
+  const config = join(dir, 'config.yml');
+  writeFileSync(
+    config,
+    stringify({
+      api: { url: sim.apiUrl, key: sim.apiKey },
+      ingressCA: ca,
+      server: { state_dir: join(dir, 'state'), socket_path: join(dir, 'ngrokd.sock') },
+    }),
+  );
+  return { config, files: [ca, config] };
 }

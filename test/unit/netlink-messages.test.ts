@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NgrokdError } from '../../main/common/errors.ts';
-import { validateInterfaceName } from '../../helper/names.ts';
+import { validateInterfaceName } from '../../main/common/interface-name.ts';
 import {
   addressRequest,
   attribute,

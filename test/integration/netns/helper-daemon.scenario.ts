@@ -4,22 +4,13 @@
  * the helper — the desktop app's everyday setup. Prints one JSON line of observations.
  */
 import { execFile, spawn } from 'node:child_process';
-import {
-  chmodSync,
-  chownSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { stringify } from 'yaml';
 import { startSimulator } from '../../sim/simulator.ts';
 import type { StatusView } from '../../../main/common/contract.ts';
-import { assertPrivateEtc, waitForListening } from '../../support/private-etc.ts';
+import { assertPrivateEtc, waitForListening, writeDaemonConfig } from '../../support/private-etc.ts';
 
 assertPrivateEtc();
 const USER = 4242;
@@ -31,17 +22,8 @@ const dir = mkdtempSync(join(tmpdir(), 'ngrokd-helper-daemon-'));
 chmodSync(dir, 0o755);
 const userDir = join(dir, 'user');
 mkdirSync(userDir, { mode: 0o700 });
-writeFileSync(join(userDir, 'ca.pem'), sim.ingressCaPem);
-const config = join(userDir, 'config.yml');
-writeFileSync(
-  config,
-  stringify({
-    api: { url: sim.apiUrl, key: sim.apiKey },
-    ingressCA: join(userDir, 'ca.pem'),
-    server: { state_dir: join(userDir, 'state'), socket_path: join(userDir, 'ngrokd.sock') },
-  }),
-);
-for (const f of [userDir, join(userDir, 'ca.pem'), config]) chownSync(f, USER, USER);
+const { config, files } = writeDaemonConfig(userDir, sim);
+for (const f of [userDir, ...files]) chownSync(f, USER, USER);
 const helperSocket = join(dir, 'helper.sock');
 const hostsBefore = readFileSync('/etc/hosts', 'utf8');
 

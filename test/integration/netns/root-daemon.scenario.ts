@@ -6,13 +6,12 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { startSimulator } from '../../sim/simulator.ts';
 import type { StatusView } from '../../../main/common/contract.ts';
-import { assertPrivateEtc, waitForListening } from '../../support/private-etc.ts';
+import { assertPrivateEtc, waitForListening, writeDaemonConfig } from '../../support/private-etc.ts';
 
 assertPrivateEtc();
 
@@ -22,17 +21,7 @@ const sim = await startSimulator({
   endpoints: [{ url: 'http://my-api.ngrok.app' }, { url: 'tcp://postgres.db:5432' }],
 });
 const dir = mkdtempSync(join(tmpdir(), 'ngrokd-root-'));
-writeFileSync(join(dir, 'ca.pem'), sim.ingressCaPem);
-const config = join(dir, 'config.yml');
-writeFileSync(
-  config,
-  stringify({
-    api: { url: sim.apiUrl, key: sim.apiKey },
-    ingressCA: join(dir, 'ca.pem'),
-    server: { state_dir: join(dir, 'state'), socket_path: join(dir, 'ngrokd.sock') },
-    bound_endpoints: { poll_interval: 30 },
-  }),
-);
+const { config } = writeDaemonConfig(dir, sim);
 const hostsBefore = readFileSync('/etc/hosts', 'utf8');
 const { NGROKD_HOSTS_PATH: _, ...env } = process.env;
 const daemon = spawn(process.execPath, [cli, 'daemon', '--config', config], {

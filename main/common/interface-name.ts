@@ -3,7 +3,7 @@
  * The rule is the intersection of what both systems accept, so a config valid on one is valid on
  * the other: at most 15 bytes (IFNAMSIZ - 1) of letters, digits, `_`, `.` and `-`.
  */
-import { NgrokdError } from '../main/common/errors.ts';
+import { NgrokdError } from './errors.ts';
 
 export const INTERFACE_NAME_MAX_BYTES = 15;
 
