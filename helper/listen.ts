@@ -2,7 +2,7 @@
  * Open a listening TCP socket for an endpoint, in the shape the forwarder takes over: paused on
  * accept, half-open allowed, exclusive. Shared by root mode, the helper and user mode.
  */
-import { createServer } from 'node:net';
+import { createConnection, createServer, type Server } from 'node:net';
 import { NgrokdError } from '../main/common/errors.ts';
 import type { ListenSocket } from '../main/common/privileged.ts';
 
@@ -41,4 +41,36 @@ export async function listenTcp(ip: string, port: number, requested: number = po
     });
   });
   return { server, port };
+}
+
+/**
+ * Listen on a Unix socket path created with exactly `mode`: the umask is set around the bind, which
+ * Node does synchronously inside listen(), so the file never exists with other permissions and
+ * nothing is chmod-ed by path afterwards (a path can be swapped for a symlink; the bind cannot).
+ */
+export async function listenUnix(server: Server, path: string, mode: number): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    const previous = process.umask(~mode & 0o777);
+    try {
+      server.listen(path, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    } finally {
+      process.umask(previous);
+    }
+  });
+}
+
+/** Whether a server answers on the Unix socket `path` (a stale socket file refuses). */
+export function socketInUse(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createConnection(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
 }

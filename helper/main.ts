@@ -6,21 +6,46 @@
  *                                                     allowed); --allowed-uid is the same option
  *   --hosts-path PATH      NGROKD_HOSTS_PATH          default /etc/hosts
  *   --grace-ms MS          NGROKD_HELPER_GRACE_MS     default 10000: cleanup delay after the app vanished
+ *   --idle-ms MS                                      default 30000: a quiet connection that is not
+ *                                                     the app's controlling one is closed
  *   --version VERSION      the installed release, reported in hello (default: package.json)
- *   --teardown [--interface NAME]   one shot (uninstall): remove the hosts section and the interface
- * Logs are JSON lines on stderr. SIGTERM/SIGINT remove the hosts section and addresses, then exit.
+ *   --interface NAME, --subnet CIDR                   the one interface and subnet served; else
+ *   --net-config PATH      default /etc/ngrokd/helper.json ({"interface_name", "subnet"}, root-owned),
+ *                                                     else ngrokd0 and 10.107.0.0/16
+ *   --teardown             one shot (uninstall): remove the hosts section and every ngrokd interface
+ * Nothing a client sends can change the interface or subnet: only root can, through these.
+ * Logs are JSON lines on stderr. SIGTERM/SIGINT remove the hosts section, the addresses and every
+ * interface ngrokd made, then exit.
  */
-import { realpathSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
+import { z } from 'zod';
 import pkg from '../package.json' with { type: 'json' };
 import { NgrokdError } from '../main/common/errors.ts';
 import { defaultHelperSocketPath } from './protocol.ts';
 import { DEFAULT_INTERFACE } from './hosts-file.ts';
 import { validateInterfaceName } from '../main/common/interface-name.ts';
-import { DEFAULT_HOSTS_PATH, removeLeftovers, RootOps } from './root-ops.ts';
-import { DEFAULT_GRACE_PERIOD_MS, HelperServer, type HelperLogger } from './server.ts';
+import type { InterfaceSpec } from '../main/common/privileged.ts';
+import { interfaceNameText, privateSubnetText } from '../main/common/schemas.ts';
+import { parsePrivateCidr } from '../main/common/subnet.ts';
+import {
+  DEFAULT_HOSTS_PATH,
+  HELPER_NET_CONFIG_PATH,
+  removeLeftovers,
+  RootOps,
+  trustedOwners,
+} from './root-ops.ts';
+import { resolveSafePath } from './safe-path.ts';
+import {
+  DEFAULT_GRACE_PERIOD_MS,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  HelperServer,
+  type HelperLogger,
+} from './server.ts';
+
+export const DEFAULT_HELPER_SUBNET = '10.107.0.0/16';
 
 /** The release of these files; an installed helper is told its version with --version. */
 export const HELPER_VERSION: string = pkg.version;
@@ -30,9 +55,46 @@ export interface HelperConfig {
   allowedUid: number | null;
   hostsPath: string;
   gracePeriodMs: number;
+  idleTimeoutMs: number;
   version: string;
-  /** Set for the one-shot uninstall cleanup: the interface whose leftovers to remove. */
-  teardownInterface: string | null;
+  /** The one interface and subnet served. */
+  network: InterfaceSpec;
+  /** The one-shot uninstall cleanup instead of serving. */
+  teardown: boolean;
+}
+
+const netConfigSchema = z
+  .object({ interface_name: interfaceNameText.optional(), subnet: privateSubnetText.optional() })
+  .strict();
+
+/**
+ * The root-owned network config, or {} when there is none. A file that other users could have
+ * written (or that is in a directory they can write) is refused, not ignored.
+ */
+function readNetConfig(path: string): z.infer<typeof netConfigSchema> {
+  if (!existsSync(path)) return {};
+  const text = readFileSync(
+    resolveSafePath(path, { what: 'helper network config', owners: trustedOwners(), code: 'CONFIG_INVALID' }),
+    'utf8',
+  );
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw configError(
+      'network config',
+      path,
+      'expected JSON such as {"interface_name": "ngrokd0", "subnet": "10.107.0.0/16"}',
+    );
+  }
+  const result = netConfigSchema.safeParse(parsed);
+  if (!result.success)
+    throw configError(
+      'network config',
+      path,
+      result.error.issues.map((i) => `${i.path.join('.') || 'value'}: ${i.message}`).join('; '),
+    );
+  return result.data;
 }
 
 function configError(what: string, value: string, allowed: string): NgrokdError {
@@ -64,9 +126,12 @@ export function parseHelperConfig(
         'allowed-uid': { type: 'string' },
         'hosts-path': { type: 'string' },
         'grace-ms': { type: 'string' },
+        'idle-ms': { type: 'string' },
         version: { type: 'string' },
         teardown: { type: 'boolean' },
         interface: { type: 'string' },
+        subnet: { type: 'string' },
+        'net-config': { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
@@ -87,6 +152,16 @@ export function parseHelperConfig(
   ] as const) {
     if (!path.startsWith('/')) throw configError(what, path, 'expected an absolute path');
   }
+  const netConfigPath = values['net-config'] ?? HELPER_NET_CONFIG_PATH;
+  if (!netConfigPath.startsWith('/'))
+    throw configError('network config', netConfigPath, 'expected an absolute path');
+  const fromFile =
+    values.interface !== undefined && values.subnet !== undefined ? {} : readNetConfig(netConfigPath);
+  const network = {
+    name: validateInterfaceName(values.interface ?? fromFile.interface_name ?? DEFAULT_INTERFACE),
+    subnet: parsePrivateCidr(values.subnet ?? fromFile.subnet ?? DEFAULT_HELPER_SUBNET, 'helper subnet').cidr,
+  };
+  const idle = values['idle-ms'];
   const uid = values.uid ?? values['allowed-uid'] ?? env.NGROKD_HELPER_ALLOWED_UID;
   const grace = values['grace-ms'] ?? env.NGROKD_HELPER_GRACE_MS;
   const version = values.version ?? HELPER_VERSION;
@@ -98,9 +173,11 @@ export function parseHelperConfig(
     allowedUid: uid === undefined || uid === '' ? null : parseInteger('allowed uid', uid, 0, 2 ** 32 - 2),
     gracePeriodMs:
       grace === undefined ? DEFAULT_GRACE_PERIOD_MS : parseInteger('grace period (ms)', grace, 0, 3_600_000),
+    idleTimeoutMs:
+      idle === undefined ? DEFAULT_IDLE_TIMEOUT_MS : parseInteger('idle timeout (ms)', idle, 100, 3_600_000),
     version,
-    teardownInterface:
-      values.teardown === true ? validateInterfaceName(values.interface ?? DEFAULT_INTERFACE) : null,
+    network,
+    teardown: values.teardown === true,
   };
 }
 
@@ -113,13 +190,17 @@ export async function runHelper(config: HelperConfig, logger: HelperLogger): Pro
       'Install it with `npm run ngrokd -- helper install`, which starts it as a system service.',
     );
   }
+  const ops = new RootOps({ hostsPath: config.hostsPath, pinned: config.network });
+  const stray = await ops.removeStrayInterfaces();
+  if (stray.length > 0) logger.info({ removed: stray }, 'removed interfaces left under other names');
   return HelperServer.start({
     socketPath: config.socketPath,
     allowedUid: config.allowedUid,
-    ops: new RootOps({ hostsPath: config.hostsPath }),
+    ops,
     version: config.version,
     logger,
     gracePeriodMs: config.gracePeriodMs,
+    idleTimeoutMs: config.idleTimeoutMs,
   });
 }
 
@@ -131,9 +212,9 @@ async function main(): Promise<void> {
   let server: HelperServer;
   try {
     const config = parseHelperConfig(process.argv.slice(2));
-    if (config.teardownInterface !== null) {
-      await removeLeftovers({ interfaceName: config.teardownInterface, hostsPath: config.hostsPath });
-      logger.info({ interface: config.teardownInterface, hostsPath: config.hostsPath }, 'teardown done');
+    if (config.teardown) {
+      await removeLeftovers({ interfaceName: config.network.name, hostsPath: config.hostsPath });
+      logger.info({ interface: config.network.name, hostsPath: config.hostsPath }, 'teardown done');
       return;
     }
     server = await runHelper(config, logger);
@@ -147,8 +228,8 @@ async function main(): Promise<void> {
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'stopping: removing hosts section and addresses');
-    void server.close({ clearEndpoints: true }).finally(() => process.exit(0));
+    logger.info({ signal }, 'stopping: removing hosts section, addresses and interfaces');
+    void server.close({ teardown: true }).finally(() => process.exit(0));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

@@ -43,6 +43,8 @@ export const helperMethods = {
       version: z.string().max(64),
       protocol: z.number().int(),
       hostsPath: z.string().max(4096).optional(),
+      /** The interface and subnet this helper serves (fixed by root); absent from older helpers. */
+      network: z.object({ name: z.string().max(64), subnet: z.string().max(64) }).optional(),
     }),
   },
   ensureInterface: {

@@ -13,14 +13,25 @@ import type {
   ListenSocket,
   PrivilegedOps,
 } from '../main/common/privileged.ts';
-import { contains, intToIp, ipToInt, isReserved, parseCidr, type Subnet } from '../main/common/subnet.ts';
+import {
+  contains,
+  intToIp,
+  ipToInt,
+  isReserved,
+  parseCidr,
+  parsePrivateCidr,
+  type Subnet,
+} from '../main/common/subnet.ts';
 import { listenTcp } from './listen.ts';
 import { HostsSection } from './hosts-file.ts';
 import * as linuxInterface from './linux/interface.ts';
 import { MacosBackend } from './macos/backend.ts';
 import { validateInterfaceName } from '../main/common/interface-name.ts';
+import { resolveSafePath } from './safe-path.ts';
 
 export const DEFAULT_HOSTS_PATH = '/etc/hosts';
+/** Root-owned file with the interface name and subnet the helper serves (optional). */
+export const HELPER_NET_CONFIG_PATH = '/etc/ngrokd/helper.json';
 
 /** The per-platform part: the interface and its addresses. Linux uses rtnetlink; macOS plugs in here. */
 export interface NetworkBackend {
@@ -29,6 +40,11 @@ export interface NetworkBackend {
   setAddresses(name: string, ips: readonly string[]): Promise<void>;
   /** Remove the interface if it exists. */
   destroyInterface(name: string): Promise<void>;
+  /**
+   * Remove every interface ngrokd made except `keep` (Linux: every link carrying our alias; macOS:
+   * the one this process holds, since a utun dies with its process). Returns the names removed.
+   */
+  destroyManagedInterfaces(options?: { keep?: string }): Promise<string[]>;
   /** Run after the hosts file actually changed (macOS: flush the DNS cache). */
   afterHostsChange?(): Promise<void>;
 }
@@ -41,6 +57,7 @@ export const linuxBackend: NetworkBackend = {
   destroyInterface: async (name) => {
     linuxInterface.destroyInterface(name);
   },
+  destroyManagedInterfaces: async (options) => linuxInterface.destroyManagedInterfaces(options),
 };
 
 export function platformBackend(platform: NodeJS.Platform = process.platform): NetworkBackend {
@@ -57,6 +74,13 @@ export interface RootOpsOptions {
   /** The hosts file to manage (the caller resolves NGROKD_HOSTS_PATH). Default /etc/hosts. */
   hostsPath?: string;
   backend?: NetworkBackend;
+  /**
+   * The helper's: the one interface name and subnet it serves, fixed by root (install-time arguments
+   * or /etc/ngrokd/helper.json). ensureInterface refuses anything else, and teardown removes every
+   * interface ngrokd made, since the helper owns them all. Unset for a daemon running as root,
+   * which serves its own configuration.
+   */
+  pinned?: InterfaceSpec;
 }
 
 interface ManagedInterface {
@@ -68,8 +92,8 @@ interface ManagedInterface {
 }
 
 /**
- * Uninstall cleanup without a running helper: remove `interfaceName`'s hosts section and the
- * interface itself (only if ngrokd created it). Idempotent.
+ * Uninstall cleanup without a running helper: remove `interfaceName`'s hosts section and every
+ * interface ngrokd created. Idempotent.
  */
 export async function removeLeftovers(options: {
   interfaceName: string;
@@ -87,6 +111,13 @@ export async function removeLeftovers(options: {
   const backend = options.backend ?? platformBackend();
   await hostsChanged(backend, removed);
   await backend.destroyInterface(name);
+  await backend.destroyManagedInterfaces();
+}
+
+/** The uids that may own the directories on the way to a file this process writes as root. */
+export function trustedOwners(): number[] {
+  const euid = process.geteuid?.() ?? 0;
+  return euid === 0 ? [0] : [0, euid];
 }
 
 /** Every write of the hosts file goes through here, so the backend can react (macOS: DNS flush). */
@@ -102,6 +133,7 @@ export class RootOps implements PrivilegedOps {
   readonly mode = 'root' as const;
   readonly hostsPath: string;
   readonly #backend: NetworkBackend;
+  readonly #pinned: { name: string; subnet: Subnet } | null;
   #interface: ManagedInterface | null = null;
   /** The endpoint addresses currently on the interface: the only ones `listen` binds. */
   #addresses = new Set<string>();
@@ -109,6 +141,31 @@ export class RootOps implements PrivilegedOps {
   constructor(options: RootOpsOptions = {}) {
     this.hostsPath = options.hostsPath ?? DEFAULT_HOSTS_PATH;
     this.#backend = options.backend ?? platformBackend();
+    this.#pinned =
+      options.pinned === undefined
+        ? null
+        : {
+            name: validateInterfaceName(options.pinned.name),
+            subnet: parsePrivateCidr(options.pinned.subnet, 'helper subnet'),
+          };
+    this.checkHostsPath();
+  }
+
+  /** The interface and subnet a pinned RootOps serves, or null. */
+  get pinned(): InterfaceSpec | null {
+    return this.#pinned === null ? null : { name: this.#pinned.name, subnet: this.#pinned.subnet.cidr };
+  }
+
+  /**
+   * Refuse a hosts file that another user could redirect: every directory on the way must be closed
+   * to others (helper/safe-path.ts). Checked at start and before every write.
+   */
+  checkHostsPath(): string {
+    return resolveSafePath(this.hostsPath, {
+      what: 'hosts file',
+      owners: trustedOwners(),
+      code: 'HOSTS_FILE_WRITE',
+    });
   }
 
   /** Root mode uses the configured subnet as is. */
@@ -123,12 +180,16 @@ export class RootOps implements PrivilegedOps {
 
   async ensureInterface(spec: InterfaceSpec): Promise<InterfaceInfo> {
     const name = validateInterfaceName(spec.name);
+    // The private-range rule holds for both users: the helper's pinned subnet is checked when it
+    // starts, a root daemon's net.subnet by the config schema.
     const subnet = parseCidr(spec.subnet, 'net.subnet');
+    this.#refuseUnpinned(name, subnet);
     const previous = this.#interface;
     if (previous !== null && (previous.name !== name || previous.subnet.cidr !== subnet.cidr)) {
       // A new name or subnet: what was published for the old one must not linger.
       await this.clearEndpoints();
     }
+    if (previous !== null && previous.name !== name) await this.#backend.destroyInterface(previous.name);
     const info = await this.#backend.ensureInterface({ name, subnet: subnet.cidr });
     this.#interface = {
       name,
@@ -163,7 +224,9 @@ export class RootOps implements PrivilegedOps {
   }
 
   async setHosts(entries: readonly HostsEntry[]): Promise<{ changed: boolean }> {
-    return hostsChanged(this.#backend, await this.#require('write the hosts file').hosts.setHosts(entries));
+    const managed = this.#require('write the hosts file');
+    this.checkHostsPath();
+    return hostsChanged(this.#backend, await managed.hosts.setHosts(entries));
   }
 
   async listen(ip: string, port: number): Promise<ListenSocket> {
@@ -186,8 +249,9 @@ export class RootOps implements PrivilegedOps {
     const managed = this.#interface;
     if (managed === null) return;
     const problems: unknown[] = [];
-    await managed.hosts
-      .remove()
+    await Promise.resolve()
+      .then(() => this.checkHostsPath())
+      .then(() => managed.hosts.remove())
       .then((result) => hostsChanged(this.#backend, result))
       .catch((err: unknown) => problems.push(err));
     await this.#backend.setAddresses(managed.info.name, []).catch((err: unknown) => problems.push(err));
@@ -195,13 +259,37 @@ export class RootOps implements PrivilegedOps {
     if (problems.length > 0) throw problems[0];
   }
 
-  /** Remove the hosts section, the addresses and the interface. Idempotent. */
+  /**
+   * Remove the hosts section, the addresses and the interface; pinned (the helper), every interface
+   * ngrokd made. Idempotent.
+   */
   async teardown(): Promise<void> {
     const managed = this.#interface;
-    if (managed === null) return;
-    await this.clearEndpoints();
-    await this.#backend.destroyInterface(managed.info.name);
-    this.#interface = null;
+    const problems: unknown[] = [];
+    if (managed !== null) {
+      await this.clearEndpoints().catch((err: unknown) => problems.push(err));
+      await this.#backend.destroyInterface(managed.info.name).catch((err: unknown) => problems.push(err));
+      this.#interface = null;
+    }
+    if (this.#pinned !== null)
+      await this.#backend.destroyManagedInterfaces().catch((err: unknown) => problems.push(err));
+    if (problems.length > 0) throw problems[0];
+  }
+
+  /** Pinned: remove the interfaces ngrokd made under other names (an earlier install, a rename). */
+  async removeStrayInterfaces(): Promise<string[]> {
+    if (this.#pinned === null) return [];
+    return this.#backend.destroyManagedInterfaces({ keep: this.#pinned.name });
+  }
+
+  #refuseUnpinned(name: string, subnet: Subnet): void {
+    const pinned = this.#pinned;
+    if (pinned === null || (pinned.name === name && pinned.subnet.cidr === subnet.cidr)) return;
+    throw new NgrokdError(
+      'SUBNET_INVALID',
+      `the privileged helper serves interface ${pinned.name} with subnet ${pinned.subnet.cidr}, fixed by the administrator; this daemon asked for ${name} with ${subnet.cidr}`,
+      `Set net.interface_name to ${pinned.name} and net.subnet to ${pinned.subnet.cidr}, or have an administrator set "interface_name" and "subnet" in ${HELPER_NET_CONFIG_PATH} and restart the helper.`,
+    );
   }
 
   #require(action: string): ManagedInterface {

@@ -8,11 +8,14 @@
  * interface stays), so a crashed app never leaves names pointing nowhere; the app re-asserts the
  * whole state when it reconnects.
  */
-import { lstat, mkdir, chmod, unlink } from 'node:fs/promises';
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { dirname } from 'node:path';
+import { lstat, unlink } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
 import { NgrokdError, toUserFacing } from '../main/common/errors.ts';
+import { DEFAULT_PUMP_LIMITS, RequestPump } from '../main/common/request-pump.ts';
+import { listenUnix, socketInUse } from './listen.ts';
 import { isPeerAllowed, peerCredentials, type PeerCredentials } from './peer-credentials.ts';
+import { RefusalLog } from './refusal-log.ts';
+import { resolveSafePath } from './safe-path.ts';
 import {
   decodeRequest,
   encodeFrame,
@@ -21,10 +24,16 @@ import {
   type HelperRequest,
   type HelperResponse,
 } from './protocol.ts';
-import type { RootOps } from './root-ops.ts';
+import { trustedOwners, type RootOps } from './root-ops.ts';
 import { closeFd, duplicateFd, handleFd, sendWithFd, SocketCallError } from './unix-socket.ts';
 
 export const DEFAULT_GRACE_PERIOD_MS = 10_000;
+/** A connection that is not the controller and sends nothing for this long is closed. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
+/** Connections one uid may hold at once (the app needs one, a status probe another). */
+export const MAX_CONNECTIONS_PER_UID = 8;
+/** Connections in all. */
+export const MAX_CONNECTIONS = 32;
 /** Every peer is checked by credentials, so the socket itself may be world-connectable. */
 export const SOCKET_MODE = 0o666;
 /** How long a reply carrying an fd may wait for a client that does not read. */
@@ -40,7 +49,7 @@ export interface HelperLogger {
 
 export type ServedOps = Pick<
   RootOps,
-  'hostsPath' | 'ensureInterface' | 'setAddresses' | 'setHosts' | 'listen' | 'teardown' | 'clearEndpoints'
+  'hostsPath' | 'pinned' | 'ensureInterface' | 'setAddresses' | 'setHosts' | 'listen' | 'teardown'
 >;
 
 export interface HelperServerOptions {
@@ -52,6 +61,7 @@ export interface HelperServerOptions {
   version: string;
   logger: HelperLogger;
   gracePeriodMs?: number;
+  idleTimeoutMs?: number;
 }
 
 interface Session {
@@ -59,9 +69,8 @@ interface Session {
   socket: Socket;
   peer: PeerCredentials;
   reader: FrameReader;
-  /** Frames received and not yet answered; the socket is paused while any are queued. */
-  pending: Buffer[];
-  busy: boolean;
+  /** Frames received and not yet answered, served one at a time with bounded replies. */
+  pump: RequestPump<Buffer>;
   greeted: boolean;
   /** Set after a fatal framing error: nothing more is read from this peer. */
   hangingUp: boolean;
@@ -77,6 +86,8 @@ export class HelperServer {
   readonly #server: Server;
   readonly #gracePeriodMs: number;
   readonly #sessions = new Set<Session>();
+  readonly #refusals: RefusalLog;
+  readonly #idleTimeoutMs: number;
   #controller: Session | null = null;
   #graceTimer: NodeJS.Timeout | undefined;
   /** Root operations run one at a time, whichever connection asked. */
@@ -88,21 +99,15 @@ export class HelperServer {
     this.#options = options;
     this.socketPath = options.socketPath;
     this.#gracePeriodMs = options.gracePeriodMs ?? DEFAULT_GRACE_PERIOD_MS;
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    this.#refusals = new RefusalLog(options.logger);
     this.#server = createServer((socket) => this.#accept(socket));
   }
 
   /** Listen on the socket path, replacing a stale socket file but never a live helper. */
   static async start(options: HelperServerOptions): Promise<HelperServer> {
     const server = new HelperServer(options);
-    await prepareSocketPath(options.socketPath);
-    await new Promise<void>((resolve, reject) => {
-      server.#server.once('error', reject);
-      server.#server.listen(options.socketPath, () => {
-        server.#server.off('error', reject);
-        resolve();
-      });
-    });
-    await chmod(options.socketPath, SOCKET_MODE);
+    await listenUnix(server.#server, await prepareSocketPath(options.socketPath), SOCKET_MODE);
     options.logger.info(
       { socket: options.socketPath, allowedUid: options.allowedUid, gracePeriodMs: server.#gracePeriodMs },
       'helper listening',
@@ -110,15 +115,19 @@ export class HelperServer {
     return server;
   }
 
-  /** Stop serving; with `clearEndpoints`, also remove the hosts section and addresses. */
-  async close(options: { clearEndpoints?: boolean } = {}): Promise<void> {
+  /**
+   * Stop serving; with `teardown`, also remove the hosts section, the addresses and every interface
+   * ngrokd made (SIGTERM, so a stopped helper leaves nothing behind).
+   */
+  async close(options: { teardown?: boolean } = {}): Promise<void> {
     this.#stopping = true;
     clearTimeout(this.#graceTimer);
+    this.#refusals.flush();
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     for (const session of this.#sessions) session.socket.destroy();
     await closed;
-    if (options.clearEndpoints === true)
-      await this.#run(() => this.#options.ops.clearEndpoints()).catch(this.#logCleanupError);
+    if (options.teardown === true)
+      await this.#run(() => this.#options.ops.teardown()).catch(this.#logCleanupError);
     await this.#operations.catch(() => undefined);
     await unlink(this.socketPath).catch(() => undefined);
   }
@@ -134,9 +143,20 @@ export class HelperServer {
       return;
     }
     if (!isPeerAllowed(peer, this.#options.allowedUid)) {
-      log.warn(
+      this.#refusals.refused(
+        `uid ${peer.uid}`,
         { uid: peer.uid, gid: peer.gid, pid: peer.pid, allowedUid: this.#options.allowedUid },
         'refused connection',
+      );
+      socket.destroy();
+      return;
+    }
+    const sameUid = [...this.#sessions].filter((s) => s.peer.uid === peer.uid).length;
+    if (sameUid >= MAX_CONNECTIONS_PER_UID || this.#sessions.size >= MAX_CONNECTIONS) {
+      this.#refusals.refused(
+        `limit uid ${peer.uid}`,
+        { uid: peer.uid, pid: peer.pid, connections: sameUid, perUidLimit: MAX_CONNECTIONS_PER_UID },
+        'refused connection: too many connections',
       );
       socket.destroy();
       return;
@@ -146,8 +166,23 @@ export class HelperServer {
       socket,
       peer,
       reader: new FrameReader(),
-      pending: [],
-      busy: false,
+      pump: new RequestPump<Buffer>({
+        socket,
+        handle: async (payload) => {
+          if (session.hangingUp) return;
+          await this.#send(session, await this.#handle(session, payload));
+        },
+        onOverflow: (pending) => {
+          this.#hangUp(
+            session,
+            new NgrokdError(
+              'PROTOCOL_ERROR',
+              `helper protocol: ${pending} requests pipelined at once (at most ${DEFAULT_PUMP_LIMITS.maxPending} may wait)`,
+              'Send one request at a time and read each reply.',
+            ),
+          );
+        },
+      }),
       greeted: false,
       hangingUp: false,
       lastWrite: Promise.resolve(),
@@ -157,44 +192,32 @@ export class HelperServer {
     socket.on('data', (chunk) => this.#receive(session, chunk));
     socket.on('error', () => undefined);
     socket.on('close', () => this.#closed(session));
+    // The controller may be quiet for as long as the app runs; anyone else must keep talking.
+    socket.setTimeout(this.#idleTimeoutMs, () => {
+      if (this.#controller !== session) socket.destroy();
+    });
+  }
+
+  /** Answer once with `err`, then close: nothing more is read from this peer. */
+  #hangUp(session: Session, err: unknown): void {
+    this.#options.logger.warn({ session: session.id, err: toUserFacing(err).message }, 'closing connection');
+    session.hangingUp = true;
+    session.pump.clear();
+    this.#write(session, encodeFrame(failure(0, err).response));
+    session.socket.destroySoon();
   }
 
   #receive(session: Session, chunk: Buffer): void {
     if (session.hangingUp) return;
+    let payloads: Buffer[];
     try {
-      session.pending.push(...session.reader.push(chunk));
+      payloads = session.reader.push(chunk);
     } catch (err) {
       // An oversize frame: answer once, then hang up rather than buffer it.
-      this.#options.logger.warn(
-        { session: session.id, err: toUserFacing(err).message },
-        'closing connection',
-      );
-      session.hangingUp = true;
-      session.pending = [];
-      this.#write(session, encodeFrame(failure(0, err).response));
-      session.socket.destroySoon();
+      this.#hangUp(session, err);
       return;
     }
-    if (session.pending.length > 0) void this.#drain(session);
-  }
-
-  async #drain(session: Session): Promise<void> {
-    if (session.busy) return;
-    session.busy = true;
-    session.socket.pause();
-    try {
-      for (let payload = session.pending.shift(); payload !== undefined; payload = session.pending.shift()) {
-        if (session.socket.destroyed || session.hangingUp) return;
-        const reply = await this.#handle(session, payload);
-        await this.#send(session, reply);
-      }
-    } catch (err) {
-      this.#options.logger.warn({ session: session.id, err: String(err) }, 'closing connection');
-      session.socket.destroy();
-    } finally {
-      session.busy = false;
-      if (!session.socket.destroyed) session.socket.resume();
-    }
+    session.pump.push(payloads);
   }
 
   async #handle(session: Session, payload: Buffer): Promise<Reply> {
@@ -209,6 +232,7 @@ export class HelperServer {
           version: this.#options.version,
           protocol: HELPER_PROTOCOL_VERSION,
           hostsPath: this.#options.ops.hostsPath,
+          ...(this.#options.ops.pinned === null ? {} : { network: this.#options.ops.pinned }),
         });
       }
       if (!session.greeted) {
@@ -285,9 +309,9 @@ export class HelperServer {
       if (this.#controller !== null) return;
       this.#options.logger.warn(
         { gracePeriodMs: this.#gracePeriodMs },
-        'client gone: removing hosts section and addresses',
+        'client gone: removing hosts section, addresses and interface',
       );
-      void this.#run(() => this.#options.ops.clearEndpoints()).catch(this.#logCleanupError);
+      void this.#run(() => this.#options.ops.teardown()).catch(this.#logCleanupError);
     }, this.#gracePeriodMs);
   }
 
@@ -342,11 +366,15 @@ async function sendFrameWithFd(socket: Socket, frame: Buffer, fd: number): Promi
   }
 }
 
-/** Remove a stale socket file; refuse when a helper answers on it or the path is not a socket. */
-async function prepareSocketPath(path: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o755 });
+/**
+ * Refuse a socket directory other users could write (they could swap the path for a symlink), then
+ * remove a stale socket file; refuse when a helper answers on it or the path is not a socket.
+ */
+async function prepareSocketPath(socketPath: string): Promise<string> {
+  // macOS's /var/run is a symlink to /private/var/run: followed, since root owns both ends.
+  const path = resolveSafePath(socketPath, { what: 'helper socket', owners: trustedOwners() });
   const stat = await lstat(path).catch(() => null);
-  if (stat === null) return;
+  if (stat === null) return path;
   if (!stat.isSocket()) {
     throw new NgrokdError(
       'HELPER_ERROR',
@@ -354,15 +382,7 @@ async function prepareSocketPath(path: string): Promise<void> {
       `Move ${path} away or choose another socket path.`,
     );
   }
-  const live = await new Promise<boolean>((resolve) => {
-    const probe = createConnection(path);
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.once('error', () => resolve(false));
-  });
-  if (live) {
+  if (await socketInUse(path)) {
     throw new NgrokdError(
       'HELPER_ERROR',
       `another helper is already listening on ${path}`,
@@ -370,4 +390,5 @@ async function prepareSocketPath(path: string): Promise<void> {
     );
   }
   await unlink(path);
+  return path;
 }

@@ -179,6 +179,32 @@ export function destroyInterface(name: string, socket?: RtnetlinkSocket): boolea
   });
 }
 
+/**
+ * Delete every link that carries our alias (except `keep`): the helper owns all of them, so a link
+ * left by an earlier name, an earlier install or a crash never keeps its addresses. Returns the
+ * names deleted.
+ */
+export function destroyManagedInterfaces(
+  options: { keep?: string } = {},
+  socket?: RtnetlinkSocket,
+): string[] {
+  return withSocket(socket, (nl) => {
+    const doomed = listLinks(nl).filter((link) => isManaged(link) && link.name !== options.keep);
+    if (doomed.length === 0) return [];
+    const acks = nl.transact(doomed.map((link) => deleteLinkRequest(link.index)));
+    const failed = doomed.filter((_, i) => {
+      const errno = acks[i]?.errno ?? 0;
+      return errno !== 0 && errno !== ENODEV;
+    });
+    const first = failed[0];
+    if (first !== undefined) {
+      const ack = acks[doomed.indexOf(first)] as Ack;
+      throw new NetlinkError(`deleting interface "${first.name}"`, ack.errno, ack.kernelMessage);
+    }
+    return doomed.map((link) => link.name);
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 
 /** Run `body` on the given socket or a fresh one; kernel refusals become user-facing errors. */

@@ -115,6 +115,16 @@ export class MacosBackend implements NetworkBackend {
     });
   }
 
+  /** The one interface this process holds (a utun made by an earlier process died with it). */
+  async destroyManagedInterfaces(options: { keep?: string } = {}): Promise<string[]> {
+    return this.#serial(async () => {
+      const active = this.#active;
+      if (active === null || active.configuredName === options.keep) return [];
+      await this.#destroy(active);
+      return [active.info.name];
+    });
+  }
+
   /** Accepts the utun's name or the configured one; any other name is not ours: nothing to do. */
   async destroyInterface(name: string): Promise<void> {
     validateInterfaceName(name);

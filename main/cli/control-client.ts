@@ -1,5 +1,11 @@
-/** Client side of the control socket, used by `ngrokd status|list|logout`. */
-import { createConnection } from 'node:net';
+/**
+ * Client side of the control socket, used by `ngrokd status|list|logout`. Before it says anything it
+ * checks who answers (SO_PEERCRED / LOCAL_PEERCRED): a socket served by another user is somebody
+ * else's daemon, or an impostor waiting for a `logout`, and is not believed.
+ */
+import { createConnection, type Socket } from 'node:net';
+import { peerCredentials } from '../../helper/peer-credentials.ts';
+import { handleFd } from '../../helper/unix-socket.ts';
 import {
   CONTROL_PROTOCOL_VERSION,
   type CommandName,
@@ -30,6 +36,13 @@ export async function callDaemon<C extends CommandName>(
       );
     }, timeoutMs);
     socket.once('connect', () => {
+      const impostor = foreignPeer(socket, socketPath);
+      if (impostor !== null) {
+        clearTimeout(timer);
+        socket.destroy();
+        reject(impostor);
+        return;
+      }
       socket.write(`${JSON.stringify({ v: CONTROL_PROTOCOL_VERSION, id: 1, method, params })}\n`);
     });
     socket.on('data', (chunk: string) => {
@@ -54,4 +67,26 @@ export async function callDaemon<C extends CommandName>(
       );
     });
   });
+}
+
+/** An error when the process serving `socket` runs as another user than this one, else null. */
+function foreignPeer(socket: Socket, socketPath: string): NgrokdError | null {
+  const own = process.geteuid?.();
+  if (own === undefined) return null;
+  let uid: number;
+  try {
+    uid = peerCredentials(handleFd(socket)).uid;
+  } catch (err) {
+    return new NgrokdError(
+      'NOT_RUNNING',
+      `cannot tell who serves ${socketPath} (${err instanceof Error ? err.message : String(err)}); not trusting it`,
+      "Make sure the path is the daemon's control socket (server.socket_path).",
+    );
+  }
+  if (uid === own) return null;
+  return new NgrokdError(
+    'NOT_RUNNING',
+    `the control socket ${socketPath} is served by uid ${uid}, not by you (uid ${own}); not trusting it`,
+    `Run the command as the user who runs the daemon, or remove ${socketPath} if it is not ngrokd's, then start the daemon again.`,
+  );
 }

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { UserFacingError } from './errors.ts';
 import type { InterfaceKind, PrivilegeMode } from './privileged.ts';
 import type { Proto } from './endpoint-url.ts';
-import { interfaceNameText, subnetText } from './schemas.ts';
+import { interfaceNameText, privateSubnetText } from './schemas.ts';
 
 export const CONTROL_PROTOCOL_VERSION = 1;
 
@@ -78,7 +78,7 @@ export const settingsPatch = z
   .object({
     poll_interval: z.number().min(0.05).max(86_400).optional(),
     selectors: z.array(z.string().min(1).max(4096)).min(1).max(64).optional(),
-    subnet: subnetText.optional(),
+    subnet: privateSubnetText.optional(),
     interface_name: interfaceNameText.optional(),
     launch_at_login: z.boolean().optional(),
     notifications: z.boolean().optional(),

@@ -4,12 +4,21 @@
  */
 import { z } from 'zod';
 import { interfaceNameProblem } from './interface-name.ts';
-import { parseCidr } from './subnet.ts';
+import { parseCidr, parsePrivateCidr } from './subnet.ts';
 
 /** An IPv4 subnet in CIDR form, checked by parseCidr (which names the value and what is allowed). */
 export const subnetText = z.string().superRefine((value, ctx) => {
   try {
     parseCidr(value);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : String(err) });
+  }
+});
+
+/** An endpoint subnet for root and helper mode: a CIDR inside a private range (see PRIVATE_RANGES). */
+export const privateSubnetText = z.string().superRefine((value, ctx) => {
+  try {
+    parsePrivateCidr(value);
   } catch (err) {
     ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : String(err) });
   }

@@ -112,3 +112,35 @@ export function usableSize(subnet: Subnet): number {
 export function overlaps(a: Subnet, b: Subnet): boolean {
   return a.network <= b.broadcast && b.network <= a.broadcast;
 }
+
+/**
+ * The ranges an endpoint subnet may come from in root and helper mode: RFC 1918 private networks
+ * and the shared address space of RFC 6598. Anything else is someone's public address, and putting
+ * it on a local interface would capture every connection this machine makes to it.
+ */
+export const PRIVATE_RANGES: readonly Subnet[] = [
+  '10.0.0.0/8',
+  '172.16.0.0/12',
+  '192.168.0.0/16',
+  '100.64.0.0/10',
+].map((cidr) => parseCidr(cidr));
+
+export const PRIVATE_RANGES_TEXT = PRIVATE_RANGES.map((range) => range.cidr).join(', ');
+
+/** Whether every address of `subnet` lies in one of PRIVATE_RANGES. */
+export function isPrivateSubnet(subnet: Subnet): boolean {
+  return PRIVATE_RANGES.some(
+    (range) => subnet.network >= range.network && subnet.broadcast <= range.broadcast,
+  );
+}
+
+/** Parse `text` and require a private range; throws SUBNET_INVALID naming the value and the rule. */
+export function parsePrivateCidr(text: string, what = 'subnet'): Subnet {
+  const subnet = parseCidr(text, what);
+  if (isPrivateSubnet(subnet)) return subnet;
+  throw new NgrokdError(
+    'SUBNET_INVALID',
+    `${what} ${subnet.cidr} is not a private range: endpoint addresses must lie inside one of ${PRIVATE_RANGES_TEXT}`,
+    `Use a subnet inside ${PRIVATE_RANGES_TEXT} that nothing else on this machine uses, such as 10.107.0.0/16.`,
+  );
+}

@@ -9,12 +9,12 @@ import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { NgrokdError } from '../common/errors.ts';
-import { interfaceNameText, subnetText } from '../common/schemas.ts';
+import { interfaceNameText, privateSubnetText, subnetText } from '../common/schemas.ts';
 
 export const DEFAULT_INGRESS = 'kubernetes-binding-ingress.ngrok.io:443';
 
-function cidr(description: string, fallback: string) {
-  return subnetText.default(fallback).describe(description);
+function cidr(schema: typeof subnetText, description: string, fallback: string) {
+  return schema.default(fallback).describe(description);
 }
 
 export const configSchema = z
@@ -102,10 +102,12 @@ export const configSchema = z
           .default('ngrokd0')
           .describe('Virtual interface name; a non-default name also suffixes the hosts section markers.'),
         subnet: cidr(
-          'IPv4 subnet endpoint addresses are allocated from (network, .1 and broadcast reserved).',
+          privateSubnetText,
+          'IPv4 subnet endpoint addresses are allocated from (network, .1 and broadcast reserved); must lie inside 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or 100.64.0.0/10.',
           '10.107.0.0/16',
         ),
         user_subnet: cidr(
+          subnetText,
           'Loopback subnet used in user mode (no root): every 127/8 address is local on Linux.',
           '127.107.0.0/16',
         ),

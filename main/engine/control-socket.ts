@@ -3,9 +3,13 @@
  * request validated against the contract. The CLI uses it; the browser bridge speaks the same
  * messages over a WebSocket.
  */
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { chmodSync, unlinkSync, mkdirSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { unlinkSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { listenUnix, socketInUse } from '../../helper/listen.ts';
+import { trustedOwners } from '../../helper/root-ops.ts';
+import { resolveSafePath } from '../../helper/safe-path.ts';
+import { backlogged, DEFAULT_PUMP_LIMITS, RequestPump } from '../common/request-pump.ts';
 import {
   CONTROL_PROTOCOL_VERSION,
   commands,
@@ -93,31 +97,31 @@ export interface ControlServer {
   close(): Promise<void>;
 }
 
-async function socketInUse(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = createConnection(path);
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.once('error', () => resolve(false));
-  });
-}
-
+/**
+ * Serve the control socket at `path` (mode 0600). A directory other users can write is refused (they
+ * could swap the socket for their own and answer `status`); requests on one connection are served one
+ * at a time with bounded replies (../common/request-pump.ts), and state events are skipped, not
+ * queued, while a subscriber is not reading (the next one carries the latest state anyway).
+ */
 export async function startControlServer(
   path: string,
   handlers: CommandHandlers,
   source: Subscribable,
 ): Promise<ControlServer> {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  if (await socketInUse(path))
+  const socketPath = resolveSafePath(path, {
+    what: 'control socket',
+    owners: trustedOwners(),
+    code: 'CONFIG_INVALID',
+  });
+  if (await socketInUse(socketPath))
     throw new NgrokdError(
       'CONFIG_INVALID',
       `another ngrokd daemon is already listening on ${path}`,
       'Stop it first, or set server.socket_path to another path.',
     );
   try {
-    unlinkSync(path);
+    unlinkSync(socketPath);
   } catch {
     // not there: fine
   }
@@ -130,40 +134,53 @@ export async function startControlServer(
     const send = (msg: ControlResponse): void => {
       if (!socket.destroyed) socket.write(`${JSON.stringify(msg)}\n`);
     };
-    socket.on('data', (chunk: string) => {
-      let lines: string[];
+    const serve = async (line: string): Promise<void> => {
+      let parsed: unknown;
       try {
-        lines = splitter.push(chunk);
-      } catch (err) {
-        send({ v: CONTROL_PROTOCOL_VERSION, id: 0, error: toUserFacing(err, 'PROTOCOL_ERROR') });
-        socket.destroy();
+        parsed = JSON.parse(line);
+      } catch {
+        send({
+          v: CONTROL_PROTOCOL_VERSION,
+          id: 0,
+          error: toUserFacing(protocolError('request is not valid JSON')),
+        });
         return;
       }
-      for (const line of lines) {
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse(line);
-        } catch {
-          send({
-            v: CONTROL_PROTOCOL_VERSION,
-            id: 0,
-            error: toUserFacing(protocolError('request is not valid JSON')),
-          });
-          continue;
-        }
-        void dispatch(handlers, parsed).then(({ response, subscribeMs }) => {
-          send(response);
-          if (subscribeMs !== undefined) {
-            clearInterval(timer);
-            let last = '';
-            timer = setInterval(() => {
-              const data = JSON.stringify(source.snapshot());
-              if (data === last) return;
-              last = data;
-              socket.write(`{"v":${CONTROL_PROTOCOL_VERSION},"event":"state","data":${data}}\n`);
-            }, subscribeMs);
-          }
-        });
+      const { response, subscribeMs } = await dispatch(handlers, parsed);
+      send(response);
+      if (subscribeMs === undefined) return;
+      clearInterval(timer);
+      let last = '';
+      timer = setInterval(() => {
+        if (backlogged(socket)) return;
+        const data = JSON.stringify(source.snapshot());
+        if (data === last) return;
+        last = data;
+        socket.write(`{"v":${CONTROL_PROTOCOL_VERSION},"event":"state","data":${data}}\n`);
+      }, subscribeMs);
+    };
+    const hangUp = (err: unknown): void => {
+      pump.clear();
+      send({ v: CONTROL_PROTOCOL_VERSION, id: 0, error: toUserFacing(err, 'PROTOCOL_ERROR') });
+      socket.destroySoon();
+    };
+    const pump = new RequestPump<string>({
+      socket,
+      handle: serve,
+      onOverflow: (pending) =>
+        hangUp(
+          new NgrokdError(
+            'PROTOCOL_ERROR',
+            `${pending} control requests pipelined at once (at most ${DEFAULT_PUMP_LIMITS.maxPending} may wait)`,
+            'Send one request at a time and read each reply.',
+          ),
+        ),
+    });
+    socket.on('data', (chunk: string) => {
+      try {
+        pump.push(splitter.push(chunk));
+      } catch (err) {
+        hangUp(err);
       }
     });
     socket.on('close', () => {
@@ -172,23 +189,14 @@ export async function startControlServer(
     });
     socket.on('error', () => socket.destroy());
   });
-  const previous = process.umask(0o177);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(path, () => resolve());
-    });
-  } finally {
-    process.umask(previous);
-  }
-  chmodSync(path, 0o600);
+  await listenUnix(server, socketPath, 0o600);
   return {
     server,
     close: async () => {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       try {
-        unlinkSync(path);
+        unlinkSync(socketPath);
       } catch {
         // already gone
       }

@@ -223,12 +223,12 @@ test('the hello handshake tells the running helper version; no helper answers nu
   };
   const ops: ServedOps = {
     hostsPath: '/etc/hosts',
+    pinned: null,
     ensureInterface: unused,
     setAddresses: unused,
     setHosts: unused,
     listen: unused,
     teardown: unused,
-    clearEndpoints: async () => undefined,
   };
   const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
   const server = await HelperServer.start({

@@ -163,7 +163,8 @@ test('thousands of fuzzed frames get error replies or a closed connection, never
 
 test('a stopped helper removes its state, and the app re-asserts all of it when the helper is back', () => {
   assert.equal(results.afterHelperStop.hosts, results.userLines);
-  assert.deepEqual(ips(results.afterHelperStop), ['10.107.0.1']);
+  assert.deepEqual(ips(results.afterHelperStop), []);
+  assert.equal(results.afterHelperStop.interfaceExists, false, 'SIGTERM removes the interface too');
   assert.equal(results.afterHelperRestart.held, true, JSON.stringify(results.afterHelperRestart.value));
   assert.equal(results.afterHelperRestart.value.hosts, results.userLines + section);
   assert.deepEqual(ips(results.afterHelperRestart.value), ['10.107.0.1', '10.107.0.2', '10.107.0.3']);
@@ -174,9 +175,9 @@ test('a stopped helper removes its state, and the app re-asserts all of it when 
   );
 });
 
-test('after the app is killed and the grace period passes, the hosts section and addresses are gone; the interface stays', () => {
+test('after the app is killed and the grace period passes, the hosts section, the addresses and the interface are gone', () => {
   assert.equal(results.afterAppCrash.held, true, JSON.stringify(results.afterAppCrash.value));
   assert.equal(results.afterAppCrash.value.hosts, results.userLines);
-  assert.deepEqual(ips(results.afterAppCrash.value), ['10.107.0.1']);
-  assert.equal(results.afterAppCrash.value.interfaceExists, true);
+  assert.deepEqual(ips(results.afterAppCrash.value), []);
+  assert.equal(results.afterAppCrash.value.interfaceExists, false);
 });

@@ -21,6 +21,7 @@ type Call = [string, ...unknown[]];
 /** Records every call; listen binds an ephemeral loopback port whatever port was asked for. */
 class RecordingOps implements ServedOps {
   readonly hostsPath = '/tmp/recorded-hosts';
+  readonly pinned = null;
   readonly calls: Call[] = [];
   readonly servers: Server[] = [];
   failHosts: NgrokdError | null = null;
@@ -46,9 +47,6 @@ class RecordingOps implements ServedOps {
   }
   async teardown() {
     this.calls.push(['teardown']);
-  }
-  async clearEndpoints() {
-    this.calls.push(['clearEndpoints']);
   }
   methods(): string[] {
     return this.calls.map((c) => c[0]);
@@ -270,13 +268,13 @@ test('a second allowed client takes over; a hello-only probe does not', async ()
   assert.notEqual((last?.fields as { replaced: number | null }).replaced, null);
 });
 
-test('when the controlling client vanishes, the grace period ends in clearEndpoints', async () => {
+test('when the controlling client vanishes, the grace period ends in a full teardown', async () => {
   const { ops, socketPath } = await startServer({ gracePeriodMs: 50 });
   const app = client(socketPath);
   await app.ensureInterface(SPEC);
   await app.setHosts(HOSTS);
   app.close();
-  await eventually(() => ops.methods().includes('clearEndpoints'), 'clearEndpoints');
+  await eventually(() => ops.methods().includes('teardown'), 'teardown');
 });
 
 test('after the helper restarts, the client reconnects by itself and re-asserts the whole state', async () => {

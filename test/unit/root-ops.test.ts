@@ -26,6 +26,10 @@ class RecordingBackend implements NetworkBackend {
   async destroyInterface(name: string) {
     this.calls.push(['destroyInterface', name]);
   }
+  async destroyManagedInterfaces(options: { keep?: string } = {}) {
+    this.calls.push(['destroyManagedInterfaces', options.keep ?? null]);
+    return [];
+  }
 }
 
 const SUBNET = '127.107.0.0/16';
@@ -161,7 +165,10 @@ test('uninstall cleanup removes a section left behind and the interface, without
   const backend = new RecordingBackend();
   await removeLeftovers({ interfaceName: 'ngrokt2', hostsPath, backend });
   assert.equal(readFileSync(hostsPath, 'utf8'), USER_LINES);
-  assert.deepEqual(backend.calls, [['destroyInterface', 'ngrokt2']]);
+  assert.deepEqual(backend.calls, [
+    ['destroyInterface', 'ngrokt2'],
+    ['destroyManagedInterfaces', null],
+  ]);
 });
 
 // --- The daemon's configuration ------------------------------------------------------------------
@@ -171,7 +178,8 @@ test('helper options: defaults, argv over environment, --uid as the installer pa
   assert.equal(defaults.allowedUid, null);
   assert.equal(defaults.hostsPath, '/etc/hosts');
   assert.equal(defaults.gracePeriodMs, 10_000);
-  assert.equal(defaults.teardownInterface, null);
+  assert.equal(defaults.teardown, false);
+  assert.deepEqual(defaults.network, { name: 'ngrokd0', subnet: '10.107.0.0/16' });
   assert.match(defaults.socketPath, /^\/(var\/)?run\/ngrokd-helper\.sock$/);
   const env = {
     NGROKD_HELPER_SOCKET: '/run/env.sock',
@@ -184,8 +192,10 @@ test('helper options: defaults, argv over environment, --uid as the installer pa
     allowedUid: 1000,
     hostsPath: '/tmp/h',
     gracePeriodMs: 250,
+    idleTimeoutMs: 30_000,
     version: defaults.version,
-    teardownInterface: null,
+    network: defaults.network,
+    teardown: false,
   });
   const argv = ['--socket', '/run/a.sock', '--uid', '501', '--version', '1.2.3', '--grace-ms', '0'];
   assert.deepEqual(parseHelperConfig(argv, env), {
@@ -193,11 +203,13 @@ test('helper options: defaults, argv over environment, --uid as the installer pa
     allowedUid: 501,
     hostsPath: '/tmp/h',
     gracePeriodMs: 0,
+    idleTimeoutMs: 30_000,
     version: '1.2.3',
-    teardownInterface: null,
+    network: defaults.network,
+    teardown: false,
   });
-  assert.equal(parseHelperConfig(['--teardown'], {}).teardownInterface, 'ngrokd0');
-  assert.equal(parseHelperConfig(['--teardown', '--interface', 'ngrokt0'], {}).teardownInterface, 'ngrokt0');
+  assert.equal(parseHelperConfig(['--teardown'], {}).teardown, true);
+  assert.equal(parseHelperConfig(['--teardown', '--interface', 'ngrokt0'], {}).network.name, 'ngrokt0');
 });
 
 test('helper options are validated, naming the bad value', () => {

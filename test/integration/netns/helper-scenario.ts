@@ -295,12 +295,9 @@ try {
   );
   results.throughPort80AfterRestart = await fetchText('10.107.0.2', 80);
 
-  // The app crashes: after the grace period the hosts section and addresses are gone.
+  // The app crashes: after the grace period the hosts section, addresses and interface are gone.
   await stop(app, 'SIGKILL');
-  results.afterAppCrash = await until(
-    observe,
-    (o) => !o.hosts.includes('ngrokd') && o.addresses.length === 1,
-  );
+  results.afterAppCrash = await until(observe, (o) => !o.hosts.includes('ngrokd') && !o.interfaceExists);
 } catch (err) {
   results.error = err instanceof Error ? err.stack : String(err);
 } finally {
