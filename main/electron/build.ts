@@ -93,8 +93,31 @@ export async function stageHelper(root: string, outDir: string, runtime = HELPER
   return target;
 }
 
+/** The password prompt's child, self-contained (sudo-prompt inlined): bin/node runs it from app.asar.unpacked. */
+export async function buildPromptChild(root: string, outDir: string): Promise<void> {
+  await build({
+    configFile: false,
+    root,
+    logLevel: 'warn',
+    ssr: { noExternal: ['@vscode/sudo-prompt'] },
+    build: {
+      ssr: join(root, 'main', 'engine', 'sudo-prompt-child.ts'),
+      outDir: join(outDir, 'main'),
+      emptyOutDir: false,
+      target: 'node22',
+      minify: false,
+      reportCompressedSize: false,
+      rolldownOptions: { output: { format: 'es', entryFileNames: 'sudo-prompt-child.mjs' } },
+    },
+  });
+}
+
 export async function buildDesktop(root = PROJECT_ROOT, outDir = join(root, 'out')): Promise<void> {
-  await Promise.all([buildMain(root, outDir), buildPreload(root, outDir)]);
+  // After buildMain: it empties out/main.
+  await Promise.all([
+    buildMain(root, outDir).then(() => buildPromptChild(root, outDir)),
+    buildPreload(root, outDir),
+  ]);
   await stageHelper(root, outDir);
 }
 

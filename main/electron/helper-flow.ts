@@ -4,26 +4,38 @@
  * helper mode. Declining is a normal answer: the app stays in user mode and status says what is
  * missing. The installer itself (one elevated command, quoting) lives in main/engine/helper-installer.ts.
  */
-import { chmod, cp, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NgrokdError, toUserFacing, type UserFacingError } from '../common/errors.ts';
 import type { EnsureHelperResult, HelperInstallerOptions } from '../engine/helper-installer.ts';
+import { copyTreeWithManifest, type HelperStage } from '../engine/helper-stage.ts';
 
 /** Where the helper's files are: an app directory with helper/, main/common/, node_modules/ and bin/node. */
 export interface HelperSource {
   sourceRoot: string;
   /** The Node 22 binary installed as the helper's runtime and used to run the installer. */
   node: string;
+  /**
+   * Set when sourceRoot is a copy the user can write: root then copies it into a root-only directory
+   * and checks it against this manifest before running or installing anything from it.
+   */
+  stage?: HelperStage;
   /** Remove a temporary copy once the installer has copied the files to root-owned paths. */
   dispose(): Promise<void>;
 }
 
 export const HELPER_RUNTIME = 'bin/node';
+/** Inside the temporary directory: the copied tree and its manifest (outside the tree). */
+const COPY_TREE = 'helper';
+const COPY_MANIFEST = 'manifest.sha256';
 
 /**
  * The bundled helper, ready for a root process to read. An AppImage's files live on a FUSE mount
- * that root usually cannot read and that vanishes when the app quits, so they are copied out first.
+ * that root usually cannot read and that vanishes when the app quits, so they are copied out first,
+ * into a directory of this user's. That copy is hashed as it is written (the hashes come from the
+ * mount, not from re-reading the copy), so the elevated command can refuse a copy swapped while the
+ * password prompt is open.
  */
 export async function prepareHelperSource(
   bundled: string,
@@ -32,12 +44,14 @@ export async function prepareHelperSource(
   if (!env.APPIMAGE) {
     return { sourceRoot: bundled, node: join(bundled, HELPER_RUNTIME), dispose: async () => undefined };
   }
-  const dir = await mkdtemp(join(tmpdir(), 'ngrokd-helper-'));
+  const dir = await mkdtemp(join(env.TMPDIR || tmpdir(), 'ngrokd-helper-'));
+  const sourceRoot = join(dir, COPY_TREE);
+  let stage: HelperStage;
   try {
-    await cp(bundled, dir, { recursive: true, dereference: true, preserveTimestamps: true });
-    await chmod(join(dir, HELPER_RUNTIME), 0o755);
+    stage = await copyTreeWithManifest(bundled, sourceRoot, join(dir, COPY_MANIFEST));
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
+    if (err instanceof NgrokdError) throw err;
     throw new NgrokdError(
       'HELPER_ERROR',
       `cannot copy the helper out of the AppImage (${bundled}): ${err instanceof Error ? err.message : String(err)}`,
@@ -46,8 +60,9 @@ export async function prepareHelperSource(
     );
   }
   return {
-    sourceRoot: dir,
-    node: join(dir, HELPER_RUNTIME),
+    sourceRoot,
+    node: join(sourceRoot, HELPER_RUNTIME),
+    stage,
     dispose: () => rm(dir, { recursive: true, force: true }),
   };
 }
@@ -168,6 +183,10 @@ export class HelperFlow {
       sourceRoot: source.sourceRoot,
       runtime: source.node,
       installerNode: source.node,
+      // The prompt runs (as the user) from the bundle's own runtime, not from the swappable copy.
+      ...(source.stage === undefined
+        ? {}
+        : { stage: source.stage, promptNode: join(this.#options.bundledSource, HELPER_RUNTIME) }),
     });
   }
 

@@ -4,9 +4,16 @@
  * shell command string; every argument is single-quoted by shellQuote() and nothing else is ever
  * interpolated. A declined prompt is final for this session (no prompt loops): the app keeps running
  * in user mode until the user asks again.
+ *
+ * The prompt itself runs in a child process started from '/' (sudo-prompt-child.ts): sudo-prompt
+ * writes the working directory into its shell command. When the helper's files are in a directory
+ * the user can write (`stage`), the elevated command copies them into a root-only directory and
+ * verifies them before running anything (helper-stage.ts).
  */
-import { join } from 'node:path';
-import { exec as sudoPromptExec } from '@vscode/sudo-prompt';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { NgrokdError } from '../common/errors.ts';
 import {
   DEFAULT_SOURCE_ROOT,
@@ -18,28 +25,23 @@ import {
   type InstallerRequest,
 } from '../../helper/install/cli.ts';
 import { helperStatus } from '../../helper/install/installer.ts';
-import { helperLayout, toHelperPlatform, type HelperPlatform } from '../../helper/install/layout.ts';
+import {
+  helperLayout,
+  RUNTIME_FILE,
+  toHelperPlatform,
+  type HelperPlatform,
+} from '../../helper/install/layout.ts';
 import { HelperClientOps } from './helper-client.ts';
+import {
+  shellCommand,
+  STAGE_PARENT,
+  stagedCommand,
+  stageFailure,
+  type HelperStage,
+  type StagedArg,
+} from './helper-stage.ts';
 
-/**
- * One POSIX shell word that stands for exactly `arg`: single quotes make every byte literal, and a
- * quote inside becomes '\''. NUL cannot be passed in argv at all, and line breaks are refused because
- * the prompt wrappers treat the command as a line.
- */
-export function shellQuote(arg: string): string {
-  if (/[\0\n\r]/.test(arg)) {
-    throw new NgrokdError(
-      'HELPER_ERROR',
-      `argument ${JSON.stringify(arg)} contains a NUL or line break and cannot be passed to the elevated installer`,
-      'Move the app (or the Node binary) to a path without line breaks, then install the helper again.',
-    );
-  }
-  return `'${arg.replace(/'/g, `'\\''`)}'`;
-}
-
-export function shellCommand(argv: readonly string[]): string {
-  return argv.map(shellQuote).join(' ');
-}
+export { shellCommand, shellQuote, type HelperStage } from './helper-stage.ts';
 
 /**
  * The string to hand sudo-prompt so that `command` is what finally runs. On Linux sudo-prompt runs
@@ -57,20 +59,119 @@ export type Elevate = (command: string) => Promise<string>;
 /** sudo-prompt's messages for "the user said no" and "there is nobody to ask". */
 const DECLINED = 'User did not grant permission.';
 const NO_PROMPT = [/No polkit authentication agent found/, /Unable to find pkexec or kdesudo/];
+/** The name sudo-prompt shows (it allows only letters, digits and spaces). */
+const PROMPT_NAME = 'ngrokd Desktop';
 
-export const sudoPromptElevate: Elevate = (command) =>
-  new Promise((resolve, reject) => {
-    sudoPromptExec(
-      sudoPromptCommand(command, toHelperPlatform(process.platform)),
-      { name: 'ngrokd Desktop' },
-      (err, stdout) => {
-        const out = stdout === undefined ? '' : String(stdout);
+/**
+ * The prompt child script: next to this module in a checkout (TypeScript), or next to the bundled
+ * main.js when packaged (out/main/sudo-prompt-child.mjs, unpacked from app.asar so that a plain Node
+ * binary can read it).
+ */
+export function sudoPromptChildScript(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const source = join(here, 'sudo-prompt-child.ts');
+  const path = existsSync(source) ? source : join(here, 'sudo-prompt-child.mjs');
+  return path.replace(/([\\/])app\.asar([\\/])/, '$1app.asar.unpacked$2');
+}
+
+export interface SudoPromptOptions {
+  /**
+   * A Node 22 binary to run the prompt child. Default: this process's, unless this is Electron
+   * (its binary cannot run scripts: the runAsNode fuse is off); the app passes the bundled bin/node.
+   */
+  node?: string;
+  /** Default: sudoPromptChildScript(). */
+  script?: string;
+  platform?: HelperPlatform;
+}
+
+interface ChildReply {
+  stdout?: unknown;
+  error?: { message?: unknown } | null;
+  refused?: unknown;
+}
+
+function promptError(message: string, cause?: unknown): NgrokdError {
+  return new NgrokdError(
+    'HELPER_ERROR',
+    message,
+    'Reinstall the app, or install the helper from a terminal with `sudo ngrokd helper install`.',
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+/**
+ * Elevation through sudo-prompt, run in a child process started with cwd '/' whatever this
+ * process's working directory is; the command goes to it on stdin. Resolves with the command's
+ * stdout (a failing installer still prints its outcome); rejects with sudo-prompt's error when the
+ * prompt was declined or unavailable, or with a HELPER_ERROR when the child cannot do its job.
+ */
+export function sudoPromptElevator(options: SudoPromptOptions = {}): Elevate {
+  return (command) =>
+    new Promise((resolve, reject) => {
+      const node = options.node ?? (process.versions.electron === undefined ? process.execPath : undefined);
+      if (node === undefined) {
+        reject(promptError('no Node binary to run the password prompt with (this is Electron)'));
+        return;
+      }
+      const script = options.script ?? sudoPromptChildScript();
+      if (!existsSync(script)) {
+        reject(promptError(`the password prompt script ${JSON.stringify(script)} is missing`));
+        return;
+      }
+      const platform = options.platform ?? toHelperPlatform(process.platform);
+      let request: string;
+      try {
+        request = JSON.stringify({ command: sudoPromptCommand(command, platform), name: PROMPT_NAME });
+      } catch (err) {
+        reject(err);
+        return;
+      }
+      const child = spawn(node, [script], {
+        cwd: '/',
+        env: { ...process.env, PWD: '/' },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+      child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+      child.stdin.on('error', () => undefined);
+      child.on('error', (cause) =>
+        reject(promptError(`cannot start the password prompt (${node} ${script}): ${cause.message}`, cause)),
+      );
+      child.on('close', (code) => {
+        const text = Buffer.concat(out).toString('utf8').trim();
+        let reply: ChildReply | null = null;
+        try {
+          const value = JSON.parse(text.split('\n').at(-1) ?? '') as unknown;
+          if (typeof value === 'object' && value !== null) reply = value as ChildReply;
+        } catch {
+          reply = null;
+        }
+        if (reply === null || typeof reply.refused === 'string') {
+          const why =
+            reply !== null
+              ? String(reply.refused)
+              : `it exited with ${String(code)} and said ${JSON.stringify(Buffer.concat(err).toString('utf8').trim().slice(0, 300))}`;
+          reject(promptError(`the password prompt (${script}) failed: ${why}`));
+          return;
+        }
+        const stdout = typeof reply.stdout === 'string' ? reply.stdout : '';
+        const failure = reply.error;
         // A failing installer still prints its JSON outcome; let the caller read it.
-        if (err !== undefined && err !== null && out.trim() === '') reject(err);
-        else resolve(out);
-      },
-    );
-  });
+        if (failure !== undefined && failure !== null && stdout.trim() === '') {
+          reject(new Error(typeof failure.message === 'string' ? failure.message : String(failure.message)));
+        } else {
+          resolve(stdout);
+        }
+      });
+      child.stdin.end(request);
+    });
+}
+
+/** sudo-prompt from a child process in '/', with this process's Node binary. */
+export const sudoPromptElevate: Elevate = (command) => sudoPromptElevator()(command);
 
 function declined(err: unknown): NgrokdError {
   const reason = err instanceof Error ? err.message : String(err);
@@ -117,6 +218,21 @@ export interface HelperInstallerOptions {
   runtime?: string;
   /** Node binary that runs the elevated installer (Node 22: it runs TypeScript). Default: this process's. */
   installerNode?: string;
+  /**
+   * `sourceRoot` is a directory the user can write (the copy out of an AppImage): the elevated
+   * command copies it into a root-only directory, verifies it against this manifest and runs the
+   * installer, with the staged bin/node as runtime, only from there. runtime and installerNode, when
+   * given, must be sourceRoot's bin/node.
+   */
+  stage?: HelperStage;
+  /** Root-only directory the staging directory is created in. Default: STAGE_PARENT[platform]. */
+  stageParent?: string;
+  /**
+   * Node binary that runs the password prompt's child process, as the user. Default: installerNode.
+   * With a stage, pass one the user cannot swap either (the bundle's own, not the copy's).
+   */
+  promptNode?: string;
+  /** Default: sudoPromptElevator() with promptNode. */
   elevate?: Elevate;
 }
 
@@ -137,13 +253,56 @@ export class HelperInstaller {
     this.#options = options;
     this.#platform = options.platform ?? toHelperPlatform(process.platform);
     this.#root = options.root ?? '/';
+    if (options.stage !== undefined) {
+      const staged = join(options.sourceRoot ?? DEFAULT_SOURCE_ROOT, RUNTIME_FILE);
+      for (const [name, value] of [
+        ['runtime', options.runtime],
+        ['installerNode', options.installerNode],
+      ] as const) {
+        if (value !== undefined && value !== staged) {
+          throw new NgrokdError(
+            'HELPER_ERROR',
+            `${name} ${JSON.stringify(value)} is not the staged ${JSON.stringify(staged)}: a staged install runs only the verified copy`,
+            "This is a bug: pass the source directory's bin/node (or nothing) with a stage.",
+          );
+        }
+      }
+    }
   }
 
   /** The one elevated command line for `request`. */
   command(request: InstallerRequest): string {
     const sourceRoot = this.#options.sourceRoot ?? DEFAULT_SOURCE_ROOT;
-    const node = this.#options.installerNode ?? process.execPath;
-    return shellCommand([node, join(sourceRoot, INSTALLER_SCRIPT), ...installerArgs(request)]);
+    const { stage } = this.#options;
+    if (stage === undefined) {
+      const node = this.#options.installerNode ?? process.execPath;
+      return shellCommand([node, join(sourceRoot, INSTALLER_SCRIPT), ...installerArgs(request)]);
+    }
+    // Paths into the staged copy, which only exists once root has made it: sentinels stand for them
+    // in installerArgs (they contain NUL, so no real argument can equal them).
+    const SOURCE = '\0staged-source\0';
+    const RUNTIME = '\0staged-runtime\0';
+    const args = installerArgs(
+      request.command === 'install' ? { ...request, sourceRoot: SOURCE, runtime: RUNTIME } : request,
+    );
+    const argv: StagedArg[] = [
+      { staged: RUNTIME_FILE },
+      { staged: INSTALLER_SCRIPT },
+      ...args.map((arg): StagedArg =>
+        arg === SOURCE ? { staged: '' } : arg === RUNTIME ? { staged: RUNTIME_FILE } : arg,
+      ),
+    ];
+    return stagedCommand({
+      platform: this.#platform,
+      sourceRoot,
+      stage,
+      parent: this.#stageParent(),
+      argv,
+    });
+  }
+
+  #stageParent(): string {
+    return this.#options.stageParent ?? STAGE_PARENT[this.#platform];
   }
 
   /** Nothing when the right version answers; otherwise one prompt to install or upgrade. */
@@ -189,15 +348,31 @@ export class HelperInstaller {
   }
 
   async #elevated(request: InstallerRequest): Promise<AppliedOutcome> {
-    const elevate = this.#options.elevate ?? sudoPromptElevate;
+    const promptNode = this.#options.promptNode ?? this.#options.installerNode;
+    const elevate =
+      this.#options.elevate ??
+      // sudo-prompt's quoting follows the OS it runs on, whatever platform the install targets.
+      sudoPromptElevator(promptNode === undefined ? {} : { node: promptNode });
+    const command = this.command(request);
     let stdout: string;
     try {
-      stdout = await elevate(this.command(request));
+      stdout = await elevate(command);
     } catch (err) {
+      // The prompt could not even be shown (a broken app, not an answer): say so, ask again next time.
+      if (err instanceof NgrokdError && err.code === 'HELPER_ERROR') throw err;
       this.#declined = declined(err);
       throw this.#declined;
     }
     const outcome = parseOutcome(stdout);
+    const { stage } = this.#options;
+    if (outcome === null && stage !== undefined) {
+      const refused = stageFailure(stdout, {
+        sourceRoot: this.#options.sourceRoot ?? DEFAULT_SOURCE_ROOT,
+        manifest: stage.manifest,
+        parent: this.#stageParent(),
+      });
+      if (refused !== null) throw refused;
+    }
     if (outcome === null) {
       throw new NgrokdError(
         'HELPER_ERROR',

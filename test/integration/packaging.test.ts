@@ -200,6 +200,11 @@ test('electron-builder lays out the app, the helper and koffi where the app expe
     'koffi.node under app.asar.unpacked',
   );
   assert.ok(existsSync(join(resources, 'app.asar.unpacked', 'node_modules', 'koffi', 'package.json')));
+  // The password prompt's child, which runs under the helper's Node and cannot read app.asar.
+  assert.ok(
+    existsSync(join(resources, 'app.asar.unpacked', 'out', 'main', 'sudo-prompt-child.mjs')),
+    'sudo-prompt-child.mjs under app.asar.unpacked',
+  );
 
   // The helper: resources/helper, complete enough for the installer to install it.
   assert.equal(paths.helper, join(resources, 'helper'));

@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -183,4 +185,54 @@ test('from an AppImage the helper is copied out of the mount first and the copy 
   assert.equal(copy.executable, true);
   assert.equal(copy.main, 'export {};\n');
   assert.equal(existsSync(copy.sourceRoot), false, 'the temporary copy is gone');
+});
+
+test('from an AppImage the copy comes with a manifest of the bundle, and the prompt runs the bundle runtime', async (t) => {
+  const bundle = fakeBundle(tempDir(t, 'flow'));
+  let checked: { sums: string; manifestOk: boolean; promptNode: unknown; manifest: string } | null = null;
+  const { flow } = setup(bundle, {
+    env: { APPIMAGE: '/home/me/ngrokd.AppImage' },
+    installer: (o) => ({
+      ensure: async () => {
+        const stage = o.stage;
+        assert.ok(stage, 'the installer is told to stage the copy');
+        const text = readFileSync(stage.manifest, 'utf8');
+        const sums = spawnSync('sha256sum', ['-c', '--strict', stage.manifest], {
+          cwd: o.sourceRoot,
+          encoding: 'utf8',
+        });
+        checked = {
+          sums: sums.stdout,
+          manifestOk: createHash('sha256').update(text).digest('hex') === stage.manifestSha256,
+          promptNode: o.promptNode,
+          manifest: stage.manifest,
+        };
+        assert.equal(statSync(stage.manifest).mode & 0o077, 0);
+        assert.ok(
+          !stage.manifest.startsWith(`${o.sourceRoot ?? ''}/`),
+          'the manifest is not part of the tree',
+        );
+        return { action: 'install', previous: null, warnings: [] };
+      },
+      uninstall: async () => undefined,
+    }),
+  });
+  assert.equal(await flow.install('first-run'), true);
+  const seen = checked as { sums: string; manifestOk: boolean; promptNode: unknown; manifest: string } | null;
+  assert.ok(seen);
+  assert.equal(seen.sums, 'bin/node: OK\nhelper/main.ts: OK\n');
+  assert.equal(seen.manifestOk, true);
+  assert.equal(seen.promptNode, join(bundle, HELPER_RUNTIME), 'not the copy anyone could swap');
+  assert.equal(existsSync(seen.manifest), false, 'the manifest goes with the copy');
+});
+
+test('a bundle holding anything but files and directories is refused before any prompt', async (t) => {
+  const bundle = fakeBundle(tempDir(t, 'flow'));
+  spawnSync('mkfifo', [join(bundle, 'helper', 'pipe')]);
+  const { flow, created } = setup(bundle, { env: { APPIMAGE: '/home/me/ngrokd.AppImage' } });
+  await assert.rejects(flow.install('first-run'), {
+    code: 'HELPER_ERROR',
+    message: /helper file ".*\/helper\/pipe" is not a regular file or directory/,
+  });
+  assert.deepEqual(created, []);
 });

@@ -449,3 +449,81 @@ test('the layout is the documented one', () => {
   assert.equal(helperLayout('darwin').serviceFile, '/Library/LaunchDaemons/dev.ngrokd.helper.plist');
   assert.equal(helperLayout('darwin').baseDir, '/Library/PrivilegedHelperTools/dev.ngrokd.helper');
 });
+
+test('a staged command runs nothing from the user copy, and refuses a runtime outside the staged tree', async () => {
+  const { HelperInstaller, shellQuote } = await import('../../main/engine/helper-installer.ts');
+  const sourceRoot = "/tmp/ngrokd-helper-x/it's $(id)/helper";
+  const stage = { manifest: '/tmp/ngrokd-helper-x/manifest.sha256', manifestSha256: 'ab'.repeat(32) };
+  const installer = new HelperInstaller({
+    currentVersion: '0.1.0',
+    sourceRoot,
+    stage,
+    runtime: join(sourceRoot, 'bin/node'),
+    platform: 'linux',
+    stageParent: '/var/cache',
+  });
+  const request: InstallerRequest = {
+    command: 'install',
+    root: '/',
+    platform: 'linux',
+    version: '0.1.0',
+    uid: 1000,
+    sourceRoot,
+    runtime: join(sourceRoot, 'bin/node'),
+  };
+  const command = installer.command(request);
+  assert.equal(
+    command.split(shellQuote(sourceRoot).slice(0, -1)).length - 1,
+    1,
+    'the user copy is only copied from',
+  );
+  assert.ok(command.includes(`cp -R ${shellQuote(`${sourceRoot}/.`)} "$ngrokd_stage/tree"`));
+  assert.ok(command.includes(`mktemp -d '/var/cache/ngrokd-helper-stage.XXXXXXXXXX'`));
+  assert.ok(
+    command.includes(`printf '%s  %s\\n' '${'ab'.repeat(32)}' "$ngrokd_stage"/manifest | sha256sum -c`),
+  );
+  assert.ok(command.endsWith(`'--source' "$ngrokd_stage/tree" '--runtime' "$ngrokd_stage/tree"'/bin/node'`));
+  const darwin = new HelperInstaller({ currentVersion: '0.1.0', sourceRoot, stage, platform: 'darwin' });
+  assert.match(
+    darwin.command(request),
+    /mktemp -d '\/var\/root\/ngrokd-helper-stage\.X+'.*shasum -a 256 -c --strict/,
+  );
+
+  assert.throws(
+    () => new HelperInstaller({ currentVersion: '0.1.0', sourceRoot, stage, installerNode: '/usr/bin/node' }),
+    { code: 'HELPER_ERROR', message: /installerNode "\/usr\/bin\/node" is not the staged ".*\/bin\/node"/ },
+  );
+});
+
+test("the staged command's refusals become one error naming every offending file", async () => {
+  const { stageFailure } = await import('../../main/engine/helper-stage.ts');
+  const context = {
+    sourceRoot: '/tmp/copy/helper',
+    manifest: '/tmp/copy/manifest.sha256',
+    parent: '/var/cache',
+  };
+  assert.equal(stageFailure('{"ok":true}\n', context), null);
+  const error = stageFailure(
+    [
+      'ngrokd-stage: not-regular: helper/main.ts',
+      'ngrokd-stage: unexpected: helper/node_modules/zod/index.js',
+      'ngrokd-stage: modified: bin/node',
+      'ngrokd-stage: checksum',
+      '',
+    ].join('\n'),
+    context,
+  );
+  assert.equal(error?.code, 'HELPER_ERROR');
+  assert.equal(
+    error?.message,
+    'the helper files in "/tmp/copy/helper" changed after ngrokd prepared them, so nothing was run or installed as root: "helper/main.ts" is not a regular file, "helper/node_modules/zod/index.js" was added, "bin/node" was modified',
+  );
+  assert.match(
+    stageFailure('ngrokd-stage: mktemp\n', context)?.message ?? '',
+    /staging directory in \/var\/cache/,
+  );
+  assert.match(
+    stageFailure('ngrokd-stage: copy\n', context)?.message ?? '',
+    /cannot copy "\/tmp\/copy\/helper"/,
+  );
+});
