@@ -29,8 +29,14 @@ interface CommonOptions {
   open?: boolean;
 }
 
-const uiOption = new Option('--ui', 'serve the UI in a browser on 127.0.0.1 (prints a URL with a token)');
-const openOption = new Option('--open', 'with --ui: open the URL in the default browser');
+const uiOption = new Option(
+  '--ui',
+  'serve the UI in a browser on 127.0.0.1 (prints a one-time link; Enter prints another)',
+);
+const openOption = new Option(
+  '--open',
+  'with --ui: open a link in the default browser (via a private file, never on a command line)',
+);
 
 function uiOptions(opts: CommonOptions): { ui?: { open: boolean } } {
   return opts.ui === true ? { ui: { open: opts.open === true } } : {};

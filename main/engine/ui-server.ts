@@ -1,14 +1,32 @@
 /**
  * Browser mode: serves the built renderer on loopback and bridges it to the engine through the same
- * contract as the control socket (`dispatch`). The page is reachable only with the random token in
- * the printed URL; requests with a foreign Host header are refused (DNS rebinding), nothing is
- * shared cross-origin, and the CSP allows no inline script or style.
+ * contract as the control socket (`dispatch`).
+ *
+ * Authentication never uses a cookie: cookies ignore ports, so a cookie for 127.0.0.1:PORT would
+ * ride along on requests made by a page that any other local user serves on 127.0.0.1:OTHER. The
+ * printed link is `http://127.0.0.1:PORT/#token=…` (the fragment never reaches a server). The page
+ * takes the token out of the address bar at once and trades it, once, at POST /api/session for a
+ * session secret that it keeps only in JavaScript memory and sends as `Authorization: Bearer …` on
+ * every /api call and on the event stream. Nothing else authorises /api/*; a reloaded page needs a
+ * new link. `--open` hands the browser a 0600 local file that redirects to the link, so no secret
+ * is ever on a command line (/proc/PID/cmdline is readable by every user). On top of that, requests
+ * with a foreign Host header are refused (DNS rebinding), /api/* refuses any foreign Origin or
+ * Sec-Fetch-Site, nothing is shared cross-origin, and the CSP allows no inline script or style.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { execFile, spawn } from 'node:child_process';
-import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
+import {
+  createReadStream,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CONTROL_PROTOCOL_VERSION, type CommandHandlers } from '../common/contract.ts';
@@ -19,6 +37,11 @@ import { CONTENT_SECURITY_POLICY } from '../common/content-security-policy.ts';
 /** Commands are small JSON objects; anything bigger is a mistake or an attack. */
 export const MAX_BODY_BYTES = 64 * 1024;
 export const DEFAULT_EVENT_INTERVAL_MS = 1000;
+/** How long an unused `--open` redirect file (and its link) lives: long enough for a cold browser start. */
+export const OPEN_FILE_TTL_MS = 120_000;
+/** Unused links and live sessions kept at once; the oldest goes first (each is 32 random bytes). */
+const MAX_PENDING_LINKS = 8;
+const MAX_SESSIONS = 16;
 
 const SECURITY_HEADERS = {
   'Content-Security-Policy': CONTENT_SECURITY_POLICY,
@@ -52,20 +75,72 @@ export interface UiServerOptions {
   eventIntervalMs?: number;
 }
 
+/** Runs the platform's opener (`xdg-open FILE`, `open FILE`); resolves when it exits successfully. */
+export type Launcher = (command: string, args: readonly string[]) => Promise<void>;
+
+export const defaultLauncher: Launcher = (command, args) =>
+  new Promise((done, reject) => {
+    // execFile, not a shell: the path is one argument whatever it contains.
+    execFile(command, [...args], (err) => (err ? reject(err) : done()));
+  });
+
+export interface OpenedBrowser {
+  /** The 0600 redirect file the browser was given; removed once its link is used, or after the TTL. */
+  file: string;
+  command: string;
+  args: string[];
+  /** Settles when the opener exits (rejects when it failed; the file is then removed at once). */
+  launched: Promise<void>;
+}
+
 export interface UiServer {
-  /** Open this in a browser: it carries the token, which the page trades for a cookie. */
+  /** The first one-time link, `http://127.0.0.1:PORT/#token=…` (printed by `--ui`). */
   url: string;
   origin: string;
-  token: string;
+  /** Another one-time link; each can be traded for a session exactly once. */
+  newLink(): string;
+  /**
+   * Open a one-time link in the default browser without putting it on any command line: the
+   * opener gets the path of a 0600 file (in a 0700 directory) whose only content is a redirect.
+   */
+  openBrowser(options?: { launch?: Launcher; ttlMs?: number }): OpenedBrowser;
   close(): Promise<void>;
 }
 
-function tokenError(): UserFacingError {
+const NEW_LINK_FIX =
+  'Open a new link: press Enter in the terminal running `ngrokd daemon --ui` (or `demo --ui`) to print one, or restart it. Each link works once, in one tab.';
+
+/** /api/invoke and /api/events without a live session secret (a reload drops it: it lives in memory only). */
+function sessionError(): UserFacingError {
   return {
     code: 'UI_TOKEN',
-    message: 'this request has no valid ngrokd UI token',
-    fix: 'Open the URL printed by `ngrokd daemon --ui` (it ends in ?token=…); the token changes on every start.',
+    message:
+      'this browser tab has no ngrokd UI session (the page was reloaded or opened without a fresh link, or ngrokd restarted)',
+    fix: NEW_LINK_FIX,
   };
+}
+
+/** POST /api/session with a link token that is unknown or already used. */
+function linkError(): UserFacingError {
+  return {
+    code: 'UI_TOKEN',
+    message: 'this ngrokd UI link was already used or is not from this ngrokd (each link works once)',
+    fix: NEW_LINK_FIX,
+  };
+}
+
+/** What `--open` gives the browser: a redirect, no script (the URL is only base64url characters anyway). */
+function redirectPage(url: string): string {
+  const attr = url.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
+  return [
+    '<!doctype html>',
+    '<meta charset="utf-8">',
+    '<meta name="referrer" content="no-referrer">',
+    `<meta http-equiv="refresh" content="0;url=${attr}">`,
+    '<title>ngrokd</title>',
+    `<p><a href="${attr}">Open the ngrokd UI</a></p>`,
+    '',
+  ].join('\n');
 }
 
 function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
@@ -87,12 +162,35 @@ function digest(value: string): Buffer {
   return createHash('sha256').update(value).digest();
 }
 
-function readCookie(header: string | undefined, name: string): string | undefined {
-  for (const part of (header ?? '').split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
+function newSecret(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+interface SecretEntry {
+  digest: Buffer;
+}
+
+/**
+ * The entry whose secret is `candidate`. Constant-time: both sides are hashed to the same length,
+ * and every entry is compared (no early exit), so timing says nothing about any secret.
+ */
+function findSecret<T extends SecretEntry>(entries: readonly T[], candidate: unknown): T | undefined {
+  if (typeof candidate !== 'string' || candidate === '') return undefined;
+  const wanted = digest(candidate);
+  let found: T | undefined;
+  for (const entry of entries)
+    if (timingSafeEqual(entry.digest, wanted) && found === undefined) found = entry;
+  return found;
+}
+
+function remove<T>(list: T[], item: T): void {
+  const at = list.indexOf(item);
+  if (at >= 0) list.splice(at, 1);
+}
+
+function bearer(req: http.IncomingMessage): string | undefined {
+  const auth = req.headers.authorization;
+  return auth?.startsWith('Bearer ') ? auth.slice('Bearer '.length).trim() : undefined;
 }
 
 /** The body as text, or null when it is over the cap (read to the end, so the 413 gets through). */
@@ -107,24 +205,96 @@ async function readBody(req: http.IncomingMessage): Promise<string | null> {
   return size > MAX_BODY_BYTES ? null : Buffer.concat(chunks).toString('utf8');
 }
 
+/**
+ * A JSON request body, or undefined after answering with the reason it is not one. Requiring
+ * `Content-Type: application/json` means a plain HTML form (or a no-cors fetch) cannot post.
+ */
+async function readJson(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  shape: string,
+): Promise<Record<string, unknown> | undefined> {
+  if (!(req.headers['content-type'] ?? '').startsWith('application/json')) {
+    sendError(res, 415, {
+      code: 'PROTOCOL_ERROR',
+      message: `content type ${JSON.stringify(req.headers['content-type'] ?? '')} is not accepted`,
+      fix: `POST a JSON body ${shape} with Content-Type: application/json.`,
+    });
+    return undefined;
+  }
+  const body = await readBody(req);
+  if (body === null) {
+    sendError(res, 413, {
+      code: 'PROTOCOL_ERROR',
+      message: `request body over ${MAX_BODY_BYTES} bytes`,
+      fix: 'Send smaller requests.',
+    });
+    return undefined;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    parsed = undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    sendError(res, 400, {
+      code: 'PROTOCOL_ERROR',
+      message: 'request body is not a JSON object',
+      fix: `POST ${shape}.`,
+    });
+    return undefined;
+  }
+  return parsed as Record<string, unknown>;
+}
+
 export async function startUiServer(options: UiServerOptions): Promise<UiServer> {
   const host = options.host ?? '127.0.0.1';
   const staticDir = resolve(options.staticDir);
   const interval = options.eventIntervalMs ?? DEFAULT_EVENT_INTERVAL_MS;
-  const token = randomBytes(32).toString('base64url');
-  const tokenDigest = digest(token);
   let port = 0;
-  let cookieName = '';
+  let origin = '';
   let allowedHosts = new Set<string>();
+  let allowedOrigins = new Set<string>();
 
-  /** Constant-time: both sides are hashed to the same length first. */
-  const validToken = (candidate: string | undefined): boolean =>
-    candidate !== undefined && timingSafeEqual(digest(candidate), tokenDigest);
+  // One-time link tokens not used yet, and the session secrets they were traded for. Only digests
+  // are kept; no secret is ever logged or sent anywhere but in the answer to its owner.
+  const links: (SecretEntry & { onUsed?: () => void })[] = [];
+  const sessions: SecretEntry[] = [];
+  const openFiles = new Set<() => void>();
 
-  const authorized = (req: http.IncomingMessage): boolean => {
-    const auth = req.headers.authorization;
-    const bearer = auth?.startsWith('Bearer ') ? auth.slice('Bearer '.length).trim() : undefined;
-    return validToken(bearer) || validToken(readCookie(req.headers.cookie, cookieName));
+  const mintLink = (onUsed?: () => void): { url: string; revoke(): void } => {
+    const token = newSecret();
+    const entry = { digest: digest(token), ...(onUsed === undefined ? {} : { onUsed }) };
+    links.push(entry);
+    if (links.length > MAX_PENDING_LINKS) links.shift();
+    return { url: `${origin}/#token=${token}`, revoke: () => remove(links, entry) };
+  };
+
+  const authorized = (req: http.IncomingMessage): boolean => findSecret(sessions, bearer(req)) !== undefined;
+
+  /**
+   * Only the UI page itself may use the API. Browsers name a request's origin (Origin) and how it
+   * relates to the target (Sec-Fetch-Site); either one naming anything but this very origin (e.g.
+   * a page on another 127.0.0.1 port, which is "same-site") is refused. Clients that send neither
+   * (curl, tests) still need the session secret.
+   */
+  const foreignRequest = (req: http.IncomingMessage): UserFacingError | undefined => {
+    const from = req.headers.origin;
+    if (from !== undefined && !allowedOrigins.has(from))
+      return {
+        code: 'PROTOCOL_ERROR',
+        message: `cross-origin request from ${from} refused`,
+        fix: 'Use the ngrokd UI page itself.',
+      };
+    const site = req.headers['sec-fetch-site'];
+    if (site !== undefined && site !== 'same-origin')
+      return {
+        code: 'PROTOCOL_ERROR',
+        message: `a ${JSON.stringify(site)} request (Sec-Fetch-Site) is refused: only the UI page itself may call the API`,
+        fix: 'Use the ngrokd UI page itself.',
+      };
+    return undefined;
   };
 
   // Server-Sent Events: one timer for every client, one snapshot per tick, sent only when changed.
@@ -161,36 +331,27 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     });
   };
 
+  /** POST /api/session {"token": …}: a one-time link token, traded for a session secret. */
+  const serveSession = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+    const parsed = await readJson(req, res, '{"token": …}');
+    if (parsed === undefined) return;
+    const link = findSecret(links, parsed.token);
+    if (link === undefined) {
+      sendError(res, 401, linkError());
+      return;
+    }
+    remove(links, link); // used: the same link never works again
+    link.onUsed?.();
+    const session = newSecret();
+    sessions.push({ digest: digest(session) });
+    if (sessions.length > MAX_SESSIONS) sessions.shift();
+    sendJson(res, 200, { session });
+  };
+
   const serveInvoke = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
-    if (!(req.headers['content-type'] ?? '').startsWith('application/json')) {
-      sendError(res, 415, {
-        code: 'PROTOCOL_ERROR',
-        message: `content type ${JSON.stringify(req.headers['content-type'] ?? '')} is not accepted`,
-        fix: 'POST a JSON body {"method": …, "params": {…}} with Content-Type: application/json.',
-      });
-      return;
-    }
-    const body = await readBody(req);
-    if (body === null) {
-      sendError(res, 413, {
-        code: 'PROTOCOL_ERROR',
-        message: `request body over ${MAX_BODY_BYTES} bytes`,
-        fix: 'Send smaller requests.',
-      });
-      return;
-    }
-    let parsed: { method?: unknown; params?: unknown };
-    try {
-      parsed = JSON.parse(body) as typeof parsed;
-    } catch {
-      sendError(res, 400, {
-        code: 'PROTOCOL_ERROR',
-        message: 'request body is not valid JSON',
-        fix: 'POST {"method": …, "params": {…}}.',
-      });
-      return;
-    }
-    const request = { v: CONTROL_PROTOCOL_VERSION, id: 1, method: parsed?.method, params: parsed?.params };
+    const parsed = await readJson(req, res, '{"method": …, "params": {…}}');
+    if (parsed === undefined) return;
+    const request = { v: CONTROL_PROTOCOL_VERSION, id: 1, method: parsed.method, params: parsed.params };
     const { response } = await dispatch(options.handlers, request);
     if ('error' in response)
       sendError(res, response.error.code === 'PROTOCOL_ERROR' ? 400 : 422, response.error);
@@ -200,23 +361,6 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
   const serveStatic = (req: http.IncomingMessage, res: http.ServerResponse, url: URL): void => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { ...SECURITY_HEADERS, Allow: 'GET, HEAD' }).end();
-      return;
-    }
-    const offered = url.searchParams.get('token');
-    if (offered !== null) {
-      if (!validToken(offered)) {
-        res.writeHead(401, { ...SECURITY_HEADERS, 'Content-Type': 'text/plain; charset=utf-8' });
-        res.end(`ngrokd: ${tokenError().message}. ${tokenError().fix}\n`);
-        return;
-      }
-      // Trade the token for a cookie and drop it from the address bar (and from history).
-      res.writeHead(303, {
-        ...SECURITY_HEADERS,
-        'Set-Cookie': `${cookieName}=${token}; Path=/; HttpOnly; SameSite=Strict`,
-        Location: '/',
-        'Cache-Control': 'no-store',
-      });
-      res.end();
       return;
     }
     let relative: string;
@@ -255,29 +399,29 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
       serveStatic(req, res, url);
       return;
     }
-    if (!authorized(req)) {
-      sendError(res, 401, tokenError());
+    const foreign = foreignRequest(req);
+    if (foreign !== undefined) {
+      sendError(res, 403, foreign);
       return;
     }
-    const origin = req.headers.origin;
-    if (origin !== undefined && !allowedHosts.has(origin.replace(/^http:\/\//, ''))) {
-      sendError(res, 403, {
-        code: 'PROTOCOL_ERROR',
-        message: `cross-origin request from ${origin} refused`,
-        fix: 'Use the ngrokd UI page itself.',
-      });
+    const fail = (err: unknown): void => {
+      res.destroy(err instanceof Error ? err : undefined);
+    };
+    if (url.pathname === '/api/session' && req.method === 'POST') {
+      serveSession(req, res).catch(fail);
+      return;
+    }
+    if (!authorized(req)) {
+      sendError(res, 401, sessionError());
       return;
     }
     if (url.pathname === '/api/events' && req.method === 'GET') serveEvents(req, res);
-    else if (url.pathname === '/api/invoke' && req.method === 'POST')
-      serveInvoke(req, res).catch((err: unknown) => {
-        res.destroy(err instanceof Error ? err : undefined);
-      });
+    else if (url.pathname === '/api/invoke' && req.method === 'POST') serveInvoke(req, res).catch(fail);
     else
       sendError(res, 404, {
         code: 'PROTOCOL_ERROR',
         message: `${req.method ?? ''} ${url.pathname} is not part of the UI API`,
-        fix: 'Use POST /api/invoke or GET /api/events.',
+        fix: 'Use POST /api/session, POST /api/invoke or GET /api/events.',
       });
   });
   server.headersTimeout = 10_000;
@@ -293,16 +437,51 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     server.listen(options.port ?? 0, host, () => resolveListen());
   });
   port = (server.address() as AddressInfo).port;
-  // One cookie per port: cookies ignore ports, and two daemons must not overwrite each other's.
-  cookieName = `ngrokd_ui_${port}`;
   allowedHosts = new Set([`${host}:${port}`, `localhost:${port}`]);
-  const origin = `http://${host}:${port}`;
+  allowedOrigins = new Set([...allowedHosts].map((h) => `http://${h}`));
+  origin = `http://${host}:${port}`;
+
+  const openBrowser = (opts: { launch?: Launcher; ttlMs?: number } = {}): OpenedBrowser => {
+    // mkdtemp makes the directory 0700; the file is 0600 and created exclusively (no symlink games).
+    const dir = mkdtempSync(join(tmpdir(), 'ngrokd-open-'));
+    const file = join(dir, 'ngrokd-ui.html');
+    const link = mintLink(cleanup); // used → the file has served its purpose
+    const expiry = setTimeout(cleanup, opts.ttlMs ?? OPEN_FILE_TTL_MS);
+    expiry.unref();
+    openFiles.add(cleanup);
+    function cleanup(): void {
+      clearTimeout(expiry);
+      link.revoke();
+      rmSync(dir, { recursive: true, force: true });
+      openFiles.delete(cleanup);
+    }
+    try {
+      writeFileSync(file, redirectPage(link.url), { mode: 0o600, flag: 'wx' });
+    } catch (err) {
+      cleanup();
+      throw err;
+    }
+    const command = process.platform === 'darwin' ? 'open' : 'xdg-open';
+    const args = [file];
+    const launched = Promise.resolve()
+      .then(() => (opts.launch ?? defaultLauncher)(command, args))
+      .catch((err: unknown) => {
+        cleanup();
+        throw err;
+      });
+    return { file, command, args: [...args], launched };
+  };
+
   return {
-    url: `${origin}/?token=${token}`,
+    url: mintLink().url,
     origin,
-    token,
+    newLink: () => mintLink().url,
+    openBrowser,
     close: async () => {
       clearInterval(timer);
+      for (const cleanup of [...openFiles]) cleanup();
+      links.length = 0;
+      sessions.length = 0;
       for (const res of clients.keys()) res.end();
       clients.clear();
       for (const socket of sockets) socket.destroy();
@@ -378,25 +557,48 @@ export async function ensureRendererBuilt(
 // ---- `--ui` ------------------------------------------------------------------------------------
 
 export interface BrowserUiOptions {
-  /** Open the URL in the default browser (xdg-open, or open on macOS). */
+  /** Open a link in the default browser (xdg-open, or open on macOS), through a 0600 redirect file. */
   open?: boolean;
   write?: (line: string) => void;
+  /** How `--open` runs the opener (tests capture its argv). */
+  launch?: Launcher;
+  /** A line on this stream (Enter) prints a new one-time link; default: stdin when it is a terminal. */
+  input?: NodeJS.ReadableStream | null;
+  /** Serve this build instead of building renderer/dist (tests). */
+  staticDir?: string;
 }
 
-/** `ngrokd daemon --ui` / `demo --ui`: build the renderer if needed, serve it, print the URL. */
+/** `ngrokd daemon --ui` / `demo --ui`: build the renderer if needed, serve it, print a one-time link. */
 export async function startBrowserUi(
   engine: Subscribable & { handlers: CommandHandlers },
   options: BrowserUiOptions = {},
 ): Promise<UiServer> {
   const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const staticDir = await ensureRendererBuilt();
+  const input = options.input === undefined ? (process.stdin.isTTY ? process.stdin : null) : options.input;
+  const staticDir = options.staticDir ?? (await ensureRendererBuilt());
   const ui = await startUiServer({ handlers: engine.handlers, source: engine, staticDir });
   write(`ngrokd UI: ${ui.url}`);
+  write(
+    input === null
+      ? 'ngrokd UI: the link works once, in one tab (a reload needs a new link: restart ngrokd for one).'
+      : 'ngrokd UI: the link works once, in one tab; press Enter here to print a new one (e.g. after a reload).',
+  );
   if (options.open === true) {
-    // execFile, not a shell: the URL is one argument whatever it contains.
-    execFile(process.platform === 'darwin' ? 'open' : 'xdg-open', [ui.url], (err) => {
-      if (err) write(`ngrokd: could not open a browser (${err.message}); open the URL above yourself.`);
+    const opened = ui.openBrowser(options.launch === undefined ? {} : { launch: options.launch });
+    opened.launched.catch((err: unknown) => {
+      const reason = err instanceof Error ? err.message : String(err);
+      write(`ngrokd: could not open a browser (${reason}); open the link above yourself.`);
     });
   }
-  return ui;
+  if (input === null) return ui;
+  const onLine = (): void => write(`ngrokd UI: ${ui.newLink()}`);
+  input.on('data', onLine);
+  return {
+    ...ui,
+    close: async () => {
+      input.off('data', onLine);
+      input.pause();
+      await ui.close();
+    },
+  };
 }

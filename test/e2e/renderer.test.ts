@@ -2,19 +2,25 @@
  * The UI as a user sees it: Debian's Chromium (headless, via playwright-core) opens browser mode,
  * served by the real engine in user mode against the simulator. Onboarding, endpoints with their
  * IPs, click-to-copy, the on/off toggle closing real listeners, an untrusted ingress certificate
- * shown with its fix, settings, keyboard use, the token, and 10,000 endpoints staying responsive.
+ * shown with its fix, settings, keyboard use, the one-time link and its in-memory session (no
+ * cookie; a page on another 127.0.0.1 port gets nowhere), `--open`'s redirect file, and 10,000
+ * endpoints staying responsive.
  * Screenshots and timings go to test/artifacts/e2e/.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import type { EndpointView, StateSnapshot } from '../../main/common/contract.ts';
 import { ensureRendererBuilt, startUiServer, type UiServer } from '../../main/engine/ui-server.ts';
 import { startEngineHarness, type EngineHarness } from '../integration/engine-fixture.ts';
 import { canConnect, httpRequest, uiRequest } from '../support/http.ts';
+import { exchange, linkToken, sessionHeaders } from '../support/ui-session.ts';
 import { userModeEngine } from '../support/user-mode-engine.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -49,6 +55,7 @@ interface PageGlobals {
   requestAnimationFrame(callback: () => void): number;
   HTMLInputElement: { prototype: object };
   cspViolations: string[];
+  attackResults: string[];
 }
 
 const CHROMIUM_ARGS = [
@@ -174,7 +181,7 @@ describe('the renderer in Chromium, on browser mode, on the real engine', () => 
     if (userDataDir !== undefined) rmSync(userDataDir, { recursive: true, force: true });
   });
 
-  test('the API needs the token, refuses foreign Host headers and sends a strict CSP', async () => {
+  test('the API needs a session, refuses foreign Host headers and sends a strict CSP', async () => {
     const invoke = JSON.stringify({ method: 'status', params: {} });
     const json = { 'Content-Type': 'application/json' };
     const anonymous = await uiRequest(ui, {
@@ -187,8 +194,8 @@ describe('the renderer in Chromium, on browser mode, on the real engine', () => 
     const error = (JSON.parse(anonymous.body) as { error: { code: string; message: string; fix: string } })
       .error;
     assert.equal(error.code, 'UI_TOKEN');
-    assert.match(error.message, /no valid ngrokd UI token/);
-    assert.match(error.fix, /\?token=/);
+    assert.match(error.message, /no ngrokd UI session/);
+    assert.match(error.fix, /press Enter in the terminal running `ngrokd daemon --ui`/);
     const wrong = await uiRequest(ui, {
       method: 'POST',
       path: '/api/invoke',
@@ -197,9 +204,9 @@ describe('the renderer in Chromium, on browser mode, on the real engine', () => 
     });
     assert.equal(wrong.status, 401);
     assert.equal((await uiRequest(ui, { path: '/api/events' })).status, 401);
-    assert.equal((await uiRequest(ui, { path: '/?token=wrong' })).status, 401);
+    assert.equal((await exchange(ui, 'wrong')).status, 401);
 
-    const bearer = { ...json, Authorization: `Bearer ${ui.token}` };
+    const bearer = { ...json, ...(await sessionHeaders(ui)) };
     const ok = await uiRequest(ui, { method: 'POST', path: '/api/invoke', headers: bearer, body: invoke });
     assert.equal(ok.status, 200);
     assert.equal(
@@ -252,8 +259,9 @@ describe('the renderer in Chromium, on browser mode, on the real engine', () => 
 
   test('onboarding: no API key → paste the key → Registered → endpoints appear', async () => {
     await page.goto(ui.url);
-    assert.equal(new URL(page.url()).search, '', 'the token left the address bar for a cookie');
     await page.getByRole('heading', { name: 'Connect your ngrok account' }).waitFor();
+    assert.equal(new URL(page.url()).hash, '', 'the token left the address bar');
+    assert.deepEqual(await context.cookies(), [], 'and no cookie took its place');
     await shot('onboarding');
 
     const key = page.getByLabel('ngrok API key');
@@ -441,14 +449,104 @@ describe('the renderer in Chromium, on browser mode, on the real engine', () => 
     await page.getByRole('listitem').first().waitFor();
   });
 
-  test('without the token the page says where to find the link', async () => {
-    await context.clearCookies();
-    await page.goto(`${ui.origin}/`);
+  test('a page on another 127.0.0.1 port gets nowhere: no cookie to carry, and a UI tab it opens has no session', async () => {
+    assert.deepEqual(await context.cookies(), [], 'the browser holds nothing other pages could send along');
+    const invoke = `${ui.origin}/api/invoke`;
+    const setEnabled = JSON.stringify({ method: 'setEnabled', params: { enabled: false } });
+    // Another user's page: a button that opens the UI and, in the same click, tries every request a
+    // page can make without reading anything from the UI's origin.
+    const html = `<!doctype html><title>Win a prize</title><button id="go">Claim</button>
+<form id="form" method="POST" action="${invoke}" enctype="text/plain" target="sink">
+<input name='{"method":"setEnabled","params":{"enabled":false},"pad":"' value='"}'></form>
+<iframe name="sink"></iframe>
+<script>
+window.attackResults = [];
+const body = ${JSON.stringify(setEnabled)};
+const attempts = [
+  ['no-cors', "${invoke}", { method: 'POST', mode: 'no-cors', credentials: 'include', body: new Blob([body], { type: 'application/json' }) }],
+  ['cors', "${invoke}", { method: 'POST', credentials: 'include', headers: { 'Content-Type': 'application/json' }, body }],
+  ['events', "${ui.origin}/api/events", { credentials: 'include' }],
+];
+document.getElementById('go').addEventListener('click', async () => {
+  window.open("${ui.origin}/", 'ngrokd');
+  document.getElementById('form').submit();
+  for (const [name, url, init] of attempts) {
+    try {
+      const res = await fetch(url, init);
+      attackResults.push(name + ' ' + res.type + ' ' + res.status);
+    } catch (err) {
+      attackResults.push(name + ' blocked');
+    }
+  }
+});
+</script>`;
+    const other = http.createServer((_req, res) =>
+      res.writeHead(200, { 'Content-Type': 'text/html' }).end(html),
+    );
+    await new Promise<void>((done) => other.listen(0, '127.0.0.1', done));
+    const foreign = await context.newPage();
+    try {
+      const before = h.engine.status();
+      await foreign.goto(`http://127.0.0.1:${(other.address() as AddressInfo).port}/`);
+      const popup = context.waitForEvent('page');
+      await foreign.getByRole('button', { name: 'Claim' }).click();
+      const opened = await popup;
+      await opened.getByRole('heading', { name: 'Open the link from ngrokd' }).waitFor();
+      assert.match(await opened.getByRole('alert').innerText(), /no ngrokd UI session/);
+      await foreign.waitForFunction(() => (globalThis as unknown as PageGlobals).attackResults?.length === 3);
+      const results = await foreign.evaluate(() => (globalThis as unknown as PageGlobals).attackResults);
+      // A no-cors answer is opaque, or blocked by Cross-Origin-Resource-Policy; the CORS preflight
+      // and the stream are refused outright. Nothing is readable, and nothing was done.
+      assert.equal(results.length, 3);
+      for (const result of results) assert.match(result, /^[a-z-]+ (blocked|opaque 0)$/);
+      await opened.close();
+      const after = h.engine.status();
+      assert.equal(after.enabled, true, 'ngrokd is still on');
+      assert.equal(after.registered, before.registered, 'still registered (no logout)');
+      assert.equal(after.operator_id, before.operator_id, 'same registration (no setApiKey)');
+      assert.equal(await page.getByRole('switch').getAttribute('aria-checked'), 'true');
+    } finally {
+      await foreign.close();
+      other.closeAllConnections(); // the browser keeps its connections alive
+      await new Promise<void>((done) => other.close(() => done()));
+    }
+  });
+
+  test('the link works once; a reloaded page says how to get a new one, and a new link works', async () => {
+    const used = ui.url;
+    await page.reload();
     await page.getByRole('heading', { name: 'Open the link from ngrokd' }).waitFor();
-    assert.match(await page.getByRole('alert').innerText(), /\?token=/);
-    await shot('no-token');
-    await page.goto(ui.url);
+    assert.match(await page.getByRole('alert').innerText(), /no ngrokd UI session[\s\S]*press Enter/);
+    await shot('no-session');
+    await page.goto(used);
+    await page.getByText(/already used/).waitFor();
+    assert.equal(new URL(page.url()).hash, '', 'a used token is taken out of the address bar too');
+    // A new link in the same tab (only the fragment differs) loads the page again and works.
+    await page.goto(ui.newLink());
     await page.getByRole('listitem').first().waitFor();
+    assert.equal(new URL(page.url()).hash, '');
+  });
+
+  test('--open: the browser gets a 0600 file path, follows its redirect to a working UI, and the file is gone', async () => {
+    let argv: string[] = [];
+    const opened = ui.openBrowser({
+      launch: async (command, args) => {
+        argv = [command, ...args];
+        await page.goto(pathToFileURL(args[0] as string).href);
+      },
+    });
+    await opened.launched;
+    await page.getByRole('listitem').first().waitFor();
+    assert.equal(new URL(page.url()).origin, ui.origin);
+    assert.equal(new URL(page.url()).hash, '');
+    assert.deepEqual(argv.slice(1), [opened.file]);
+    assert.doesNotMatch(
+      argv.join(' '),
+      /token|127\.0\.0\.1/,
+      'no secret, not even the URL, on the command line',
+    );
+    assert.equal(existsSync(opened.file), false, 'the redirect file is removed once its link is used');
+    assert.equal(linkToken(page.url()), null);
   });
 
   test('10,000 endpoints: virtualised list, filtering within a frame or two, scrolling', async (t) => {

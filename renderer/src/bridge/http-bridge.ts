@@ -1,6 +1,11 @@
 /**
  * Browser mode: commands are POSTed to /api/invoke and state arrives as Server-Sent Events from
- * /api/events. The page's cookie (set when it was opened with ?token=…) authorises both.
+ * /api/events. Both are authorised by a session secret that lives only in this module's memory:
+ * the link ngrokd prints (`/#token=…`) carries a one-time token, which is taken out of the address
+ * bar at once and traded at POST /api/session for the secret, sent as `Authorization: Bearer …` on
+ * every request. No cookie exists, so nothing rides along on requests that other pages make (cookies
+ * ignore ports: a page on another 127.0.0.1 port would be "same-site"). A reload forgets the secret;
+ * the page then says how to get a new link.
  */
 import type {
   CommandName,
@@ -12,16 +17,112 @@ import type { UserFacingError } from '../../../main/common/errors.ts';
 import type { NgrokdBridge } from './types.ts';
 import { asUserFacing, daemonUnreachable } from './user-facing.ts';
 
+const RETRY_MS = 2000;
+const LINK_TOKEN = /^#token=([A-Za-z0-9_-]+)$/;
+
+/** A session secret, or why there is none (null and null: the page was opened without a link). */
+interface Session {
+  secret: string | null;
+  error: UserFacingError | null;
+}
+
+function httpError(status: number, what: string): UserFacingError {
+  return {
+    code: 'API_ERROR',
+    message: `the ngrokd daemon answered HTTP ${status} to ${what}`,
+    fix: 'See the ngrokd log for details.',
+  };
+}
+
+/**
+ * The link's one-time token, removed from the address bar and from this history entry before
+ * anything else runs (so it is neither shown, bookmarked, nor seen by the view-from-hash logic).
+ */
+function takeLinkToken(): string | null {
+  const token = LINK_TOKEN.exec(window.location.hash)?.[1] ?? null;
+  if (token !== null)
+    window.history.replaceState(window.history.state, '', window.location.pathname + window.location.search);
+  return token;
+}
+
+async function startSession(base: string, token: string | null): Promise<Session & { retry: boolean }> {
+  if (token === null) return { secret: null, error: null, retry: false };
+  let res: Response;
+  try {
+    res = await fetch(`${base}/api/session`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ token }),
+      credentials: 'omit',
+      cache: 'no-store',
+    });
+  } catch {
+    return { secret: null, error: daemonUnreachable(), retry: true };
+  }
+  const body = (await res.json().catch(() => null)) as { session?: unknown; error?: UserFacingError } | null;
+  if (res.ok && typeof body?.session === 'string') return { secret: body.session, error: null, retry: false };
+  return { secret: null, error: body?.error ?? httpError(res.status, 'the session request'), retry: false };
+}
+
+/** Server-Sent Events from a fetch() body: calls `onEvent` for every complete event. */
+async function readEventStream(
+  body: ReadableStream<Uint8Array>,
+  onEvent: (event: string, data: string) => void,
+): Promise<void> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += decoder.decode(value, { stream: true });
+    let end: number;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let event = 'message';
+      const data: string[] = [];
+      for (const line of block.split('\n')) {
+        if (line.startsWith('event:')) event = line.slice('event:'.length).trim();
+        else if (line.startsWith('data:')) data.push(line.slice('data:'.length).replace(/^ /, ''));
+      }
+      if (data.length > 0) onEvent(event, data.join('\n'));
+    }
+  }
+}
+
 export function createHttpBridge(base = ''): NgrokdBridge {
+  const token = takeLinkToken();
+  // A new link pasted into this tab changes only the fragment, which loads nothing: load it for real.
+  window.addEventListener('hashchange', () => {
+    if (LINK_TOKEN.test(window.location.hash)) window.location.reload();
+  });
+
+  let pending: Promise<Session> | undefined;
+  /** The session, traded for the link token once; retried only if the daemon could not be reached. */
+  const session = (): Promise<Session> => {
+    pending ??= startSession(base, token).then((s) => {
+      if (s.retry) pending = undefined;
+      return s;
+    });
+    return pending;
+  };
+  const authHeaders = async (): Promise<Record<string, string>> => {
+    const s = await session();
+    if (s.error !== null) throw s.error;
+    return s.secret === null ? {} : { Authorization: `Bearer ${s.secret}` };
+  };
+
   const bridge: NgrokdBridge = {
     async invoke<C extends CommandName>(cmd: C, params: CommandParams<C>): Promise<CommandResult<C>> {
+      const auth = await authHeaders();
       let res: Response;
       try {
         res = await fetch(`${base}/api/invoke`, {
           method: 'POST',
-          headers: { 'Content-Type': 'application/json' },
+          headers: { 'Content-Type': 'application/json', ...auth },
           body: JSON.stringify({ method: cmd, params }),
-          credentials: 'same-origin',
+          credentials: 'omit',
           cache: 'no-store',
         });
       } catch {
@@ -32,37 +133,75 @@ export function createHttpBridge(base = ''): NgrokdBridge {
         error?: UserFacingError;
       } | null;
       if (res.ok && body !== null && 'result' in body) return body.result as CommandResult<C>;
-      throw (
-        body?.error ?? {
-          code: 'API_ERROR',
-          message: `the ngrokd daemon answered HTTP ${res.status} to ${cmd}`,
-          fix: 'See the ngrokd log for details.',
-        }
-      );
+      throw body?.error ?? httpError(res.status, cmd);
     },
 
+    /**
+     * The event stream is read with fetch(), not EventSource: EventSource cannot send headers, so
+     * it would need the secret in a cookie (which other local pages' requests carry) or in the URL
+     * (which ends up in places that persist). fetch() sends the same Authorization header as
+     * /api/invoke; reconnecting after a lost connection is done here, as EventSource would.
+     */
     subscribe(
       onState: (snapshot: StateSnapshot) => void,
       onConnection?: (problem: UserFacingError | null) => void,
     ) {
-      const source = new EventSource(`${base}/api/events`);
-      source.addEventListener('state', (event) => {
-        onConnection?.(null);
-        onState(JSON.parse((event as MessageEvent<string>).data) as StateSnapshot);
-      });
-      source.addEventListener('error', () => {
-        // CONNECTING: the browser retries by itself. CLOSED: the server answered with an HTTP error
-        // (a daemon restarted with a new token says 401); ask it why, to show the real reason.
-        if (source.readyState !== EventSource.CLOSED) {
+      const abort = new AbortController();
+      const wait = (ms: number): Promise<void> =>
+        new Promise((done) => {
+          const timer = window.setTimeout(done, ms);
+          abort.signal.addEventListener(
+            'abort',
+            () => {
+              window.clearTimeout(timer);
+              done();
+            },
+            { once: true },
+          );
+        });
+      const run = async (): Promise<void> => {
+        while (!abort.signal.aborted) {
+          let res: Response;
+          try {
+            res = await fetch(`${base}/api/events`, {
+              headers: await authHeaders(),
+              credentials: 'omit',
+              cache: 'no-store',
+              signal: abort.signal,
+            });
+          } catch (err) {
+            if (abort.signal.aborted) return;
+            const problem = asUserFacing(err instanceof Error ? daemonUnreachable() : err);
+            onConnection?.(problem);
+            if (problem.code === 'UI_TOKEN') return; // the link was used up: only a new one helps
+            await wait(RETRY_MS);
+            continue;
+          }
+          if (!res.ok || res.body === null) {
+            const body = (await res.json().catch(() => null)) as { error?: UserFacingError } | null;
+            const problem = body?.error ?? httpError(res.status, 'the event stream');
+            onConnection?.(problem);
+            // No session (a reload, or ngrokd restarted): retrying cannot help, a new link does.
+            if (problem.code === 'UI_TOKEN') return;
+            await wait(RETRY_MS);
+            continue;
+          }
+          try {
+            await readEventStream(res.body, (event, data) => {
+              if (event !== 'state') return;
+              onConnection?.(null);
+              onState(JSON.parse(data) as StateSnapshot);
+            });
+          } catch {
+            // the connection broke; reconnect below
+          }
+          if (abort.signal.aborted) return;
           onConnection?.(daemonUnreachable());
-          return;
+          await wait(RETRY_MS);
         }
-        bridge.invoke('hello', {}).then(
-          () => onConnection?.(daemonUnreachable()),
-          (err: unknown) => onConnection?.(asUserFacing(err)),
-        );
-      });
-      return () => source.close();
+      };
+      void run();
+      return () => abort.abort();
     },
   };
   return bridge;
