@@ -32,6 +32,7 @@ import { fileURLToPath } from 'node:url';
 import { CONTROL_PROTOCOL_VERSION, type CommandHandlers } from '../common/contract.ts';
 import { NgrokdError, type UserFacingError } from '../common/errors.ts';
 import { dispatch, type Subscribable } from './control-socket.ts';
+import { DEFAULT_PUMP_LIMITS } from '../common/request-pump.ts';
 import { CONTENT_SECURITY_POLICY } from '../common/content-security-policy.ts';
 
 /** Commands are small JSON objects; anything bigger is a mistake or an attack. */
@@ -301,7 +302,9 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
   const clients = new Map<http.ServerResponse, string>();
   let timer: NodeJS.Timeout | undefined;
   const push = (res: http.ServerResponse, data: string): void => {
-    if (clients.get(res) === data) return;
+    // A tab that is not reading (suspended, stuck) is skipped, not queued: the next push that gets
+    // through carries the latest state anyway.
+    if (clients.get(res) === data || res.writableLength > DEFAULT_PUMP_LIMITS.maxUnreadBytes) return;
     clients.set(res, data);
     res.write(`event: state\ndata: ${data}\n\n`);
   };
