@@ -17,6 +17,7 @@
  * Logs are JSON lines on stderr. SIGTERM/SIGINT remove the hosts section, the addresses and every
  * interface ngrokd made, then exit.
  */
+import type { StructuredLogger } from '../main/common/logger.ts';
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -25,7 +26,7 @@ import { z } from 'zod';
 import pkg from '../package.json' with { type: 'json' };
 import { NgrokdError } from '../main/common/errors.ts';
 import { defaultHelperSocketPath } from './protocol.ts';
-import { DEFAULT_INTERFACE } from './hosts-file.ts';
+import { DEFAULT_INTERFACE } from '../main/system/hosts-file.ts';
 import { validateInterfaceName } from '../main/common/interface-name.ts';
 import type { InterfaceSpec } from '../main/common/privileged.ts';
 import { interfaceNameText, privateSubnetText } from '../main/common/schemas.ts';
@@ -36,14 +37,9 @@ import {
   removeLeftovers,
   RootOps,
   trustedOwners,
-} from './root-ops.ts';
-import { resolveSafePath } from './safe-path.ts';
-import {
-  DEFAULT_GRACE_PERIOD_MS,
-  DEFAULT_IDLE_TIMEOUT_MS,
-  HelperServer,
-  type HelperLogger,
-} from './server.ts';
+} from '../main/system/root-ops.ts';
+import { resolveSafePath } from '../main/system/safe-path.ts';
+import { DEFAULT_GRACE_PERIOD_MS, DEFAULT_IDLE_TIMEOUT_MS, HelperServer } from './server.ts';
 
 export const DEFAULT_HELPER_SUBNET = '10.107.0.0/16';
 
@@ -182,7 +178,7 @@ export function parseHelperConfig(
 }
 
 /** Start the helper as root; resolves once it is listening. */
-export async function runHelper(config: HelperConfig, logger: HelperLogger): Promise<HelperServer> {
+export async function runHelper(config: HelperConfig, logger: StructuredLogger): Promise<HelperServer> {
   if (process.getuid?.() !== 0) {
     throw new NgrokdError(
       'HELPER_ERROR',

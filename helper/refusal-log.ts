@@ -3,9 +3,9 @@
  * within the same window are only counted and reported in one line when the window is over. A
  * stranger hammering the socket therefore costs one line a minute, not one line a connection.
  */
-export interface RefusalLogger {
-  warn(fields: object, message: string): void;
-}
+import type { StructuredLogger } from '../main/common/logger.ts';
+
+type RefusalLogger = Pick<StructuredLogger, 'warn'>;
 
 const DEFAULT_WINDOW_MS = 60_000;
 /** Distinct keys remembered; past this the oldest window is reported and forgotten. */

@@ -11,11 +11,12 @@
 import { lstat, unlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { NgrokdError, toUserFacing } from '../main/common/errors.ts';
-import { DEFAULT_PUMP_LIMITS, RequestPump } from '../main/common/request-pump.ts';
-import { listenUnix, socketInUse } from './listen.ts';
-import { isPeerAllowed, peerCredentials, type PeerCredentials } from './peer-credentials.ts';
+import type { StructuredLogger } from '../main/common/logger.ts';
+import { DEFAULT_PUMP_LIMITS, RequestPump } from '../main/system/request-pump.ts';
+import { listenUnix, socketInUse } from '../main/system/listen.ts';
+import { isPeerAllowed, peerCredentials, type PeerCredentials } from '../main/system/peer-credentials.ts';
 import { RefusalLog } from './refusal-log.ts';
-import { resolveSafePath } from './safe-path.ts';
+import { resolveSafePath } from '../main/system/safe-path.ts';
 import {
   decodeRequest,
   encodeFrame,
@@ -24,8 +25,8 @@ import {
   type HelperRequest,
   type HelperResponse,
 } from './protocol.ts';
-import { trustedOwners, type RootOps } from './root-ops.ts';
-import { closeFd, duplicateFd, handleFd, sendWithFd, SocketCallError } from './unix-socket.ts';
+import { trustedOwners, type RootOps } from '../main/system/root-ops.ts';
+import { closeFd, duplicateFd, handleFd, sendWithFd, SocketCallError } from '../main/system/unix-socket.ts';
 
 export const DEFAULT_GRACE_PERIOD_MS = 10_000;
 /** A connection that is not the controller and sends nothing for this long is closed. */
@@ -40,13 +41,6 @@ export const SOCKET_MODE = 0o666;
 const FD_SEND_TIMEOUT_MS = 5_000;
 const FD_SEND_RETRY_MS = 5;
 
-/** pino-compatible: structured fields first, then the message. */
-export interface HelperLogger {
-  info(fields: object, message: string): void;
-  warn(fields: object, message: string): void;
-  error(fields: object, message: string): void;
-}
-
 export type ServedOps = Pick<
   RootOps,
   'hostsPath' | 'pinned' | 'ensureInterface' | 'setAddresses' | 'setHosts' | 'listen' | 'teardown'
@@ -59,7 +53,7 @@ export interface HelperServerOptions {
   ops: ServedOps;
   /** The helper's release, answered to hello so the app can offer an upgrade. */
   version: string;
-  logger: HelperLogger;
+  logger: StructuredLogger;
   gracePeriodMs?: number;
   idleTimeoutMs?: number;
 }

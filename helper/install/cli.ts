@@ -11,7 +11,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { NgrokdError, toUserFacing, type UserFacingError } from '../../main/common/errors.ts';
-import type { CommandArgv } from '../run-command.ts';
+import type { CommandArgv } from '../../main/system/run-command.ts';
 import {
   applyPlan,
   helperStatus,

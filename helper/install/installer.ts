@@ -25,8 +25,8 @@ import {
 import { basename, dirname, join, posix } from 'node:path';
 import { z } from 'zod';
 import { NgrokdError } from '../../main/common/errors.ts';
-import { writeFileAtomic } from '../atomic-write.ts';
-import { runCommand, type CommandArgv, type CommandRunner } from '../run-command.ts';
+import { writeFileAtomic } from '../../main/system/atomic-write.ts';
+import { runCommand, type CommandArgv, type CommandRunner } from '../../main/system/run-command.ts';
 import { launchdPlist } from './launchd.ts';
 import {
   APP_DIR,

@@ -6,14 +6,16 @@
  *
  * Inside a version directory:
  *   bin/node             the Node runtime (a copy: the helper never runs code a user can modify)
- *   app/helper/**        the helper's TypeScript, run by Node's type stripping
+ *   app/helper/**        the helper's TypeScript, run by Node's type stripping (not helper/client/,
+ *                        the app's side of the protocol)
  *   app/main/common/**   the shared protocol types and validators it imports
+ *   app/main/system/**   the OS code it runs (interface, hosts file, sockets)
  *   app/node_modules/**  the packages those import (koffi with its native binary, zod…)
  *   app/package.json     generated: marks app/ as ESM and carries the version main.ts reports
  */
 import { NgrokdError } from '../../main/common/errors.ts';
 import { defaultHelperSocketPath } from '../protocol.ts';
-import type { CommandArgv } from '../run-command.ts';
+import type { CommandArgv } from '../../main/system/run-command.ts';
 
 export type HelperPlatform = 'linux' | 'darwin';
 

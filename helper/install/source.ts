@@ -26,7 +26,9 @@ export interface HelperSource {
 }
 
 /** Directories of the app whose TypeScript the helper may import (see the helper lint rule). */
-const CODE_DIRS = ['helper', 'main/common'];
+const CODE_DIRS = ['helper', 'main/common', 'main/system'];
+/** The app's side of the protocol (client, installer, prompt): never run by the helper. */
+const APP_SIDE_DIR = 'helper/client';
 
 function sourceError(message: string, fix: string): NgrokdError {
   return new NgrokdError('HELPER_ERROR', message, fix);
@@ -118,7 +120,7 @@ function toPosix(path: string): string {
 
 /**
  * The helper as found in a checkout (or an unpacked app with the same shape): `root/helper`,
- * `root/main/common`, `root/node_modules`, plus `runtime` (default: this Node binary). Every relative
+ * `root/main/common`, `root/main/system`, `root/node_modules`, plus `runtime` (default: this Node binary). Every relative
  * import must stay inside those directories (or be the package.json the installer generates); the
  * packages imported are copied with their dependencies.
  */
@@ -138,10 +140,13 @@ export async function checkoutSource(options: { root: string; runtime?: string }
     const found = await listFiles(join(root, dir)).catch(() => {
       throw sourceError(
         `${JSON.stringify(join(root, dir))} is missing: ${JSON.stringify(root)} is not an ngrokd checkout`,
-        'Point the installer at the app directory that contains helper/ and main/common/.',
+        'Point the installer at the app directory that contains helper/, main/common/ and main/system/.',
       );
     });
-    for (const path of found) if (path.endsWith('.ts') && !path.endsWith('.test.ts')) code.add(path);
+    for (const path of found) {
+      if (path.startsWith(join(root, APP_SIDE_DIR) + sep)) continue;
+      if (path.endsWith('.ts') && !path.endsWith('.test.ts')) code.add(path);
+    }
   }
   const packages = new Set<string>();
   for (const path of code) {
@@ -151,8 +156,8 @@ export async function checkoutSource(options: { root: string; runtime?: string }
       if (name !== null) packages.add(name);
       else if (specifier.startsWith('.') && !code.has(target) && target !== join(root, 'package.json')) {
         throw sourceError(
-          `${relative(root, path)} imports ${JSON.stringify(specifier)}, which is not part of the helper (helper/, main/common/)`,
-          'Keep helper imports inside helper/ and main/common/ (see the lint rule for helper/).',
+          `${relative(root, path)} imports ${JSON.stringify(specifier)}, which is not part of the helper (helper/, main/common/, main/system/)`,
+          'Keep helper imports inside helper/, main/common/ and main/system/ (see the lint rule for helper/).',
         );
       }
     }

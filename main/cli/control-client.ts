@@ -4,8 +4,8 @@
  * else's daemon, or an impostor waiting for a `logout`, and is not believed.
  */
 import { createConnection, type Socket } from 'node:net';
-import { peerCredentials } from '../../helper/peer-credentials.ts';
-import { handleFd } from '../../helper/unix-socket.ts';
+import { peerCredentials } from '../system/peer-credentials.ts';
+import { handleFd } from '../system/unix-socket.ts';
 import {
   CONTROL_PROTOCOL_VERSION,
   type CommandName,

@@ -16,7 +16,7 @@ import {
 } from '../../helper/install/cli.ts';
 import type { HelperInstallStatus } from '../../helper/install/installer.ts';
 import { helperLayout, toHelperPlatform, validateUid } from '../../helper/install/layout.ts';
-import { HelperInstaller } from '../engine/helper-installer.ts';
+import { HelperInstaller } from '../../helper/client/helper-installer.ts';
 
 interface HelperOptions {
   root: string;

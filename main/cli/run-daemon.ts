@@ -1,47 +1,7 @@
-/** Start the engine and its control socket, and shut both down cleanly on SIGTERM/SIGINT. */
-import { Engine } from '../engine/engine.ts';
-import { startControlServer } from '../engine/control-socket.ts';
-import { createLogger, type Logger } from '../engine/log.ts';
+/** The foreground daemon of `ngrokd daemon`/`demo`: start it, serve --ui, shut down cleanly on SIGTERM/SIGINT. */
 import type { ResolvedConfig } from '../engine/config.ts';
-import { createPrivilegedOps } from '../engine/privileged-ops.ts';
+import { startDaemon, type RunningDaemon } from '../engine/daemon.ts';
 import { startBrowserUi, type BrowserUiOptions, type UiServer } from '../engine/ui-server.ts';
-
-export interface RunningDaemon {
-  engine: Engine;
-  stop(): Promise<void>;
-}
-
-export async function startDaemon(
-  config: ResolvedConfig,
-  options: { userMode: boolean; logger?: Logger },
-): Promise<RunningDaemon> {
-  const logger = options.logger ?? createLogger(config.server.log_level);
-  const helperSocket = process.env.NGROKD_HELPER_SOCKET || undefined;
-  const { ops, problem } = await createPrivilegedOps(config, {
-    userMode: options.userMode,
-    logger,
-    ...(helperSocket === undefined ? {} : { helperSocket }),
-  });
-  const engine = new Engine({ config, ops, logger, privilegeProblem: problem });
-  const control = await startControlServer(config.socketPath, engine.handlers, engine);
-  try {
-    await engine.start();
-  } catch (err) {
-    await control.close();
-    throw err;
-  }
-  let stopping: Promise<void> | undefined;
-  return {
-    engine,
-    stop: () => {
-      stopping ??= (async () => {
-        await control.close();
-        await engine.stop();
-      })();
-      return stopping;
-    },
-  };
-}
 
 /** Foreground daemon: resolves only after a clean shutdown. */
 export async function runDaemon(

@@ -101,7 +101,7 @@ export async function buildPromptChild(root: string, outDir: string): Promise<vo
     logLevel: 'warn',
     ssr: { noExternal: ['@vscode/sudo-prompt'] },
     build: {
-      ssr: join(root, 'main', 'engine', 'sudo-prompt-child.ts'),
+      ssr: join(root, 'helper', 'client', 'sudo-prompt-child.ts'),
       outDir: join(outDir, 'main'),
       emptyOutDir: false,
       target: 'node22',

@@ -6,7 +6,7 @@
  */
 import { commands, type CommandHandlers, type CommandName, type StateSnapshot } from '../common/contract.ts';
 import { NgrokdError } from '../common/errors.ts';
-import type { RunningDaemon } from '../cli/run-daemon.ts';
+import type { RunningDaemon } from '../engine/daemon.ts';
 
 export type DaemonLike = Pick<RunningDaemon, 'stop'> & {
   engine: Pick<RunningDaemon['engine'], 'handlers' | 'snapshot'>;

@@ -8,8 +8,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NgrokdError, toUserFacing, type UserFacingError } from '../common/errors.ts';
-import type { EnsureHelperResult, HelperInstallerOptions } from '../engine/helper-installer.ts';
-import { copyTreeWithManifest, type HelperStage } from '../engine/helper-stage.ts';
+import type { EnsureHelperResult, HelperInstallerOptions } from '../../helper/client/helper-installer.ts';
+import { copyTreeWithManifest, type HelperStage } from '../../helper/client/helper-stage.ts';
 
 /** Where the helper's files are: an app directory with helper/, main/common/, node_modules/ and bin/node. */
 export interface HelperSource {

@@ -7,7 +7,7 @@
 import type { IpcMainInvokeEvent } from 'electron';
 import { CONTROL_PROTOCOL_VERSION, type CommandHandlers, type StateSnapshot } from '../common/contract.ts';
 import type { UserFacingError } from '../common/errors.ts';
-import { dispatch } from '../engine/control-socket.ts';
+import { dispatch } from '../engine/dispatch.ts';
 import { INVOKE_CHANNEL, STATE_CHANNEL, type InvokeReply } from './bridge.ts';
 import { isTrustedSender, type SenderFrame } from './security.ts';
 

@@ -1,11 +1,11 @@
 /**
  * The preload: the renderer's only way into main. It exposes exactly the NgrokdBridge shape
- * (renderer/src/bridge/types.ts) as `window.ngrokd`, never Electron objects or the IPC event, and
+ * (main/common/bridge.ts) as `window.ngrokd`, never Electron objects or the IPC event, and
  * runs sandboxed: bundled to out/preload/preload.cjs with no imports but electron's own.
  */
 import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron';
 import type { StateSnapshot } from '../common/contract.ts';
-import type { NgrokdBridge } from '../../renderer/src/bridge/types.ts';
+import type { NgrokdBridge } from '../common/bridge.ts';
 import { INVOKE_CHANNEL, STATE_CHANNEL, type InvokeReply } from './bridge.ts';
 
 /** The renderer asks for at most one push a second. */

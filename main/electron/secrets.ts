@@ -5,7 +5,7 @@
  */
 import { chmod, readFile, rm } from 'node:fs/promises';
 import type { SafeStorage } from 'electron';
-import { writeFileAtomic } from '../../helper/atomic-write.ts';
+import { writeFileAtomic } from '../system/atomic-write.ts';
 import { NgrokdError, type UserFacingError } from '../common/errors.ts';
 
 export type SafeStorageLike = Pick<

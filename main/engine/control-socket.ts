@@ -1,24 +1,18 @@
 /**
  * The control socket: newline-delimited JSON over a Unix socket (mode 0600), versioned, every
- * request validated against the contract. The CLI uses it; the browser bridge speaks the same
- * messages over a WebSocket.
+ * request validated against the contract by dispatch(). The CLI uses it; the browser UI and
+ * Electron IPC carry the same requests over their own transports.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { unlinkSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { listenUnix, socketInUse } from '../../helper/listen.ts';
-import { trustedOwners } from '../../helper/root-ops.ts';
-import { resolveSafePath } from '../../helper/safe-path.ts';
-import { backlogged, DEFAULT_PUMP_LIMITS, RequestPump } from '../common/request-pump.ts';
-import {
-  CONTROL_PROTOCOL_VERSION,
-  commands,
-  isCommandName,
-  type CommandHandlers,
-  type ControlResponse,
-  type StateSnapshot,
-} from '../common/contract.ts';
+import { listenUnix, socketInUse } from '../system/listen.ts';
+import { trustedOwners } from '../system/root-ops.ts';
+import { resolveSafePath } from '../system/safe-path.ts';
+import { backlogged, DEFAULT_PUMP_LIMITS, RequestPump } from '../system/request-pump.ts';
+import { CONTROL_PROTOCOL_VERSION, type CommandHandlers, type ControlResponse } from '../common/contract.ts';
 import { NgrokdError, toUserFacing } from '../common/errors.ts';
+import { dispatch, protocolError, type Subscribable } from './dispatch.ts';
 
 export const MAX_MESSAGE_BYTES = 1 << 20;
 
@@ -37,58 +31,6 @@ export class LineSplitter {
     const lines = this.pending.split('\n');
     this.pending = lines.pop() ?? '';
     return lines.filter((line) => line.trim() !== '');
-  }
-}
-
-function protocolError(message: string): NgrokdError {
-  return new NgrokdError(
-    'PROTOCOL_ERROR',
-    message,
-    `Send {"v":${CONTROL_PROTOCOL_VERSION},"id":N,"method":M,"params":{}}.`,
-  );
-}
-
-export interface Subscribable {
-  snapshot(): StateSnapshot;
-}
-
-/**
- * Validate and run one request. Returns the response, or a subscription request for the caller
- * to service. Shared by every transport.
- */
-export async function dispatch(
-  handlers: CommandHandlers,
-  raw: unknown,
-): Promise<{ response: ControlResponse; subscribeMs?: number }> {
-  const request = raw as { v?: unknown; id?: unknown; method?: unknown; params?: unknown };
-  const id = typeof request?.id === 'number' && Number.isSafeInteger(request.id) ? request.id : 0;
-  const v = CONTROL_PROTOCOL_VERSION;
-  try {
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
-      throw protocolError('request is not a JSON object');
-    if (request.v !== v)
-      throw protocolError(
-        `protocol version ${JSON.stringify(request.v)} is not supported (this daemon speaks ${v})`,
-      );
-    if (typeof request.method !== 'string' || !isCommandName(request.method))
-      throw protocolError(
-        `unknown method ${JSON.stringify(request.method)} (allowed: ${Object.keys(commands).join(', ')})`,
-      );
-    const method = request.method;
-    const parsed = commands[method].params.safeParse(request.params ?? {});
-    if (!parsed.success)
-      throw protocolError(
-        `invalid params for ${method}: ${parsed.error.issues.map((i) => i.message).join('; ')}`,
-      );
-    const handler = handlers[method] as (p: unknown) => unknown;
-    const result = await handler(parsed.data);
-    if (method === 'subscribe') {
-      const params = parsed.data as { intervalMs?: number };
-      return { response: { v, id, result }, subscribeMs: params.intervalMs ?? 1000 };
-    }
-    return { response: { v, id, result } };
-  } catch (err) {
-    return { response: { v, id, error: toUserFacing(err, 'PROTOCOL_ERROR') } };
   }
 }
 

@@ -5,10 +5,10 @@
  * amortised: a byte per address plus a cursor that moves forward.
  */
 import { readFile, rename } from 'node:fs/promises';
-import { writeFileAtomic } from '../../helper/atomic-write.ts';
+import { writeFileAtomic } from '../system/atomic-write.ts';
 import { assertHostname, hostnameProblem } from '../common/endpoint-url.ts';
 import { NgrokdError } from '../common/errors.ts';
-import { intToIp, isReserved, parseCidr, parseIpv4, usableSize, type Subnet } from './subnet.ts';
+import { intToIp, isReserved, parseCidr, parseIpv4, usableSize, type Subnet } from '../common/subnet.ts';
 
 export interface IpamOptions {
   subnet: string;

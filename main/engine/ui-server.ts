@@ -31,8 +31,8 @@ import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CONTROL_PROTOCOL_VERSION, type CommandHandlers } from '../common/contract.ts';
 import { NgrokdError, type UserFacingError } from '../common/errors.ts';
-import { dispatch, type Subscribable } from './control-socket.ts';
-import { DEFAULT_PUMP_LIMITS } from '../common/request-pump.ts';
+import { dispatch, type Subscribable } from './dispatch.ts';
+import { DEFAULT_PUMP_LIMITS } from '../system/request-pump.ts';
 import { CONTENT_SECURITY_POLICY } from '../common/content-security-policy.ts';
 
 /** Commands are small JSON objects; anything bigger is a mistake or an attack. */

@@ -4,9 +4,9 @@
  * 10000 (80 → 10080); the hosts file is managed only when this process may replace it.
  */
 import { accessSync, constants, readFileSync, realpathSync } from 'node:fs';
-import { listenTcp } from '../../helper/listen.ts';
+import { listenTcp } from '../system/listen.ts';
 import { dirname } from 'node:path';
-import { HostsSection, DEFAULT_INTERFACE } from '../../helper/hosts-file.ts';
+import { HostsSection, DEFAULT_INTERFACE } from '../system/hosts-file.ts';
 import { NgrokdError } from '../common/errors.ts';
 import type {
   HostsEntry,
@@ -15,7 +15,7 @@ import type {
   ListenSocket,
   PrivilegedOps,
 } from '../common/privileged.ts';
-import { contains, parseCidr, type Subnet } from './subnet.ts';
+import { contains, parseCidr, type Subnet } from '../common/subnet.ts';
 
 export const DEFAULT_USER_SUBNET = '127.107.0.0/16';
 export const DEFAULT_HOSTS_PATH = '/etc/hosts';

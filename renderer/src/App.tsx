@@ -6,7 +6,7 @@
 import { useCallback, useEffect, useMemo, useRef, useState, type ReactElement } from 'react';
 import type { EndpointView, StateSnapshot, StatusView } from '../../main/common/contract.ts';
 import type { UserFacingError } from '../../main/common/errors.ts';
-import type { NgrokdBridge } from './bridge/types.ts';
+import type { NgrokdBridge } from '../../main/common/bridge.ts';
 import { asUserFacing } from './bridge/user-facing.ts';
 import { filterEndpoints, searchIndex } from './endpoint-filter.ts';
 import { localAddress } from './format.ts';

@@ -10,8 +10,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { destroyInterface, ensureInterface, setAddresses } from '../../helper/linux/interface.ts';
-import { HostsSection } from '../../helper/hosts-file.ts';
+import { destroyInterface, ensureInterface, setAddresses } from '../../main/system/linux/interface.ts';
+import { HostsSection } from '../../main/system/hosts-file.ts';
 
 if (process.getuid?.() !== 0) throw new Error('run as root inside `unshare -n` (npm run bench does this)');
 const inOwnNamespace = execFileSync('ip', ['-o', 'link', 'show']).toString().trim().split('\n').length <= 2;

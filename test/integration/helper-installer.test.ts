@@ -16,7 +16,7 @@ import {
   shellCommand,
   shellQuote,
   sudoPromptCommand,
-} from '../../main/engine/helper-installer.ts';
+} from '../../helper/client/helper-installer.ts';
 import { scratchDirs } from '../support/scratch-dirs.ts';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));

@@ -21,7 +21,7 @@ import { helperLayout } from '../../helper/install/layout.ts';
 import { NgrokdError, type UserFacingError } from '../../main/common/errors.ts';
 import { stageHelper } from '../../main/electron/build.ts';
 import { HELPER_RUNTIME, HelperFlow, prepareHelperSource } from '../../main/electron/helper-flow.ts';
-import { HelperInstaller, shellQuote } from '../../main/engine/helper-installer.ts';
+import { HelperInstaller, shellQuote } from '../../helper/client/helper-installer.ts';
 import { scratchDirs } from '../support/scratch-dirs.ts';
 
 if (process.getuid?.() !== 0) throw new Error('this test must run as root (CI does)');

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HostsSection } from '../../helper/hosts-file.ts';
+import { HostsSection } from '../../main/system/hosts-file.ts';
 import { CRASH_SETS } from './crash/hosts-sets.ts';
 
 const WRITER = fileURLToPath(new URL('./crash/hosts-writer.ts', import.meta.url));

@@ -19,7 +19,7 @@ import { parse } from 'yaml';
 import { buildDesktop, PROJECT_ROOT } from '../../main/electron/build.ts';
 import { appPaths } from '../../main/electron/desktop-app.ts';
 import { helperLayout } from '../../helper/install/layout.ts';
-import { HelperInstaller } from '../../main/engine/helper-installer.ts';
+import { HelperInstaller } from '../../helper/client/helper-installer.ts';
 import { HelperFlow } from '../../main/electron/helper-flow.ts';
 import { VERSION } from '../../main/engine/version.ts';
 

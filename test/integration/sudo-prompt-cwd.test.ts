@@ -26,9 +26,9 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { stageHelper } from '../../main/electron/build.ts';
-import { shellQuote } from '../../main/engine/helper-installer.ts';
+import { shellQuote } from '../../helper/client/helper-installer.ts';
 
-const INSTALLER = new URL('../../main/engine/helper-installer.ts', import.meta.url).href;
+const INSTALLER = new URL('../../helper/client/helper-installer.ts', import.meta.url).href;
 const FLOW = new URL('../../main/electron/helper-flow.ts', import.meta.url).href;
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NgrokdError, type UserFacingError } from '../../main/common/errors.ts';
-import type { HelperInstallerOptions } from '../../main/engine/helper-installer.ts';
+import type { HelperInstallerOptions } from '../../helper/client/helper-installer.ts';
 import {
   HELPER_RUNTIME,
   HelperFlow,

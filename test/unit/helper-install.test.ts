@@ -12,7 +12,7 @@ import {
   runtimeImports,
   type HelperSource,
 } from '../../helper/install/source.ts';
-import type { CommandArgv } from '../../helper/run-command.ts';
+import type { CommandArgv } from '../../main/system/run-command.ts';
 import { scratchDirs } from '../support/scratch-dirs.ts';
 
 const newDir = await scratchDirs('ngrokd-helper-install-');
@@ -422,6 +422,7 @@ test('the checkout source finds runtime imports and refuses imports from outside
   const checkout = await newDir('checkout');
   await mkdir(join(checkout, 'helper'));
   await mkdir(join(checkout, 'main/common'), { recursive: true });
+  await mkdir(join(checkout, 'main/system'), { recursive: true });
   await mkdir(join(checkout, 'node_modules/dep'), { recursive: true });
   await writeFile(join(checkout, 'node_modules/dep/package.json'), '{"dependencies":{"missing":"1"}}');
   await writeFile(join(checkout, 'helper/main.ts'), "import x from 'dep';\n");
@@ -451,7 +452,7 @@ test('the layout is the documented one', () => {
 });
 
 test('a staged command runs nothing from the user copy, and refuses a runtime outside the staged tree', async () => {
-  const { HelperInstaller, shellQuote } = await import('../../main/engine/helper-installer.ts');
+  const { HelperInstaller, shellQuote } = await import('../../helper/client/helper-installer.ts');
   const sourceRoot = "/tmp/ngrokd-helper-x/it's $(id)/helper";
   const stage = { manifest: '/tmp/ngrokd-helper-x/manifest.sha256', manifestSha256: 'ab'.repeat(32) };
   const installer = new HelperInstaller({
@@ -496,7 +497,7 @@ test('a staged command runs nothing from the user copy, and refuses a runtime ou
 });
 
 test("the staged command's refusals become one error naming every offending file", async () => {
-  const { stageFailure } = await import('../../main/engine/helper-stage.ts');
+  const { stageFailure } = await import('../../helper/client/helper-stage.ts');
   const context = {
     sourceRoot: '/tmp/copy/helper',
     manifest: '/tmp/copy/manifest.sha256',

@@ -8,7 +8,7 @@ import {
   peerCredentialQuery,
   ucred,
   xucred,
-} from '../../helper/peer-credentials.ts';
+} from '../../main/system/peer-credentials.ts';
 import {
   decodeRequest,
   decodeResponse,
@@ -27,7 +27,7 @@ import {
   encodeRights,
   sockaddrUn,
   socketAbi,
-} from '../../helper/unix-socket.ts';
+} from '../../main/system/unix-socket.ts';
 
 function request(value: unknown): Buffer {
   return Buffer.from(JSON.stringify(value));

@@ -3,6 +3,7 @@
  * root operations are a recording stand-in, listening happens on an ephemeral loopback port. Root,
  * a real interface, port 80 and a foreign uid are covered by test/integration/helper.test.ts.
  */
+import type { StructuredLogger } from '../../main/common/logger.ts';
 import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -12,9 +13,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NgrokdError } from '../../main/common/errors.ts';
 import type { HostsEntry, InterfaceSpec } from '../../main/common/privileged.ts';
-import { HelperClientOps } from '../../main/engine/helper-client.ts';
+import { HelperClientOps } from '../../helper/client/helper-client.ts';
 import { decodeResponse, encodeFrame, FrameReader, HELPER_PROTOCOL_VERSION } from '../../helper/protocol.ts';
-import { HelperServer, SOCKET_MODE, type HelperLogger, type ServedOps } from '../../helper/server.ts';
+import { HelperServer, SOCKET_MODE, type ServedOps } from '../../helper/server.ts';
 
 type Call = [string, ...unknown[]];
 
@@ -53,7 +54,7 @@ class RecordingOps implements ServedOps {
   }
 }
 
-class MemoryLogger implements HelperLogger {
+class MemoryLogger implements StructuredLogger {
   readonly lines: { level: string; fields: object; message: string }[] = [];
   info(fields: object, message: string) {
     this.lines.push({ level: 'info', fields, message });

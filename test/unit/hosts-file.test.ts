@@ -16,8 +16,8 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import type { AtomicWriteFs } from '../../helper/atomic-write.ts';
-import { HostsSection } from '../../helper/hosts-file.ts';
+import type { AtomicWriteFs } from '../../main/system/atomic-write.ts';
+import { HostsSection } from '../../main/system/hosts-file.ts';
 
 const root = await mkdtemp(join(tmpdir(), 'ngrokd-hosts-'));
 after(() => rm(root, { recursive: true, force: true }));

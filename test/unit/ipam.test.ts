@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { Ipam } from '../../main/engine/ipam.ts';
-import { contains, isReserved, parseCidr, parseIpv4 } from '../../main/engine/subnet.ts';
+import { contains, isReserved, parseCidr, parseIpv4 } from '../../main/common/subnet.ts';
 
 const root = await mkdtemp(join(tmpdir(), 'ngrokd-ipam-'));
 after(() => rm(root, { recursive: true, force: true }));

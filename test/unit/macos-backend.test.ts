@@ -8,10 +8,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { MacosBackend, type UtunHandle } from '../../helper/macos/backend.ts';
-import { utunError } from '../../helper/macos/utun.ts';
-import { platformBackend, removeLeftovers, RootOps } from '../../helper/root-ops.ts';
-import type { CommandArgv } from '../../helper/run-command.ts';
+import { MacosBackend, type UtunHandle } from '../../main/system/macos/backend.ts';
+import { utunError } from '../../main/system/macos/utun.ts';
+import { platformBackend } from '../../main/system/platform-backend.ts';
+import { removeLeftovers, RootOps } from '../../main/system/root-ops.ts';
+import type { CommandArgv } from '../../main/system/run-command.ts';
 
 const SUBNET = '10.107.0.0/16';
 const IFCONFIG = '/sbin/ifconfig';

@@ -7,7 +7,7 @@ import {
   deleteRouteCommand,
   flushDnsCommands,
   removeAddressCommand,
-} from '../../helper/macos/commands.ts';
+} from '../../main/system/macos/commands.ts';
 import {
   AF_SYS_CONTROL,
   AF_SYSTEM,
@@ -26,7 +26,7 @@ import {
   UTUN_CONTROL_NAME,
   UTUN_OPT_IFNAME,
   type UtunLibc,
-} from '../../helper/macos/utun.ts';
+} from '../../main/system/macos/utun.ts';
 
 test('CTLIOCGINFO is _IOWR(N, 3, struct ctl_info) = 0xc0644e03', () => {
   assert.equal(CTLIOCGINFO, 0xc0644e03);

@@ -24,7 +24,7 @@ import {
   takeDumpReplies,
   type DumpProgress,
   type NetlinkMessage,
-} from '../../helper/linux/netlink.ts';
+} from '../../main/system/linux/netlink.ts';
 
 const RTM_NEWROUTE = 24;
 const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');

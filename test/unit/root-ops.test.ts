@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import type { NgrokdError } from '../../main/common/errors.ts';
 import type { InterfaceSpec } from '../../main/common/privileged.ts';
 import { parseHelperConfig } from '../../helper/main.ts';
-import { type NetworkBackend, removeLeftovers, RootOps } from '../../helper/root-ops.ts';
+import type { NetworkBackend } from '../../main/system/network-backend.ts';
+import { removeLeftovers, RootOps } from '../../main/system/root-ops.ts';
 
 class RecordingBackend implements NetworkBackend {
   readonly calls: unknown[][] = [];

@@ -10,7 +10,7 @@ import {
   parseCidr,
   parseIpv4,
   usableSize,
-} from '../../main/engine/subnet.ts';
+} from '../../main/common/subnet.ts';
 
 function assertSubnetInvalid(text: string, ...fragments: (string | RegExp)[]) {
   assert.throws(

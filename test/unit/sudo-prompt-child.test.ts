@@ -14,7 +14,7 @@ import {
   shellQuote,
   sudoPromptChildScript,
   sudoPromptElevator,
-} from '../../main/engine/helper-installer.ts';
+} from '../../helper/client/helper-installer.ts';
 import { scratchDirs } from '../support/scratch-dirs.ts';
 
 const newDir = await scratchDirs('ngrokd-prompt-child-');

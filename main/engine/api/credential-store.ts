@@ -11,7 +11,7 @@
 import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { writeFileAtomic } from '../../../helper/atomic-write.ts';
+import { writeFileAtomic } from '../../system/atomic-write.ts';
 import { NgrokdError } from '../../common/errors.ts';
 import type { Logger } from '../log.ts';
 import { certificateMatchesKey } from './csr.ts';

@@ -14,7 +14,7 @@ import type {
   StateSnapshot,
 } from '../../../main/common/contract.ts';
 import type { UserFacingError } from '../../../main/common/errors.ts';
-import type { NgrokdBridge } from './types.ts';
+import type { NgrokdBridge } from '../../../main/common/bridge.ts';
 import { asUserFacing, daemonUnreachable } from './user-facing.ts';
 
 const RETRY_MS = 2000;

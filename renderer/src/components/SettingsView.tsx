@@ -1,7 +1,7 @@
 import { useEffect, useState, type FormEvent, type ReactElement } from 'react';
 import type { Settings, SettingsPatch, StatusView } from '../../../main/common/contract.ts';
 import type { UserFacingError } from '../../../main/common/errors.ts';
-import type { NgrokdBridge } from '../bridge/types.ts';
+import type { NgrokdBridge } from '../../../main/common/bridge.ts';
 import { asUserFacing } from '../bridge/user-facing.ts';
 import { formatRelative } from '../format.ts';
 import { BackIcon, CheckIcon } from './Icons.tsx';

@@ -1,5 +1,5 @@
 /** Child for hosts-crash.test.ts: rewrite the section back and forth until killed. */
-import { HostsSection } from '../../../helper/hosts-file.ts';
+import { HostsSection } from '../../../main/system/hosts-file.ts';
 import { CRASH_SETS } from './hosts-sets.ts';
 
 const path = process.argv[2] as string;

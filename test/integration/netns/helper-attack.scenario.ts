@@ -21,7 +21,7 @@ import {
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { ensureInterface, MANAGED_ALIAS } from '../../../helper/linux/interface.ts';
+import { ensureInterface, MANAGED_ALIAS } from '../../../main/system/linux/interface.ts';
 import { ALLOWED_UID, OTHER_UID } from './helper-fixture.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));

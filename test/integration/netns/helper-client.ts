@@ -7,7 +7,7 @@
  */
 import { createServer } from 'node:net';
 import { NgrokdError } from '../../../main/common/errors.ts';
-import { HelperClientOps } from '../../../main/engine/helper-client.ts';
+import { HelperClientOps } from '../../../helper/client/helper-client.ts';
 import { SCENARIO_HOSTS, SCENARIO_INTERFACE } from './helper-fixture.ts';
 
 function print(event: object): void {

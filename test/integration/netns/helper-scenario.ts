@@ -13,9 +13,9 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { interfaceExists, listAddresses } from '../../../helper/linux/interface.ts';
+import { interfaceExists, listAddresses } from '../../../main/system/linux/interface.ts';
 import { decodeResponse, FrameReader, MAX_FRAME_BYTES } from '../../../helper/protocol.ts';
-import { HelperClientOps } from '../../../main/engine/helper-client.ts';
+import { HelperClientOps } from '../../../helper/client/helper-client.ts';
 import { ALLOWED_UID, OTHER_UID, SCENARIO_INTERFACE } from './helper-fixture.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));

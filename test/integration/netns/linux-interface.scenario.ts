@@ -18,14 +18,14 @@ import {
   interfaceExists,
   listAddresses,
   setAddresses,
-} from '../../../helper/linux/interface.ts';
+} from '../../../main/system/linux/interface.ts';
 import {
   IFF_UP,
   RTM_NEWADDR,
   RtnetlinkSocket,
   type Ack,
   type NetlinkRequest,
-} from '../../../helper/linux/netlink.ts';
+} from '../../../main/system/linux/netlink.ts';
 
 const run = promisify(execFile);
 const NAME = 'ngrokd0';

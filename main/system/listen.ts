@@ -3,8 +3,8 @@
  * accept, half-open allowed, exclusive. Shared by root mode, the helper and user mode.
  */
 import { createConnection, createServer, type Server } from 'node:net';
-import { NgrokdError } from '../main/common/errors.ts';
-import type { ListenSocket } from '../main/common/privileged.ts';
+import { NgrokdError } from '../common/errors.ts';
+import type { ListenSocket } from '../common/privileged.ts';
 
 function listenError(err: unknown, ip: string, port: number, requested: number): NgrokdError {
   const where = `${ip}:${port}${port === requested ? '' : ` (mapped from port ${requested})`}`;

@@ -14,7 +14,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NgrokdError } from '../common/errors.ts';
+import { NgrokdError } from '../../main/common/errors.ts';
 import {
   DEFAULT_SOURCE_ROOT,
   expectApplied,
@@ -23,14 +23,9 @@ import {
   type AppliedOutcome,
   type InstallerOutcome,
   type InstallerRequest,
-} from '../../helper/install/cli.ts';
-import { helperStatus } from '../../helper/install/installer.ts';
-import {
-  helperLayout,
-  RUNTIME_FILE,
-  toHelperPlatform,
-  type HelperPlatform,
-} from '../../helper/install/layout.ts';
+} from '../install/cli.ts';
+import { helperStatus } from '../install/installer.ts';
+import { helperLayout, RUNTIME_FILE, toHelperPlatform, type HelperPlatform } from '../install/layout.ts';
 import { HelperClientOps } from './helper-client.ts';
 import {
   shellCommand,

@@ -9,7 +9,7 @@
  * little-endian CPUs. NOT VERIFIED ON macOS: the structures and constants are unit-tested on Linux.
  */
 import koffi from 'koffi';
-import { NgrokdError } from '../../main/common/errors.ts';
+import { NgrokdError } from '../../common/errors.ts';
 
 export const PF_SYSTEM = 32;
 export const AF_SYSTEM = 32;

@@ -6,8 +6,8 @@
  * Every function takes an optional open socket (a long-lived helper keeps one); without it, one is
  * opened for the call.
  */
-import { NgrokdError } from '../../main/common/errors.ts';
-import type { InterfaceInfo, InterfaceKind, InterfaceSpec } from '../../main/common/privileged.ts';
+import { NgrokdError } from '../../common/errors.ts';
+import type { InterfaceInfo, InterfaceKind, InterfaceSpec } from '../../common/privileged.ts';
 import {
   contains,
   intToIp,
@@ -16,8 +16,8 @@ import {
   overlaps,
   parseCidr,
   type Subnet,
-} from '../../main/common/subnet.ts';
-import { validateInterfaceName } from '../../main/common/interface-name.ts';
+} from '../../common/subnet.ts';
+import { validateInterfaceName } from '../../common/interface-name.ts';
 import {
   addressRequest,
   createLinkRequest,

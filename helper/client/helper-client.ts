@@ -8,14 +8,14 @@
  * every reconnect, and watches an idle connection so a restarted helper is noticed within seconds.
  */
 import { createServer } from 'node:net';
-import { NgrokdError } from '../common/errors.ts';
+import { NgrokdError } from '../../main/common/errors.ts';
 import type {
   HostsEntry,
   InterfaceInfo,
   InterfaceSpec,
   ListenSocket,
   PrivilegedOps,
-} from '../common/privileged.ts';
+} from '../../main/common/privileged.ts';
 import {
   decodeResponse,
   decodeResult,
@@ -28,9 +28,9 @@ import {
   type HelperParams,
   type HelperResponse,
   type HelperResult,
-} from '../../helper/protocol.ts';
-import { closeFd, POLLIN, SocketCallError, UnixStreamClient } from '../../helper/unix-socket.ts';
-import type { Logger } from './log.ts';
+} from '../protocol.ts';
+import { closeFd, POLLIN, SocketCallError, UnixStreamClient } from '../../main/system/unix-socket.ts';
+import type { StructuredLogger } from '../../main/common/logger.ts';
 
 const INSTALL_FIX =
   'Install the helper with `npm run ngrokd -- helper install` (asks for your password once).';
@@ -45,7 +45,7 @@ export interface HelperClientOptions {
   requestTimeoutMs?: number;
   /** How often an idle connection is checked, and a lost one retried. Default 2 s. */
   watchIntervalMs?: number;
-  logger?: Logger;
+  logger?: StructuredLogger;
 }
 
 /** What the helper said about itself in the hello handshake. */
@@ -81,7 +81,7 @@ export class HelperClientOps implements PrivilegedOps {
   readonly #appVersion: string;
   readonly #requestTimeoutMs: number;
   readonly #watchIntervalMs: number;
-  readonly #log: Logger | undefined;
+  readonly #log: StructuredLogger | undefined;
   #connection: Connection | null = null;
   #helper: HelperInfo | null = null;
   #desired: DesiredState = {};

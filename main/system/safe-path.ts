@@ -14,7 +14,7 @@
  */
 import { lstatSync, readlinkSync, type Stats } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { NgrokdError, type ErrorCode } from '../main/common/errors.ts';
+import { NgrokdError, type ErrorCode } from '../common/errors.ts';
 
 const MAX_SYMLINKS = 40;
 const S_ISVTX = 0o1000;

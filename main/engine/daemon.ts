@@ -1,17 +1,20 @@
 /**
- * Choose how privileged operations are done:
- *  - root: the helper's own code in-process (interface, addresses, /etc/hosts, ports);
+ * The daemon as one unit, shared by the CLI and the desktop shell: choose how privileged operations
+ * are done, start the engine and its control socket, and stop both.
+ *  - root: the root operations in-process (interface, addresses, /etc/hosts, ports);
  *  - a normal user with the helper installed: the helper over its authenticated socket;
  *  - otherwise (or --user-mode): user mode, and status says what is missing.
  */
-import { RootOps } from '../../helper/root-ops.ts';
+import { RootOps } from '../system/root-ops.ts';
 import { NgrokdError, toUserFacing, type UserFacingError } from '../common/errors.ts';
 import type { PrivilegedOps } from '../common/privileged.ts';
 import type { ResolvedConfig } from './config.ts';
-import { HelperClientOps } from './helper-client.ts';
-import type { Logger } from './log.ts';
+import { HelperClientOps } from '../../helper/client/helper-client.ts';
+import { createLogger, type Logger } from './log.ts';
 import { UserModeOps } from './user-mode.ts';
 import { VERSION } from './version.ts';
+import { Engine } from './engine.ts';
+import { startControlServer } from './control-socket.ts';
 
 export interface ChosenOps {
   ops: PrivilegedOps;
@@ -56,4 +59,41 @@ export async function createPrivilegedOps(
       },
     };
   }
+}
+
+export interface RunningDaemon {
+  engine: Engine;
+  stop(): Promise<void>;
+}
+
+export async function startDaemon(
+  config: ResolvedConfig,
+  options: { userMode: boolean; logger?: Logger },
+): Promise<RunningDaemon> {
+  const logger = options.logger ?? createLogger(config.server.log_level);
+  const helperSocket = process.env.NGROKD_HELPER_SOCKET || undefined;
+  const { ops, problem } = await createPrivilegedOps(config, {
+    userMode: options.userMode,
+    logger,
+    ...(helperSocket === undefined ? {} : { helperSocket }),
+  });
+  const engine = new Engine({ config, ops, logger, privilegeProblem: problem });
+  const control = await startControlServer(config.socketPath, engine.handlers, engine);
+  try {
+    await engine.start();
+  } catch (err) {
+    await control.close();
+    throw err;
+  }
+  let stopping: Promise<void> | undefined;
+  return {
+    engine,
+    stop: () => {
+      stopping ??= (async () => {
+        await control.close();
+        await engine.stop();
+      })();
+      return stopping;
+    },
+  };
 }

@@ -5,9 +5,9 @@
  * validated before any argv exists, so nothing a request carries can become an option or a command.
  * Absolute paths: a root process never searches PATH. NOT VERIFIED ON macOS.
  */
-import { NgrokdError } from '../../main/common/errors.ts';
-import { ipv4Problem, parseCidr } from '../../main/common/subnet.ts';
-import { validateInterfaceName } from '../../main/common/interface-name.ts';
+import { NgrokdError } from '../../common/errors.ts';
+import { ipv4Problem, parseCidr } from '../../common/subnet.ts';
+import { validateInterfaceName } from '../../common/interface-name.ts';
 import type { CommandArgv } from '../run-command.ts';
 
 export const IFCONFIG = '/sbin/ifconfig';

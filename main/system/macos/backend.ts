@@ -10,11 +10,11 @@
  *
  * NOT VERIFIED ON macOS: the sequence of commands is unit-tested on Linux with a recording runner.
  */
-import { NgrokdError } from '../../main/common/errors.ts';
-import type { InterfaceInfo, InterfaceSpec } from '../../main/common/privileged.ts';
-import { contains, intToIp, ipToInt, isReserved, parseCidr, type Subnet } from '../../main/common/subnet.ts';
-import { validateInterfaceName } from '../../main/common/interface-name.ts';
-import type { NetworkBackend } from '../root-ops.ts';
+import { NgrokdError } from '../../common/errors.ts';
+import type { InterfaceInfo, InterfaceSpec } from '../../common/privileged.ts';
+import { contains, intToIp, ipToInt, isReserved, parseCidr, type Subnet } from '../../common/subnet.ts';
+import { validateInterfaceName } from '../../common/interface-name.ts';
+import type { NetworkBackend } from '../network-backend.ts';
 import { runCommand, type CommandArgv, type CommandRunner } from '../run-command.ts';
 import {
   addAddressCommand,

@@ -8,7 +8,7 @@
  * except IPv4 addresses, which are in network order. Linux on 64-bit little-endian CPUs only.
  */
 import koffi from 'koffi';
-import { intToIp, ipToInt } from '../../main/common/subnet.ts';
+import { intToIp, ipToInt } from '../../common/subnet.ts';
 
 // Message types and flags.
 export const NLMSG_ERROR = 2;

@@ -21,8 +21,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { chmod, mkdir, open, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { NgrokdError } from '../common/errors.ts';
-import type { HelperPlatform } from '../../helper/install/layout.ts';
+import { NgrokdError } from '../../main/common/errors.ts';
+import type { HelperPlatform } from '../install/layout.ts';
 
 /**
  * One POSIX shell word that stands for exactly `arg`: single quotes make every byte literal, and a

@@ -3,13 +3,8 @@
  * exactly this shape as `window.ngrokd` (contextBridge); browser mode uses the HTTP bridge. Nothing
  * else in the UI knows which one it talks to.
  */
-import type {
-  CommandName,
-  CommandParams,
-  CommandResult,
-  StateSnapshot,
-} from '../../../main/common/contract.ts';
-import type { UserFacingError } from '../../../main/common/errors.ts';
+import type { CommandName, CommandParams, CommandResult, StateSnapshot } from './contract.ts';
+import type { UserFacingError } from './errors.ts';
 
 export interface NgrokdBridge {
   /** Run one command of the contract. Rejects with a plain `UserFacingError` object (code, message, fix). */
@@ -23,11 +18,4 @@ export interface NgrokdBridge {
     onState: (snapshot: StateSnapshot) => void,
     onConnection?: (problem: UserFacingError | null) => void,
   ): () => void;
-}
-
-declare global {
-  interface Window {
-    /** Set by the desktop shell's preload; absent in browser mode. */
-    ngrokd?: NgrokdBridge;
-  }
 }

@@ -4,7 +4,7 @@
  * macOS tools (ifconfig, route, dscacheutil) that have no API reachable from Node.
  */
 import { execFile } from 'node:child_process';
-import { NgrokdError } from '../main/common/errors.ts';
+import { NgrokdError } from '../common/errors.ts';
 
 export type CommandArgv = readonly [string, ...string[]];
 

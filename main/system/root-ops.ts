@@ -5,14 +5,14 @@
  * touched: addresses must be usable addresses of the interface's subnet, and `listen` only binds
  * an address this object put on the interface.
  */
-import { NgrokdError } from '../main/common/errors.ts';
+import { NgrokdError } from '../common/errors.ts';
 import type {
   HostsEntry,
   InterfaceInfo,
   InterfaceSpec,
   ListenSocket,
   PrivilegedOps,
-} from '../main/common/privileged.ts';
+} from '../common/privileged.ts';
 import {
   contains,
   intToIp,
@@ -21,54 +21,17 @@ import {
   parseCidr,
   parsePrivateCidr,
   type Subnet,
-} from '../main/common/subnet.ts';
+} from '../common/subnet.ts';
 import { listenTcp } from './listen.ts';
 import { HostsSection } from './hosts-file.ts';
-import * as linuxInterface from './linux/interface.ts';
-import { MacosBackend } from './macos/backend.ts';
-import { validateInterfaceName } from '../main/common/interface-name.ts';
+import type { NetworkBackend } from './network-backend.ts';
+import { platformBackend } from './platform-backend.ts';
+import { validateInterfaceName } from '../common/interface-name.ts';
 import { resolveSafePath } from './safe-path.ts';
 
 export const DEFAULT_HOSTS_PATH = '/etc/hosts';
 /** Root-owned file with the interface name and subnet the helper serves (optional). */
 export const HELPER_NET_CONFIG_PATH = '/etc/ngrokd/helper.json';
-
-/** The per-platform part: the interface and its addresses. Linux uses rtnetlink; macOS plugs in here. */
-export interface NetworkBackend {
-  ensureInterface(spec: InterfaceSpec): Promise<InterfaceInfo>;
-  /** Make exactly `ips` (as /32) exist on the interface besides its gateway. */
-  setAddresses(name: string, ips: readonly string[]): Promise<void>;
-  /** Remove the interface if it exists. */
-  destroyInterface(name: string): Promise<void>;
-  /**
-   * Remove every interface ngrokd made except `keep` (Linux: every link carrying our alias; macOS:
-   * the one this process holds, since a utun dies with its process). Returns the names removed.
-   */
-  destroyManagedInterfaces(options?: { keep?: string }): Promise<string[]>;
-  /** Run after the hosts file actually changed (macOS: flush the DNS cache). */
-  afterHostsChange?(): Promise<void>;
-}
-
-export const linuxBackend: NetworkBackend = {
-  ensureInterface: async (spec) => linuxInterface.ensureInterface(spec),
-  setAddresses: async (name, ips) => {
-    linuxInterface.setAddresses(name, ips);
-  },
-  destroyInterface: async (name) => {
-    linuxInterface.destroyInterface(name);
-  },
-  destroyManagedInterfaces: async (options) => linuxInterface.destroyManagedInterfaces(options),
-};
-
-export function platformBackend(platform: NodeJS.Platform = process.platform): NetworkBackend {
-  if (platform === 'linux') return linuxBackend;
-  if (platform === 'darwin') return new MacosBackend();
-  throw new NgrokdError(
-    'HELPER_ERROR',
-    `root mode has no interface backend for platform ${platform} yet`,
-    'Use user mode (`--user-mode`) on this platform for now.',
-  );
-}
 
 export interface RootOpsOptions {
   /** The hosts file to manage (the caller resolves NGROKD_HOSTS_PATH). Default /etc/hosts. */

@@ -5,12 +5,12 @@
  * A damaged section is refused, never "repaired" by deleting lines the user may own.
  */
 import { readFile } from 'node:fs/promises';
-import { assertHostname } from '../main/common/endpoint-url.ts';
-import { NgrokdError } from '../main/common/errors.ts';
-import type { HostsEntry } from '../main/common/privileged.ts';
-import { contains, ipToInt, parseCidr, type Subnet } from '../main/common/subnet.ts';
+import { assertHostname } from '../common/endpoint-url.ts';
+import { NgrokdError } from '../common/errors.ts';
+import type { HostsEntry } from '../common/privileged.ts';
+import { contains, ipToInt, parseCidr, type Subnet } from '../common/subnet.ts';
 import { writeFileAtomic, type AtomicWriteFs } from './atomic-write.ts';
-import { validateInterfaceName } from '../main/common/interface-name.ts';
+import { validateInterfaceName } from '../common/interface-name.ts';
 
 export const DEFAULT_INTERFACE = 'ngrokd0';
 /** Any instance's marker, so a section nested in ours is detected. */
