@@ -26,22 +26,14 @@ import { z } from 'zod';
 import pkg from '../package.json' with { type: 'json' };
 import { NgrokdError } from '../main/common/errors.ts';
 import { defaultHelperSocketPath } from './protocol.ts';
-import { DEFAULT_INTERFACE } from '../main/system/hosts-file.ts';
+import { DEFAULT_HOSTS_PATH, DEFAULT_INTERFACE, DEFAULT_SUBNET } from '../main/common/defaults.ts';
 import { validateInterfaceName } from '../main/common/interface-name.ts';
 import type { InterfaceSpec } from '../main/common/privileged.ts';
 import { interfaceNameText, privateSubnetText } from '../main/common/schemas.ts';
 import { parsePrivateCidr } from '../main/common/subnet.ts';
-import {
-  DEFAULT_HOSTS_PATH,
-  HELPER_NET_CONFIG_PATH,
-  removeLeftovers,
-  RootOps,
-  trustedOwners,
-} from '../main/system/root-ops.ts';
+import { HELPER_NET_CONFIG_PATH, removeLeftovers, RootOps, trustedOwners } from '../main/system/root-ops.ts';
 import { resolveSafePath } from '../main/system/safe-path.ts';
 import { DEFAULT_GRACE_PERIOD_MS, DEFAULT_IDLE_TIMEOUT_MS, HelperServer } from './server.ts';
-
-export const DEFAULT_HELPER_SUBNET = '10.107.0.0/16';
 
 /** The release of these files; an installed helper is told its version with --version. */
 export const HELPER_VERSION: string = pkg.version;
@@ -155,7 +147,7 @@ export function parseHelperConfig(
     values.interface !== undefined && values.subnet !== undefined ? {} : readNetConfig(netConfigPath);
   const network = {
     name: validateInterfaceName(values.interface ?? fromFile.interface_name ?? DEFAULT_INTERFACE),
-    subnet: parsePrivateCidr(values.subnet ?? fromFile.subnet ?? DEFAULT_HELPER_SUBNET, 'helper subnet').cidr,
+    subnet: parsePrivateCidr(values.subnet ?? fromFile.subnet ?? DEFAULT_SUBNET, 'helper subnet').cidr,
   };
   const idle = values['idle-ms'];
   const uid = values.uid ?? values['allowed-uid'] ?? env.NGROKD_HELPER_ALLOWED_UID;

@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { ERROR_CODES, NgrokdError, type ErrorCode, type UserFacingError } from '../main/common/errors.ts';
-import type { InterfaceInfo } from '../main/common/privileged.ts';
+import { INTERFACE_KINDS, type InterfaceInfo } from '../main/common/privileged.ts';
 
 /** Bumped on any incompatible change; the hello reply lets the app detect an older helper. */
 export const HELPER_PROTOCOL_VERSION = 1;
@@ -26,8 +26,6 @@ export function defaultHelperSocketPath(platform: NodeJS.Platform = process.plat
 
 /** Text fields are bounded here; their meaning (IP in subnet, DNS name, interface name) is checked by RootOps. */
 const ipText = z.string().max(15);
-
-const interfaceKinds = ['dummy', 'bridge', 'utun', 'loopback-alias', 'loopback'] as const;
 
 /** Every method: its params schema (strict) and its result schema (checked by the client). */
 export const helperMethods = {
@@ -49,7 +47,7 @@ export const helperMethods = {
   },
   ensureInterface: {
     params: z.object({ name: z.string().max(64), subnet: z.string().max(64) }).strict(),
-    result: z.object({ name: z.string(), kind: z.enum(interfaceKinds), subnet: z.string() }).strict(),
+    result: z.object({ name: z.string(), kind: z.enum(INTERFACE_KINDS), subnet: z.string() }).strict(),
   },
   setAddresses: {
     params: z.object({ ips: z.array(ipText).max(MAX_ADDRESSES) }).strict(),

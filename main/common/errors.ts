@@ -81,3 +81,8 @@ export function toUserFacing(err: unknown, fallback: ErrorCode = 'API_ERROR'): U
   const message = err instanceof Error ? err.message : String(err);
   return { code: fallback, message, fix: 'See the daemon log for details.', at: new Date().toISOString() };
 }
+
+/** The `code` of a Node system error (ENOENT, EADDRINUSE…), or undefined for anything else. */
+export function errorCode(err: unknown): string | undefined {
+  return err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
+}

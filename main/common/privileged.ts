@@ -2,12 +2,15 @@
  * The privileged operations the engine needs, stated declaratively: the engine says what should
  * exist, the implementation converges and is idempotent. Implementations:
  *  - user mode (main/engine/user-mode.ts): no root, loopback addresses, high ports;
- *  - in-process root mode and the helper client (helper/, issue 3): a real interface, /etc/hosts,
+ *  - root mode (main/system/root-ops.ts, in-process or behind the helper's socket through
+ *    helper/client/helper-client.ts): a real interface, /etc/hosts,
  *    privileged ports passed as file descriptors.
  */
 import type { Server } from 'node:net';
 
-export type InterfaceKind = 'dummy' | 'bridge' | 'utun' | 'loopback-alias' | 'loopback';
+/** What can carry the endpoint addresses: Linux links, a macOS utun, loopback aliases, user mode's lo. */
+export const INTERFACE_KINDS = ['dummy', 'bridge', 'utun', 'loopback-alias', 'loopback'] as const;
+export type InterfaceKind = (typeof INTERFACE_KINDS)[number];
 export type PrivilegeMode = 'user' | 'root' | 'helper';
 
 export interface InterfaceSpec {

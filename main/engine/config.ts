@@ -8,10 +8,19 @@ import { homedir, platform } from 'node:os';
 import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { NgrokdError } from '../common/errors.ts';
+import { errorCode, NgrokdError } from '../common/errors.ts';
 import { interfaceNameText, privateSubnetText, subnetText } from '../common/schemas.ts';
 
-export const DEFAULT_INGRESS = 'kubernetes-binding-ingress.ngrok.io:443';
+/** Kept here until engine.ts imports it from common/defaults.ts. */
+export { DEFAULT_INGRESS } from '../common/defaults.ts';
+import {
+  DEFAULT_API_URL,
+  DEFAULT_INGRESS,
+  DEFAULT_INTERFACE,
+  DEFAULT_SUBNET,
+  DEFAULT_TRUST_DIR,
+  DEFAULT_USER_SUBNET,
+} from '../common/defaults.ts';
 
 function cidr(schema: typeof subnetText, description: string, fallback: string) {
   return schema.default(fallback).describe(description);
@@ -23,7 +32,7 @@ export const configSchema = z
       .object({
         url: z
           .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://api.ngrok.com' })
-          .default('https://api.ngrok.com')
+          .default(DEFAULT_API_URL)
           .describe('ngrok API base URL.'),
         key: z
           .string()
@@ -34,7 +43,7 @@ export const configSchema = z
           ),
       })
       .strict()
-      .default({ url: 'https://api.ngrok.com' }),
+      .default({ url: DEFAULT_API_URL }),
     ingressEndpoint: z
       .string()
       .regex(/^[A-Za-z0-9.-]+(:[0-9]{1,5})?$/, 'must be host or host:port')
@@ -99,17 +108,17 @@ export const configSchema = z
     net: z
       .object({
         interface_name: interfaceNameText
-          .default('ngrokd0')
+          .default(DEFAULT_INTERFACE)
           .describe('Virtual interface name; a non-default name also suffixes the hosts section markers.'),
         subnet: cidr(
           privateSubnetText,
           'IPv4 subnet endpoint addresses are allocated from (network, .1 and broadcast reserved); must lie inside 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or 100.64.0.0/10.',
-          '10.107.0.0/16',
+          DEFAULT_SUBNET,
         ),
         user_subnet: cidr(
           subnetText,
           'Loopback subnet used in user mode (no root): every 127/8 address is local on Linux.',
-          '127.107.0.0/16',
+          DEFAULT_USER_SUBNET,
         ),
         listen_interface: z
           .literal('virtual')
@@ -119,9 +128,9 @@ export const configSchema = z
       })
       .strict()
       .default({
-        interface_name: 'ngrokd0',
-        subnet: '10.107.0.0/16',
-        user_subnet: '127.107.0.0/16',
+        interface_name: DEFAULT_INTERFACE,
+        subnet: DEFAULT_SUBNET,
+        user_subnet: DEFAULT_USER_SUBNET,
         listen_interface: 'virtual',
       }),
   })
@@ -184,9 +193,7 @@ export function loadConfigFile(path: string): Config {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw configError(
-      `cannot read config file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
-    );
+    throw configError(`cannot read config file ${path}: ${errorCode(err) ?? String(err)}`);
   }
   return parseConfigText(text, path);
 }
@@ -227,7 +234,7 @@ export function resolveConfig(config: Config, e: Environment = currentEnvironmen
     stateDir,
     socketPath: config.server.socket_path ?? defaultSocketPath(e, stateDir),
     hostsPath: e.env.NGROKD_HOSTS_PATH || undefined,
-    trustDir: e.env.NGROKD_TRUST_DIR || '/etc/ssl/certs/ngrok',
+    trustDir: e.env.NGROKD_TRUST_DIR || DEFAULT_TRUST_DIR,
   };
 }
 

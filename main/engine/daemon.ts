@@ -6,6 +6,7 @@
  *  - otherwise (or --user-mode): user mode, and status says what is missing.
  */
 import { RootOps } from '../system/root-ops.ts';
+import { DEFAULT_HOSTS_PATH } from '../common/defaults.ts';
 import { NgrokdError, toUserFacing, type UserFacingError } from '../common/errors.ts';
 import type { PrivilegedOps } from '../common/privileged.ts';
 import type { ResolvedConfig } from './config.ts';
@@ -36,7 +37,7 @@ export async function createPrivilegedOps(
 ): Promise<ChosenOps> {
   if (options.userMode) return { ops: userMode(config), problem: null };
   if (options.isRoot ?? process.getuid?.() === 0) {
-    return { ops: new RootOps({ hostsPath: config.hostsPath ?? '/etc/hosts' }), problem: null };
+    return { ops: new RootOps({ hostsPath: config.hostsPath ?? DEFAULT_HOSTS_PATH }), problem: null };
   }
   const helper = new HelperClientOps({
     appVersion: VERSION,

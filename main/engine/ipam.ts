@@ -7,7 +7,7 @@
 import { readFile, rename } from 'node:fs/promises';
 import { writeFileAtomic } from '../system/atomic-write.ts';
 import { assertHostname, hostnameProblem } from '../common/endpoint-url.ts';
-import { NgrokdError } from '../common/errors.ts';
+import { errorCode, NgrokdError } from '../common/errors.ts';
 import { intToIp, isReserved, parseCidr, parseIpv4, usableSize, type Subnet } from '../common/subnet.ts';
 
 export interface IpamOptions {
@@ -31,10 +31,6 @@ export interface IpamLoadReport {
 function show(value: unknown): string {
   const text = JSON.stringify(value) ?? String(value);
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
-}
-
-function errorCode(err: unknown): string | undefined {
-  return err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
 }
 
 export class Ipam {

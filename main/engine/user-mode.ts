@@ -6,7 +6,8 @@
 import { accessSync, constants, readFileSync, realpathSync } from 'node:fs';
 import { listenTcp } from '../system/listen.ts';
 import { dirname } from 'node:path';
-import { HostsSection, DEFAULT_INTERFACE } from '../system/hosts-file.ts';
+import { DEFAULT_HOSTS_PATH, DEFAULT_INTERFACE, DEFAULT_USER_SUBNET } from '../common/defaults.ts';
+import { HostsSection } from '../system/hosts-file.ts';
 import { NgrokdError } from '../common/errors.ts';
 import type {
   HostsEntry,
@@ -17,8 +18,6 @@ import type {
 } from '../common/privileged.ts';
 import { contains, parseCidr, type Subnet } from '../common/subnet.ts';
 
-export const DEFAULT_USER_SUBNET = '127.107.0.0/16';
-export const DEFAULT_HOSTS_PATH = '/etc/hosts';
 /** Added to a privileged port in user mode. */
 export const PORT_OFFSET = 10_000;
 

@@ -4,6 +4,7 @@
  * target, fsync the directory. Used for /etc/hosts (by the root helper) and the engine's state files.
  */
 import { randomBytes } from 'node:crypto';
+import { errorCode } from '../common/errors.ts';
 import * as fsp from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
@@ -14,10 +15,6 @@ export interface AtomicWriteOptions {
   /** Mode of a new file (an existing file keeps its own mode and owner). Default 0o600. */
   mode?: number;
   fs?: AtomicWriteFs;
-}
-
-function errorCode(err: unknown): string | undefined {
-  return err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
 }
 
 /** The file a path designates: a symlink is followed so the link itself stays in place. */

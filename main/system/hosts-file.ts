@@ -6,13 +6,13 @@
  */
 import { readFile } from 'node:fs/promises';
 import { assertHostname } from '../common/endpoint-url.ts';
+import { DEFAULT_INTERFACE } from '../common/defaults.ts';
 import { NgrokdError } from '../common/errors.ts';
 import type { HostsEntry } from '../common/privileged.ts';
 import { contains, ipToInt, parseCidr, type Subnet } from '../common/subnet.ts';
 import { writeFileAtomic, type AtomicWriteFs } from './atomic-write.ts';
 import { validateInterfaceName } from '../common/interface-name.ts';
 
-export const DEFAULT_INTERFACE = 'ngrokd0';
 /** Any instance's marker, so a section nested in ours is detected. */
 const ANY_MARKER = /^# (?:BEGIN|END) ngrokd managed section(?: \(.*\))?$/;
 

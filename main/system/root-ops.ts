@@ -5,6 +5,7 @@
  * touched: addresses must be usable addresses of the interface's subnet, and `listen` only binds
  * an address this object put on the interface.
  */
+import { DEFAULT_HOSTS_PATH } from '../common/defaults.ts';
 import { NgrokdError } from '../common/errors.ts';
 import type {
   HostsEntry,
@@ -29,7 +30,6 @@ import { platformBackend } from './platform-backend.ts';
 import { validateInterfaceName } from '../common/interface-name.ts';
 import { resolveSafePath } from './safe-path.ts';
 
-export const DEFAULT_HOSTS_PATH = '/etc/hosts';
 /** Root-owned file with the interface name and subnet the helper serves (optional). */
 export const HELPER_NET_CONFIG_PATH = '/etc/ngrokd/helper.json';
 

@@ -14,7 +14,7 @@
  */
 import { lstatSync, readlinkSync, type Stats } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { NgrokdError, type ErrorCode } from '../common/errors.ts';
+import { errorCode, NgrokdError, type ErrorCode } from '../common/errors.ts';
 
 const MAX_SYMLINKS = 40;
 const S_ISVTX = 0o1000;
@@ -74,9 +74,9 @@ export function resolveSafePath(path: string, options: SafePathOptions): string 
     try {
       stats = lstatSync(next);
     } catch (err) {
-      if (last && (err as NodeJS.ErrnoException).code === 'ENOENT') return next;
+      if (last && errorCode(err) === 'ENOENT') return next;
       throw refuse(
-        `${next} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+        `${next} cannot be read (${errorCode(err) ?? String(err)})`,
         `Create ${dirname(next)} as root first.`,
       );
     }

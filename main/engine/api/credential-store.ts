@@ -12,7 +12,7 @@ import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../../system/atomic-write.ts';
-import { NgrokdError } from '../../common/errors.ts';
+import { errorCode, NgrokdError } from '../../common/errors.ts';
 import type { Logger } from '../log.ts';
 import { certificateMatchesKey } from './csr.ts';
 
@@ -38,10 +38,6 @@ export interface StoredRegistration {
 
 const KEY_BLOCK = /-----BEGIN PRIVATE KEY-----[\s\S]*?-----END PRIVATE KEY-----/;
 const CERT_BLOCKS = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
-
-function errorCode(err: unknown): string | undefined {
-  return err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
-}
 
 export interface CredentialStoreOptions {
   logger?: Logger;

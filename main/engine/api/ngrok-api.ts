@@ -5,7 +5,8 @@
  * key leave for another origin or appear in a message or log line.
  */
 import { z } from 'zod';
-import { NgrokdError, type ErrorCode } from '../../common/errors.ts';
+import { DEFAULT_API_URL } from '../../common/defaults.ts';
+import { errorCode, NgrokdError, type ErrorCode } from '../../common/errors.ts';
 import type { Logger } from '../log.ts';
 import {
   DEFAULT_RETRY_POLICY,
@@ -17,7 +18,6 @@ import {
   type Sleep,
 } from './backoff.ts';
 
-export const DEFAULT_API_URL = 'https://api.ngrok.com';
 export const DEFAULT_TIMEOUT_MS = 15_000;
 /** The API's maximum page size. */
 export const PAGE_LIMIT = 100;
@@ -161,10 +161,6 @@ function ngrokNumber(code: string | undefined): number | undefined {
 function oneLine(text: string, max = 300): string {
   const flat = text.replace(/\s+/g, ' ').trim();
   return flat.length > max ? `${flat.slice(0, max)}…` : flat;
-}
-
-function errorCodeOf(err: unknown): string | undefined {
-  return err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
 }
 
 // ---- client -----------------------------------------------------------------------------------------
@@ -498,7 +494,7 @@ export class NgrokApi {
     if (timedOut) why = `did not answer within ${this.timeoutMs} ms`;
     else {
       const cause = err instanceof Error && err.cause !== undefined ? err.cause : err;
-      const code = errorCodeOf(cause);
+      const code = errorCode(cause);
       const text = cause instanceof Error ? cause.message : String(cause);
       why = `is unreachable (${this.#redact(oneLine(code ?? text, 120))})`;
     }

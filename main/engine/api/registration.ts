@@ -9,7 +9,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { NgrokdError, toUserFacing, type UserFacingError } from '../../common/errors.ts';
-import { DEFAULT_INGRESS } from '../config.ts';
+import { DEFAULT_INGRESS } from '../../common/defaults.ts';
 import type { Logger } from '../log.ts';
 import type { CredentialStore, StoredOperator } from './credential-store.ts';
 import { certificateMatchesKey, createKeyAndCsr, parseCertificate } from './csr.ts';

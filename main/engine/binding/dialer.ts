@@ -19,12 +19,8 @@ import {
   type ConnResponse,
   type PodIdentity,
 } from './frames.ts';
-import {
-  DEFAULT_TRUST_DIR,
-  createIngressContext,
-  type ClientCredentials,
-  type IngressTrust,
-} from './trust.ts';
+import { DEFAULT_TRUST_DIR } from '../../common/defaults.ts';
+import { createIngressContext, type ClientCredentials, type IngressTrust } from './trust.ts';
 
 export const DEFAULT_DIAL_TIMEOUT_MS = 10_000;
 export const DEFAULT_SESSION_CACHE_SIZE = 128;

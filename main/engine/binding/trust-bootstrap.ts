@@ -18,7 +18,8 @@ import { dirname } from 'node:path';
 import { checkServerIdentity, connect, type DetailedPeerCertificate } from 'node:tls';
 import { NgrokdError } from '../../common/errors.ts';
 import { parseIngressAddress } from './dialer.ts';
-import { DEFAULT_TRUST_DIR, type ClientCredentials } from './trust.ts';
+import { DEFAULT_TRUST_DIR } from '../../common/defaults.ts';
+import type { ClientCredentials } from './trust.ts';
 
 /** ngrok's ingress CA: CN=Intermediate CA, OU=prod, O=ngrok Inc (valid 2022-08-31 to 2032-08-28). */
 export const NGROK_INGRESS_CA_SHA256 =

@@ -6,12 +6,11 @@
  * (`allowPartialTrustChain`). Verification is never turned off.
  */
 import { X509Certificate } from 'node:crypto';
+import { DEFAULT_TRUST_DIR } from '../../common/defaults.ts';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createSecureContext, getCACertificates, rootCertificates, type SecureContext } from 'node:tls';
-import { NgrokdError } from '../../common/errors.ts';
-
-export const DEFAULT_TRUST_DIR = '/etc/ssl/certs/ngrok';
+import { errorCode, NgrokdError } from '../../common/errors.ts';
 
 export interface TrustOptions {
   /** `ingressCA` from the config: a PEM file that must exist. */
@@ -55,7 +54,7 @@ export function readPemCertificates(file: string): X509Certificate[] {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw pemError(file, `cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`, err);
+    throw pemError(file, `cannot be read (${errorCode(err) ?? String(err)})`, err);
   }
   const blocks = text.match(PEM_CERTIFICATE) ?? [];
   if (blocks.length === 0) throw pemError(file, 'contains no PEM certificate');
@@ -74,12 +73,8 @@ function trustDirFiles(dir: string): string[] {
   try {
     names = readdirSync(dir);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw pemError(
-      dir,
-      `(directory) cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
-      err,
-    );
+    if (errorCode(err) === 'ENOENT') return [];
+    throw pemError(dir, `(directory) cannot be read (${errorCode(err) ?? String(err)})`, err);
   }
   // Hidden entries are skipped: Kubernetes ConfigMap mounts keep their real files under ..data.
   return names

@@ -1,0 +1,16 @@
+/**
+ * Every default the daemon, the helper and the config schema share, in one place. The config
+ * schema (main/engine/config.ts) turns them into the README's configuration table.
+ */
+
+/** The virtual interface; a non-default name also suffixes the hosts section markers. */
+export const DEFAULT_INTERFACE = 'ngrokd0';
+/** Endpoint addresses in root and helper mode (a private range: see PRIVATE_RANGES). */
+export const DEFAULT_SUBNET = '10.107.0.0/16';
+/** Endpoint addresses in user mode: every 127/8 address is local on Linux. */
+export const DEFAULT_USER_SUBNET = '127.107.0.0/16';
+export const DEFAULT_HOSTS_PATH = '/etc/hosts';
+export const DEFAULT_API_URL = 'https://api.ngrok.com';
+/** Extra CA certificates for the binding ingress, as ngrok-operator ships them. */
+export const DEFAULT_TRUST_DIR = '/etc/ssl/certs/ngrok';
+export const DEFAULT_INGRESS = 'kubernetes-binding-ingress.ngrok.io:443';
