@@ -23,8 +23,9 @@ import { stageHelper } from '../../main/electron/build.ts';
 import { HELPER_RUNTIME, HelperFlow, prepareHelperSource } from '../../main/electron/helper-flow.ts';
 import { HelperInstaller, shellQuote } from '../../helper/client/helper-installer.ts';
 import { scratchDirs } from '../support/scratch-dirs.ts';
+import { rootOnly } from '../support/root-only.ts';
 
-if (process.getuid?.() !== 0) throw new Error('this test must run as root (CI does)');
+const skip = rootOnly('it installs the helper as root');
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const newDir = await scratchDirs('ngrokd-helper-staging-');
@@ -112,69 +113,76 @@ async function stagedInstaller(
   });
 }
 
-test('from an AppImage: root stages, verifies and installs the real helper, then uninstalls it', async () => {
-  const root = await newDir('root');
-  const run = await elevation();
-  // The user's TMPDIR decides where the copy goes: a hostile name stays one word.
-  const tmp = join(await newDir('tmp'), `t$(touch ${run.marker})'\`id\``);
-  await mkdir(tmp, { recursive: true });
-  const reported: UserFacingError[] = [];
-  const flow = new HelperFlow({
-    currentVersion: VERSION,
-    bundledSource: bundle,
-    createInstaller: (o) =>
-      new HelperInstaller({
-        ...o,
-        root,
-        platform: 'linux',
-        uid: 4242,
-        stageParent: run.stageParent,
-        elevate: run.elevate,
-      }),
-    confirm: async () => true,
-    report: (error) => reported.push(error),
-    restartEngine: async (during) => {
-      await during?.();
-    },
-    env: { APPIMAGE: '/home/me/ngrokd.AppImage', TMPDIR: tmp },
-  });
-  assert.equal(await flow.install('first-run'), true, JSON.stringify(reported));
-  assert.equal(run.commands.length, 1, 'one elevated command: one password prompt');
-  const command = run.commands[0] ?? '';
-  const manifestHash = /printf '%s {2}%s\\n' '([0-9a-f]{64})'/.exec(command)?.[1];
-  assert.ok(manifestHash, 'the manifest hash is in the command literally');
-  // The user's copy appears only as what root copies from, never as a program or a --source.
-  assert.equal(
-    command.split(tmp.replace(/'/g, `'\\''`)).length - 1,
-    2,
-    'manifest and tree, copied once each',
-  );
-  assert.match(
-    command,
-    /cd \/ && "\$ngrokd_stage\/tree"'\/bin\/node' "\$ngrokd_stage\/tree"'\/helper\/install\/cli\.ts' 'install'/,
-  );
-  assert.match(command, /'--source' "\$ngrokd_stage\/tree" '--runtime' "\$ngrokd_stage\/tree"'\/bin\/node'/);
+test(
+  'from an AppImage: root stages, verifies and installs the real helper, then uninstalls it',
+  { skip },
+  async () => {
+    const root = await newDir('root');
+    const run = await elevation();
+    // The user's TMPDIR decides where the copy goes: a hostile name stays one word.
+    const tmp = join(await newDir('tmp'), `t$(touch ${run.marker})'\`id\``);
+    await mkdir(tmp, { recursive: true });
+    const reported: UserFacingError[] = [];
+    const flow = new HelperFlow({
+      currentVersion: VERSION,
+      bundledSource: bundle,
+      createInstaller: (o) =>
+        new HelperInstaller({
+          ...o,
+          root,
+          platform: 'linux',
+          uid: 4242,
+          stageParent: run.stageParent,
+          elevate: run.elevate,
+        }),
+      confirm: async () => true,
+      report: (error) => reported.push(error),
+      restartEngine: async (during) => {
+        await during?.();
+      },
+      env: { APPIMAGE: '/home/me/ngrokd.AppImage', TMPDIR: tmp },
+    });
+    assert.equal(await flow.install('first-run'), true, JSON.stringify(reported));
+    assert.equal(run.commands.length, 1, 'one elevated command: one password prompt');
+    const command = run.commands[0] ?? '';
+    const manifestHash = /printf '%s {2}%s\\n' '([0-9a-f]{64})'/.exec(command)?.[1];
+    assert.ok(manifestHash, 'the manifest hash is in the command literally');
+    // The user's copy appears only as what root copies from, never as a program or a --source.
+    assert.equal(
+      command.split(tmp.replace(/'/g, `'\\''`)).length - 1,
+      2,
+      'manifest and tree, copied once each',
+    );
+    assert.match(
+      command,
+      /cd \/ && "\$ngrokd_stage\/tree"'\/bin\/node' "\$ngrokd_stage\/tree"'\/helper\/install\/cli\.ts' 'install'/,
+    );
+    assert.match(
+      command,
+      /'--source' "\$ngrokd_stage\/tree" '--runtime' "\$ngrokd_stage\/tree"'\/bin\/node'/,
+    );
 
-  const status = await helperStatus({ root, platform: 'linux' });
-  assert.deepEqual(
-    [status.state, status.version, status.uid],
-    ['intact', VERSION, 4242],
-    status.problems.join(),
-  );
-  const installed = join(root, LAYOUT.baseDir, VERSION);
-  assert.equal(await sha256(join(installed, 'bin/node')), await sha256(join(bundle, HELPER_RUNTIME)));
-  assert.deepEqual(await readdir(run.stageParent), [], 'the staging directory is gone');
-  assert.deepEqual(await readdir(tmp), [], "the user's copy is gone");
-  assert.equal(existsSync(run.marker), false);
+    const status = await helperStatus({ root, platform: 'linux' });
+    assert.deepEqual(
+      [status.state, status.version, status.uid],
+      ['intact', VERSION, 4242],
+      status.problems.join(),
+    );
+    const installed = join(root, LAYOUT.baseDir, VERSION);
+    assert.equal(await sha256(join(installed, 'bin/node')), await sha256(join(bundle, HELPER_RUNTIME)));
+    assert.deepEqual(await readdir(run.stageParent), [], 'the staging directory is gone');
+    assert.deepEqual(await readdir(tmp), [], "the user's copy is gone");
+    assert.equal(existsSync(run.marker), false);
 
-  // Uninstall runs the installer too: staged the same way.
-  assert.equal(await flow.uninstall(), true, JSON.stringify(reported));
-  assert.equal(run.commands.length, 2);
-  assert.match(run.commands[1] ?? '', /"\$ngrokd_stage\/tree"'\/helper\/install\/cli\.ts' 'uninstall'/);
-  assert.deepEqual(await readdir(root), []);
-  assert.deepEqual(await readdir(run.stageParent), []);
-  assert.deepEqual(reported, []);
-});
+    // Uninstall runs the installer too: staged the same way.
+    assert.equal(await flow.uninstall(), true, JSON.stringify(reported));
+    assert.equal(run.commands.length, 2);
+    assert.match(run.commands[1] ?? '', /"\$ngrokd_stage\/tree"'\/helper\/install\/cli\.ts' 'uninstall'/);
+    assert.deepEqual(await readdir(root), []);
+    assert.deepEqual(await readdir(run.stageParent), []);
+    assert.deepEqual(reported, []);
+  },
+);
 
 /** Swap `file` in the user's copy for `content` from another process; expect a refusal naming it. */
 async function refusesSwap(options: {
@@ -210,18 +218,22 @@ async function refusesSwap(options: {
   }
 }
 
-test('an attacker swapping bin/node in the copy while the prompt is open: refused, never run', async () => {
-  await refusesSwap({
-    bundled: bundle,
-    message: /"bin\/node" was modified/,
-    attack: async (copy, marker, evil) => {
-      await writeFile(evil, `#!/bin/sh\ntouch ${shellQuote(marker)}\n`, { mode: 0o755 });
-      return [`cp ${shellQuote(evil)} ${shellQuote(join(copy, HELPER_RUNTIME))}`];
-    },
-  });
-});
+test(
+  'an attacker swapping bin/node in the copy while the prompt is open: refused, never run',
+  { skip },
+  async () => {
+    await refusesSwap({
+      bundled: bundle,
+      message: /"bin\/node" was modified/,
+      attack: async (copy, marker, evil) => {
+        await writeFile(evil, `#!/bin/sh\ntouch ${shellQuote(marker)}\n`, { mode: 0o755 });
+        return [`cp ${shellQuote(evil)} ${shellQuote(join(copy, HELPER_RUNTIME))}`];
+      },
+    });
+  },
+);
 
-test('an attacker swapping helper/install/cli.ts in the copy: refused, never run', async () => {
+test('an attacker swapping helper/install/cli.ts in the copy: refused, never run', { skip }, async () => {
   await refusesSwap({
     bundled: bundle,
     message: /"helper\/install\/cli\.ts" was modified/,
@@ -235,24 +247,28 @@ test('an attacker swapping helper/install/cli.ts in the copy: refused, never run
   });
 });
 
-test('rewriting the manifest to match the swapped file is refused by the hash in the command', async () => {
-  await refusesSwap({
-    bundled: await smallBundle(),
-    message: /the file list ".*manifest\.sha256" was rewritten/,
-    attack: async (copy, marker, evil) => {
-      const content = `#!/bin/sh\ntouch ${shellQuote(marker)}\n`;
-      await writeFile(evil, content, { mode: 0o755 });
-      const hash = createHash('sha256').update(content).digest('hex');
-      const manifest = join(copy, '..', 'manifest.sha256');
-      return [
-        `cp ${shellQuote(evil)} ${shellQuote(join(copy, HELPER_RUNTIME))}`,
-        `sed -i 's/^[0-9a-f]*  bin\\/node$/${hash}  bin\\/node/' ${shellQuote(manifest)}`,
-      ];
-    },
-  });
-});
+test(
+  'rewriting the manifest to match the swapped file is refused by the hash in the command',
+  { skip },
+  async () => {
+    await refusesSwap({
+      bundled: await smallBundle(),
+      message: /the file list ".*manifest\.sha256" was rewritten/,
+      attack: async (copy, marker, evil) => {
+        const content = `#!/bin/sh\ntouch ${shellQuote(marker)}\n`;
+        await writeFile(evil, content, { mode: 0o755 });
+        const hash = createHash('sha256').update(content).digest('hex');
+        const manifest = join(copy, '..', 'manifest.sha256');
+        return [
+          `cp ${shellQuote(evil)} ${shellQuote(join(copy, HELPER_RUNTIME))}`,
+          `sed -i 's/^[0-9a-f]*  bin\\/node$/${hash}  bin\\/node/' ${shellQuote(manifest)}`,
+        ];
+      },
+    });
+  },
+);
 
-test('a planted node_modules that would shadow a verified package is refused', async () => {
+test('a planted node_modules that would shadow a verified package is refused', { skip }, async () => {
   await refusesSwap({
     bundled: await smallBundle(),
     message: /"helper\/node_modules\/zod\/index\.js" was added/,
@@ -263,23 +279,27 @@ test('a planted node_modules that would shadow a verified package is refused', a
   });
 });
 
-test('a listed file replaced by a symlink to an identical, user-owned file is refused', async () => {
-  const bundled = await smallBundle();
-  await refusesSwap({
-    bundled,
-    message: /"helper\/main\.ts" is not a regular file/,
-    attack: async (copy, _marker, evil) => {
-      // Same bytes, so the checksum alone would pass; the user could change the target later.
-      await writeFile(evil, await readFile(join(bundled, 'helper/main.ts')));
-      const main = join(copy, 'helper/main.ts');
-      await rm(main);
-      await symlink(evil, main);
-      return ['true'];
-    },
-  });
-});
+test(
+  'a listed file replaced by a symlink to an identical, user-owned file is refused',
+  { skip },
+  async () => {
+    const bundled = await smallBundle();
+    await refusesSwap({
+      bundled,
+      message: /"helper\/main\.ts" is not a regular file/,
+      attack: async (copy, _marker, evil) => {
+        // Same bytes, so the checksum alone would pass; the user could change the target later.
+        await writeFile(evil, await readFile(join(bundled, 'helper/main.ts')));
+        const main = join(copy, 'helper/main.ts');
+        await rm(main);
+        await symlink(evil, main);
+        return ['true'];
+      },
+    });
+  },
+);
 
-test('the staging directory is root-only and the stage needs a real sha256', async () => {
+test('the staging directory is root-only and the stage needs a real sha256', { skip }, async () => {
   const source = await prepareHelperSource(await smallBundle(), { APPIMAGE: '/x.AppImage' });
   try {
     const { stage } = source;

@@ -13,6 +13,9 @@ import { fileURLToPath } from 'node:url';
 import pkg from '../../package.json' with { type: 'json' };
 import { HELPER_PROTOCOL_VERSION } from '../../helper/protocol.ts';
 import { ALLOWED_UID, OTHER_UID, SCENARIO_HOSTS, SCENARIO_INTERFACE } from './netns/helper-fixture.ts';
+import { rootOnly } from '../support/root-only.ts';
+
+const skip = rootOnly('it creates an interface and binds port 80 inside `unshare -n`');
 
 const SCENARIO = fileURLToPath(new URL('./netns/helper-scenario.ts', import.meta.url));
 
@@ -66,6 +69,7 @@ function requireTool(name: string): void {
 }
 
 before(async () => {
+  if (skip !== false) return;
   assert.equal(
     process.getuid?.(),
     0,
@@ -99,7 +103,7 @@ const section = [
   '',
 ].join('\n');
 
-test('the handshake tells the app the helper version, protocol and hosts file', () => {
+test('the handshake tells the app the helper version, protocol and hosts file', { skip }, () => {
   assert.deepEqual(results.ready.helper, {
     version: pkg.version,
     protocol: HELPER_PROTOCOL_VERSION,
@@ -108,39 +112,51 @@ test('the handshake tells the app the helper version, protocol and hosts file', 
   });
 });
 
-test('ensureInterface creates a local-only interface (the fallback kind where the kernel has no dummy)', () => {
-  assert.equal(results.ready.interface.name, SCENARIO_INTERFACE.name);
-  assert.equal(results.ready.interface.subnet, SCENARIO_INTERFACE.subnet);
-  assert.ok(['dummy', 'bridge'].includes(results.ready.interface.kind), results.ready.interface.kind);
-  assert.equal(results.afterSetup.interfaceExists, true);
-});
+test(
+  'ensureInterface creates a local-only interface (the fallback kind where the kernel has no dummy)',
+  { skip },
+  () => {
+    assert.equal(results.ready.interface.name, SCENARIO_INTERFACE.name);
+    assert.equal(results.ready.interface.subnet, SCENARIO_INTERFACE.subnet);
+    assert.ok(['dummy', 'bridge'].includes(results.ready.interface.kind), results.ready.interface.kind);
+    assert.equal(results.afterSetup.interfaceExists, true);
+  },
+);
 
-test('setAddresses puts exactly the endpoint addresses (and the gateway) on the interface', () => {
+test('setAddresses puts exactly the endpoint addresses (and the gateway) on the interface', { skip }, () => {
   assert.deepEqual(ips(results.afterSetup), ['10.107.0.1', '10.107.0.2', '10.107.0.3']);
 });
 
-test('setHosts writes the managed section into the temp hosts file and keeps every user line', () => {
-  assert.equal(results.ready.hostsChanged, true);
-  assert.equal(results.afterSetup.hosts, results.userLines + section);
-});
+test(
+  'setHosts writes the managed section into the temp hosts file and keeps every user line',
+  { skip },
+  () => {
+    assert.equal(results.ready.hostsChanged, true);
+    assert.equal(results.afterSetup.hosts, results.userLines + section);
+  },
+);
 
-test('an unprivileged client listens on ip:80 through the fd the helper passed, and a real connection reaches it', () => {
-  assert.equal(results.ready.uid, ALLOWED_UID);
-  assert.equal(results.ready.directBind, 'EACCES', 'the client itself cannot bind port 80');
-  assert.equal(results.ready.port, 80);
-  assert.deepEqual(
-    { ...results.ready.address, family: undefined },
-    { address: '10.107.0.2', port: 80, family: undefined },
-  );
-  assert.equal(results.throughPort80, `served by uid ${ALLOWED_UID}\n`);
-});
+test(
+  'an unprivileged client listens on ip:80 through the fd the helper passed, and a real connection reaches it',
+  { skip },
+  () => {
+    assert.equal(results.ready.uid, ALLOWED_UID);
+    assert.equal(results.ready.directBind, 'EACCES', 'the client itself cannot bind port 80');
+    assert.equal(results.ready.port, 80);
+    assert.deepEqual(
+      { ...results.ready.address, family: undefined },
+      { address: '10.107.0.2', port: 80, family: undefined },
+    );
+    assert.equal(results.throughPort80, `served by uid ${ALLOWED_UID}\n`);
+  },
+);
 
-test('the helper binds only addresses it manages', () => {
+test('the helper binds only addresses it manages', { skip }, () => {
   assert.equal(results.ready.unmanagedListen.code, 'LISTEN_FAILED');
   assert.match(results.ready.unmanagedListen.message, /10\.107\.0\.9 is not an endpoint address/);
 });
 
-test('a client running as another uid is refused, and the refusal is logged', () => {
+test('a client running as another uid is refused, and the refusal is logged', { skip }, () => {
   assert.equal(results.stranger.uid, OTHER_UID);
   assert.equal(results.stranger.error?.code, 'HELPER_ERROR');
   assert.match(results.stranger.error?.message ?? '', new RegExp(`uid ${OTHER_UID}`));
@@ -148,7 +164,7 @@ test('a client running as another uid is refused, and the refusal is logged', ()
   assert.equal(results.probe.helper?.version, pkg.version, 'the allowed uid may still say hello');
 });
 
-test('thousands of fuzzed frames get error replies or a closed connection, never a crash', () => {
+test('thousands of fuzzed frames get error replies or a closed connection, never a crash', { skip }, () => {
   const fuzz = results.fuzz;
   assert.ok(fuzz.frames >= 2000, `${fuzz.frames} frames`);
   assert.equal(fuzz.invalidReplies, 2000, 'every invalid request in the burst got its own reply');
@@ -161,23 +177,31 @@ test('thousands of fuzzed frames get error replies or a closed connection, never
   assert.equal(results.throughPort80AfterFuzz, `served by uid ${ALLOWED_UID}\n`);
 });
 
-test('a stopped helper removes its state, and the app re-asserts all of it when the helper is back', () => {
-  assert.equal(results.afterHelperStop.hosts, results.userLines);
-  assert.deepEqual(ips(results.afterHelperStop), []);
-  assert.equal(results.afterHelperStop.interfaceExists, false, 'SIGTERM removes the interface too');
-  assert.equal(results.afterHelperRestart.held, true, JSON.stringify(results.afterHelperRestart.value));
-  assert.equal(results.afterHelperRestart.value.hosts, results.userLines + section);
-  assert.deepEqual(ips(results.afterHelperRestart.value), ['10.107.0.1', '10.107.0.2', '10.107.0.3']);
-  assert.equal(
-    results.throughPort80AfterRestart,
-    `served by uid ${ALLOWED_UID}\n`,
-    'the passed socket outlives the helper',
-  );
-});
+test(
+  'a stopped helper removes its state, and the app re-asserts all of it when the helper is back',
+  { skip },
+  () => {
+    assert.equal(results.afterHelperStop.hosts, results.userLines);
+    assert.deepEqual(ips(results.afterHelperStop), []);
+    assert.equal(results.afterHelperStop.interfaceExists, false, 'SIGTERM removes the interface too');
+    assert.equal(results.afterHelperRestart.held, true, JSON.stringify(results.afterHelperRestart.value));
+    assert.equal(results.afterHelperRestart.value.hosts, results.userLines + section);
+    assert.deepEqual(ips(results.afterHelperRestart.value), ['10.107.0.1', '10.107.0.2', '10.107.0.3']);
+    assert.equal(
+      results.throughPort80AfterRestart,
+      `served by uid ${ALLOWED_UID}\n`,
+      'the passed socket outlives the helper',
+    );
+  },
+);
 
-test('after the app is killed and the grace period passes, the hosts section, the addresses and the interface are gone', () => {
-  assert.equal(results.afterAppCrash.held, true, JSON.stringify(results.afterAppCrash.value));
-  assert.equal(results.afterAppCrash.value.hosts, results.userLines);
-  assert.deepEqual(ips(results.afterAppCrash.value), []);
-  assert.equal(results.afterAppCrash.value.interfaceExists, false);
-});
+test(
+  'after the app is killed and the grace period passes, the hosts section, the addresses and the interface are gone',
+  { skip },
+  () => {
+    assert.equal(results.afterAppCrash.held, true, JSON.stringify(results.afterAppCrash.value));
+    assert.equal(results.afterAppCrash.value.hosts, results.userLines);
+    assert.deepEqual(ips(results.afterAppCrash.value), []);
+    assert.equal(results.afterAppCrash.value.interfaceExists, false);
+  },
+);

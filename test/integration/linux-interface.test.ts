@@ -1,18 +1,20 @@
 /**
  * The Linux interface code against the real kernel, inside a private network namespace so the
  * machine's own network is never touched: the scenarios live in netns/linux-interface.scenario.ts
- * and run in a child started with `unshare -n`. Needs root; without it (or without unshare) this
- * fails rather than skips, because CI runs as root.
+ * and run in a child started with `unshare -n`. Needs root: skipped without it, unless CI=true.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { rootOnly } from '../support/root-only.ts';
+
+const skip = rootOnly('it creates interfaces in a private network namespace');
 
 const SCENARIO = fileURLToPath(new URL('./netns/linux-interface.scenario.ts', import.meta.url));
 const SCENARIO_COUNT = 10;
 
-test('Linux interface scenarios pass inside a private network namespace', (t) => {
+test('Linux interface scenarios pass inside a private network namespace', { skip }, (t) => {
   assert.equal(process.platform, 'linux', 'the Linux interface test runs on Linux only');
   assert.equal(
     process.getuid?.(),

@@ -27,6 +27,9 @@ import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { stageHelper } from '../../main/electron/build.ts';
 import { shellQuote } from '../../helper/client/helper-installer.ts';
+import { rootOnly } from '../support/root-only.ts';
+
+const skip = rootOnly('it fakes pkexec inside a private mount namespace');
 
 const INSTALLER = new URL('../../helper/client/helper-installer.ts', import.meta.url).href;
 const FLOW = new URL('../../main/electron/helper-flow.ts', import.meta.url).href;
@@ -168,71 +171,87 @@ function resetLogs(): void {
 
 const NASTY = `it's "$HOME" \`id\` $(id) \\ back\\slash; done`;
 
-test('sudo-prompt runs from / whatever the working directory: hostile directory names stay inert', () => {
-  for (const dir of HOSTILE) mkdirSync(dir, { recursive: true });
-  for (const dir of HOSTILE) {
-    resetLogs();
-    const result = fromHostileDir(dir, 'elevate', `printf %s ${shellQuote(NASTY)}`);
-    assert.equal(result.cwd, dir, 'the elevating process really ran from the hostile directory');
-    assert.equal(result.out, NASTY, `the command ran exactly once, unchanged, from ${JSON.stringify(dir)}`);
-    const { cwds, argvs } = pkexecRuns();
-    assert.deepEqual(cwds, ['/'], `pkexec ran once, from /, for ${JSON.stringify(dir)}`);
-    assert.deepEqual(argvs[0]?.slice(0, 3), ['--disable-internal-agent', '/bin/bash', '-c']);
-    for (const [name, marker] of Object.entries(MARKERS)) {
-      assert.equal(existsSync(marker), false, `${name}: ${JSON.stringify(dir)} was not run as a command`);
+test(
+  'sudo-prompt runs from / whatever the working directory: hostile directory names stay inert',
+  { skip },
+  () => {
+    for (const dir of HOSTILE) mkdirSync(dir, { recursive: true });
+    for (const dir of HOSTILE) {
+      resetLogs();
+      const result = fromHostileDir(dir, 'elevate', `printf %s ${shellQuote(NASTY)}`);
+      assert.equal(result.cwd, dir, 'the elevating process really ran from the hostile directory');
+      assert.equal(result.out, NASTY, `the command ran exactly once, unchanged, from ${JSON.stringify(dir)}`);
+      const { cwds, argvs } = pkexecRuns();
+      assert.deepEqual(cwds, ['/'], `pkexec ran once, from /, for ${JSON.stringify(dir)}`);
+      assert.deepEqual(argvs[0]?.slice(0, 3), ['--disable-internal-agent', '/bin/bash', '-c']);
+      for (const [name, marker] of Object.entries(MARKERS)) {
+        assert.equal(existsSync(marker), false, `${name}: ${JSON.stringify(dir)} was not run as a command`);
+      }
     }
-  }
-});
+  },
+);
 
-test('the installer through the default prompt: installs from a hostile cwd; a decline is HELPER_MISSING', async () => {
-  const dir = HOSTILE[3] as string;
-  mkdirSync(dir, { recursive: true });
-  resetLogs();
-  const root = join(work, 'root-install');
-  mkdirSync(root);
-  const installed = fromHostileDir(dir, 'install', '', root);
-  assert.deepEqual(installed, { cwd: dir, action: 'install' });
-  assert.deepEqual(pkexecRuns().cwds, ['/']);
-  assert.ok(existsSync(join(root, 'usr/local/lib/ngrokd-helper/manifest.json')));
+test(
+  'the installer through the default prompt: installs from a hostile cwd; a decline is HELPER_MISSING',
+  { skip },
+  async () => {
+    const dir = HOSTILE[3] as string;
+    mkdirSync(dir, { recursive: true });
+    resetLogs();
+    const root = join(work, 'root-install');
+    mkdirSync(root);
+    const installed = fromHostileDir(dir, 'install', '', root);
+    assert.deepEqual(installed, { cwd: dir, action: 'install' });
+    assert.deepEqual(pkexecRuns().cwds, ['/']);
+    assert.ok(existsSync(join(root, 'usr/local/lib/ngrokd-helper/manifest.json')));
 
-  writeFileSync(DECLINE, '');
-  try {
-    const root2 = join(work, 'root-declined');
-    mkdirSync(root2);
-    const declined = fromHostileDir(dir, 'install', '', root2);
-    assert.equal(declined.code, 'HELPER_MISSING');
-    assert.match(declined.message ?? '', /administrator prompt was declined; running in user mode/);
-  } finally {
-    rmSync(DECLINE, { force: true });
-  }
-  for (const marker of Object.values(MARKERS)) assert.equal(existsSync(marker), false);
-});
+    writeFileSync(DECLINE, '');
+    try {
+      const root2 = join(work, 'root-declined');
+      mkdirSync(root2);
+      const declined = fromHostileDir(dir, 'install', '', root2);
+      assert.equal(declined.code, 'HELPER_MISSING');
+      assert.match(declined.message ?? '', /administrator prompt was declined; running in user mode/);
+    } finally {
+      rmSync(DECLINE, { force: true });
+    }
+    for (const marker of Object.values(MARKERS)) assert.equal(existsSync(marker), false);
+  },
+);
 
-test("a staged AppImage install through the real prompt: sudo-prompt's quoting keeps the script intact", async () => {
-  const dir = HOSTILE[0] as string;
-  mkdirSync(dir, { recursive: true });
-  const bundle = await stageHelper(REPO, join(work, 'out'));
-  const stageParent = join(work, 'stage-parent');
-  mkdirSync(stageParent, { mode: 0o700 });
+test(
+  "a staged AppImage install through the real prompt: sudo-prompt's quoting keeps the script intact",
+  { skip },
+  async () => {
+    const dir = HOSTILE[0] as string;
+    mkdirSync(dir, { recursive: true });
+    const bundle = await stageHelper(REPO, join(work, 'out'));
+    const stageParent = join(work, 'stage-parent');
+    mkdirSync(stageParent, { mode: 0o700 });
 
-  resetLogs();
-  const root = join(work, 'root-staged');
-  mkdirSync(root);
-  const installed = fromHostileDir(dir, 'staged', 'clean', root, bundle, stageParent);
-  assert.deepEqual(installed, { cwd: dir, action: 'install' });
-  const { cwds, argvs } = pkexecRuns();
-  assert.deepEqual(cwds, ['/']);
-  assert.match(argvs[0]?.at(-1) ?? '', /sha256sum -c --strict --quiet/, 'pkexec got the staging script');
-  assert.ok(existsSync(join(root, 'usr/local/lib/ngrokd-helper/0.1.0/bin/node')));
-  assert.deepEqual(readdirSync(stageParent), []);
+    resetLogs();
+    const root = join(work, 'root-staged');
+    mkdirSync(root);
+    const installed = fromHostileDir(dir, 'staged', 'clean', root, bundle, stageParent);
+    assert.deepEqual(installed, { cwd: dir, action: 'install' });
+    const { cwds, argvs } = pkexecRuns();
+    assert.deepEqual(cwds, ['/']);
+    assert.match(argvs[0]?.at(-1) ?? '', /sha256sum -c --strict --quiet/, 'pkexec got the staging script');
+    assert.ok(existsSync(join(root, 'usr/local/lib/ngrokd-helper/0.1.0/bin/node')));
+    assert.deepEqual(readdirSync(stageParent), []);
 
-  const swappedRoot = join(work, 'root-swapped');
-  mkdirSync(swappedRoot);
-  const swapped = fromHostileDir(dir, 'staged', 'swap', swappedRoot, bundle, stageParent);
-  assert.equal(swapped.code, 'HELPER_ERROR');
-  assert.match(swapped.message ?? '', /nothing was run or installed as root: "bin\/node" was modified/);
-  assert.deepEqual(readdirSync(swappedRoot), [], 'the swapped bin/node never ran and nothing was installed');
-  assert.deepEqual(pkexecRuns().cwds, ['/', '/'], 'the refusal came from the elevated script');
-  assert.deepEqual(readdirSync(stageParent), []);
-  for (const marker of Object.values(MARKERS)) assert.equal(existsSync(marker), false);
-});
+    const swappedRoot = join(work, 'root-swapped');
+    mkdirSync(swappedRoot);
+    const swapped = fromHostileDir(dir, 'staged', 'swap', swappedRoot, bundle, stageParent);
+    assert.equal(swapped.code, 'HELPER_ERROR');
+    assert.match(swapped.message ?? '', /nothing was run or installed as root: "bin\/node" was modified/);
+    assert.deepEqual(
+      readdirSync(swappedRoot),
+      [],
+      'the swapped bin/node never ran and nothing was installed',
+    );
+    assert.deepEqual(pkexecRuns().cwds, ['/', '/'], 'the refusal came from the elevated script');
+    assert.deepEqual(readdirSync(stageParent), []);
+    for (const marker of Object.values(MARKERS)) assert.equal(existsSync(marker), false);
+  },
+);
