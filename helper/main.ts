@@ -5,6 +5,8 @@
  *   --uid UID              NGROKD_HELPER_ALLOWED_UID  the user who installed the helper (root is always
  *                                                     allowed); --allowed-uid is the same option
  *   --hosts-path PATH      NGROKD_HOSTS_PATH          default /etc/hosts
+ *   --state-dir DIR                                   default /var/lib/ngrokd-helper: the journal of
+ *                                                     in-place hosts rewrites (bind-mounted /etc/hosts)
  *   --grace-ms MS          NGROKD_HELPER_GRACE_MS     default 10000: cleanup delay after the app vanished
  *   --idle-ms MS                                      default 30000: a quiet connection that is not
  *                                                     the app's controlling one is closed
@@ -19,6 +21,7 @@
  */
 import type { StructuredLogger } from '../main/common/logger.ts';
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
@@ -35,6 +38,9 @@ import { HELPER_NET_CONFIG_PATH, removeLeftovers, RootOps, trustedOwners } from 
 import { resolveSafePath } from '../main/system/safe-path.ts';
 import { DEFAULT_GRACE_PERIOD_MS, DEFAULT_IDLE_TIMEOUT_MS, HelperServer } from './server.ts';
 
+/** systemd's StateDirectory=ngrokd-helper; launchd has no sandbox, the same path works. */
+export const DEFAULT_HELPER_STATE_DIR = '/var/lib/ngrokd-helper';
+
 /** The release of these files; an installed helper is told its version with --version. */
 export const HELPER_VERSION: string = pkg.version;
 
@@ -42,6 +48,8 @@ export interface HelperConfig {
   socketPath: string;
   allowedUid: number | null;
   hostsPath: string;
+  /** Root-only directory for the in-place rewrite journal. */
+  stateDir: string;
   gracePeriodMs: number;
   idleTimeoutMs: number;
   version: string;
@@ -113,6 +121,7 @@ export function parseHelperConfig(
         uid: { type: 'string' },
         'allowed-uid': { type: 'string' },
         'hosts-path': { type: 'string' },
+        'state-dir': { type: 'string' },
         'grace-ms': { type: 'string' },
         'idle-ms': { type: 'string' },
         version: { type: 'string' },
@@ -134,9 +143,11 @@ export function parseHelperConfig(
   const { values } = parsed;
   const socketPath = values.socket ?? env.NGROKD_HELPER_SOCKET ?? defaultHelperSocketPath();
   const hostsPath = values['hosts-path'] ?? env.NGROKD_HOSTS_PATH ?? DEFAULT_HOSTS_PATH;
+  const stateDir = values['state-dir'] ?? DEFAULT_HELPER_STATE_DIR;
   for (const [what, path] of [
     ['socket path', socketPath],
     ['hosts path', hostsPath],
+    ['state directory', stateDir],
   ] as const) {
     if (!path.startsWith('/')) throw configError(what, path, 'expected an absolute path');
   }
@@ -158,6 +169,7 @@ export function parseHelperConfig(
   return {
     socketPath,
     hostsPath,
+    stateDir,
     allowedUid: uid === undefined || uid === '' ? null : parseInteger('allowed uid', uid, 0, 2 ** 32 - 2),
     gracePeriodMs:
       grace === undefined ? DEFAULT_GRACE_PERIOD_MS : parseInteger('grace period (ms)', grace, 0, 3_600_000),
@@ -178,9 +190,9 @@ export async function runHelper(config: HelperConfig, logger: StructuredLogger):
       'Install it with `npm run ngrokd -- helper install`, which starts it as a system service.',
     );
   }
-  const ops = new RootOps({ hostsPath: config.hostsPath, pinned: config.network });
-  const stray = await ops.removeStrayInterfaces();
-  if (stray.length > 0) logger.info({ removed: stray }, 'removed interfaces left under other names');
+  await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
+  const ops = new RootOps({ hostsPath: config.hostsPath, pinned: config.network, stateDir: config.stateDir });
+  await ops.removeLeftovers();
   return HelperServer.start({
     socketPath: config.socketPath,
     allowedUid: config.allowedUid,
@@ -201,7 +213,11 @@ async function main(): Promise<void> {
   try {
     const config = parseHelperConfig(process.argv.slice(2));
     if (config.teardown) {
-      await removeLeftovers({ interfaceName: config.network.name, hostsPath: config.hostsPath });
+      await removeLeftovers({
+        interfaceName: config.network.name,
+        hostsPath: config.hostsPath,
+        stateDir: config.stateDir,
+      });
       logger.info({ interface: config.network.name, hostsPath: config.hostsPath }, 'teardown done');
       return;
     }

@@ -5,7 +5,8 @@
  *  - CAP_NET_BIND_SERVICE: bind ports below 1024 whose fds are passed to the app.
  *  - CAP_CHOWN: hand the socket to the allowed user; keep the hosts file's owner on rewrite.
  *  - ProtectSystem=strict makes the whole tree read-only except ReadWritePaths: /etc because the
- *    hosts file is replaced by rename (the temp file lives in /etc), /run for the socket and state.
+ *    hosts file is replaced by rename (the temp file lives in /etc), /run for the socket; and the
+ *    StateDirectory /var/lib/ngrokd-helper for the journal of in-place hosts rewrites (containers).
  *  - No CAP_DAC_OVERRIDE: root-owned files stay writable through ordinary owner permissions, and
  *    nothing else should be.
  *  - MemoryDenyWriteExecute is deliberately absent: V8's JIT needs writable+executable pages.
@@ -38,6 +39,8 @@ ExecStart=${execLine(helperArgv(layout, version, uid))}
 Restart=on-failure
 RestartSec=2
 UMask=0077
+StateDirectory=ngrokd-helper
+StateDirectoryMode=0700
 CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_BIND_SERVICE CAP_CHOWN
 AmbientCapabilities=
 NoNewPrivileges=yes

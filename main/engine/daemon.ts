@@ -27,6 +27,7 @@ function userMode(config: ResolvedConfig): UserModeOps {
   return new UserModeOps({
     subnet: config.net.user_subnet,
     interfaceName: config.net.interface_name,
+    stateDir: config.stateDir,
     ...(config.hostsPath === undefined ? {} : { hostsPath: config.hostsPath }),
   });
 }
@@ -37,7 +38,10 @@ export async function createPrivilegedOps(
 ): Promise<ChosenOps> {
   if (options.userMode) return { ops: userMode(config), problem: null };
   if (options.isRoot ?? process.getuid?.() === 0) {
-    return { ops: new RootOps({ hostsPath: config.hostsPath ?? DEFAULT_HOSTS_PATH }), problem: null };
+    return {
+      ops: new RootOps({ hostsPath: config.hostsPath ?? DEFAULT_HOSTS_PATH, stateDir: config.stateDir }),
+      problem: null,
+    };
   }
   const helper = new HelperClientOps({
     appVersion: VERSION,

@@ -33,6 +33,8 @@ export interface UserModeOptions {
   /** Names the hosts section until ensureInterface() says otherwise. */
   interfaceName?: string;
   isRoot?: boolean;
+  /** Our state directory: holds the journal when the hosts file must be rewritten in place. */
+  stateDir?: string;
   /** First port an unprivileged process may bind (Linux: net.ipv4.ip_unprivileged_port_start). */
   unprivilegedPortStart?: number;
 }
@@ -67,6 +69,7 @@ export class UserModeOps implements PrivilegedOps {
   readonly #isRoot: boolean;
   readonly #unprivilegedPortStart: number;
   #interfaceName: string;
+  readonly #stateDir: string | undefined;
   #hosts: HostsSection | null = null;
 
   constructor(options: UserModeOptions = {}) {
@@ -84,6 +87,7 @@ export class UserModeOps implements PrivilegedOps {
     this.#isRoot = options.isRoot ?? process.getuid?.() === 0;
     this.#unprivilegedPortStart = options.unprivilegedPortStart ?? readUnprivilegedPortStart();
     this.#interfaceName = options.interfaceName ?? DEFAULT_INTERFACE;
+    this.#stateDir = options.stateDir;
   }
 
   /** User mode always uses its loopback subnet; the configured (root-mode) subnet does not apply. */
@@ -130,6 +134,7 @@ export class UserModeOps implements PrivilegedOps {
       path: this.hostsPath,
       interfaceName: this.#interfaceName,
       subnet: this.subnet.cidr,
+      ...(this.#stateDir === undefined ? {} : { journalDir: this.#stateDir }),
     });
     return this.#hosts;
   }

@@ -4,13 +4,14 @@
  * newline, comments, non-UTF-8 bytes), which is why the file is handled as latin1: one char per byte.
  * A damaged section is refused, never "repaired" by deleting lines the user may own.
  */
-import { readFile } from 'node:fs/promises';
+import { open, readFile, stat, appendFile, type FileHandle } from 'node:fs/promises';
 import { assertHostname } from '../common/endpoint-url.ts';
 import { DEFAULT_INTERFACE } from '../common/defaults.ts';
-import { NgrokdError } from '../common/errors.ts';
+import { errorCode, NgrokdError } from '../common/errors.ts';
 import type { HostsEntry } from '../common/privileged.ts';
 import { contains, ipToInt, parseCidr, type Subnet } from '../common/subnet.ts';
 import { writeFileAtomic, type AtomicWriteFs } from './atomic-write.ts';
+import { needsInPlaceWrite, recoverInPlaceWrite, writeInPlace } from './in-place-write.ts';
 import { validateInterfaceName } from '../common/interface-name.ts';
 
 /** Any instance's marker, so a section nested in ours is detected. */
@@ -22,7 +23,35 @@ export interface HostsSectionOptions {
   interfaceName: string;
   /** Every IP written must lie in this CIDR. */
   subnet: string;
+  /**
+   * A directory of ours (0700) for the journal of in-place rewrites, needed when the file cannot be
+   * replaced by rename (a bind mount in a container, a read-only /etc): without it such a file is
+   * refused with HOSTS_FILE_WRITE.
+   */
+  journalDir?: string;
+  /**
+   * How often the file is checked for edits while a section is published (a stat each time); a
+   * deleted or damaged section is written again. 0 turns it off. Default 2000.
+   */
+  watchIntervalMs?: number;
   fs?: AtomicWriteFs;
+}
+
+/** How many times a write is redone because the file changed while it was being merged. */
+const MAX_MERGE_ATTEMPTS = 5;
+const DEFAULT_WATCH_INTERVAL_MS = 2000;
+
+interface FileIdentity {
+  ino: number;
+  size: number;
+  mtimeMs: number;
+}
+
+/** The file as read for one merge: its text, and an open handle on that inode (null if missing). */
+interface ReadState {
+  text: string;
+  bytes: number;
+  handle: FileHandle | null;
 }
 
 interface Line {
@@ -69,8 +98,16 @@ export class HostsSection {
   readonly endMarker: string;
   readonly #subnet: Subnet;
   readonly #fs: AtomicWriteFs | undefined;
+  readonly #journalDir: string | undefined;
+  readonly #watchIntervalMs: number;
   /** Serialises writes from one process. */
   #queue: Promise<unknown> = Promise.resolve();
+  #recovered = false;
+  /** The lines last published (null: no section), re-asserted when the file drifts. */
+  #wanted: string[] | null = null;
+  /** The file as it was right after our last look: any other change is an edit. */
+  #known: FileIdentity | null = null;
+  #watch: NodeJS.Timeout | undefined;
 
   constructor(options: HostsSectionOptions) {
     validateInterfaceName(options.interfaceName);
@@ -80,6 +117,14 @@ export class HostsSection {
     this.endMarker = `# END ngrokd managed section${suffix}`;
     this.#subnet = parseCidr(options.subnet);
     this.#fs = options.fs;
+    this.#journalDir = options.journalDir;
+    this.#watchIntervalMs = options.watchIntervalMs ?? DEFAULT_WATCH_INTERVAL_MS;
+  }
+
+  /** Stop watching the file (the section stays as it is). */
+  close(): void {
+    clearInterval(this.#watch);
+    this.#watch = undefined;
   }
 
   /** The entries currently in the section (empty when there is none). */
@@ -106,6 +151,30 @@ export class HostsSection {
 
   remove(): Promise<{ changed: boolean }> {
     return this.setHosts([]);
+  }
+
+  /** Re-publish the section when the file changed under us (a user deleted or edited it). */
+  #watchFile(): void {
+    if (this.#watchIntervalMs <= 0 || this.#watch !== undefined) return;
+    this.#watch = setInterval(() => {
+      void this.#identity().then((now) => {
+        if (this.#wanted === null || sameIdentity(now, this.#known)) return;
+        const wanted = this.#wanted;
+        const run = this.#queue.then(() => this.#converge(wanted));
+        // A section the user broke stays refused; the next tick tries again.
+        this.#queue = run.catch(() => undefined);
+      });
+    }, this.#watchIntervalMs);
+    this.#watch.unref();
+  }
+
+  async #identity(): Promise<FileIdentity | null> {
+    try {
+      const info = await stat(this.path);
+      return { ino: info.ino, size: info.size, mtimeMs: info.mtimeMs };
+    } catch {
+      return null;
+    }
   }
 
   /** `<ip> <hostname>` lines sorted by hostname, after checking every value. */
@@ -137,24 +206,100 @@ export class HostsSection {
       .map(([hostname, ip]) => `${ip} ${hostname}`);
   }
 
+  /**
+   * Merge our section into the file as it is now. The file is read again right before it is
+   * replaced, and the merge redone when it changed meanwhile; lines appended to the old file in the
+   * instant between that check and the rename are copied over from the old inode afterwards.
+   */
   async #converge(entryLines: string[]): Promise<{ changed: boolean }> {
-    const text = await this.#readText();
-    const next = this.#render(text, entryLines);
-    if (next === text) return { changed: false };
+    await this.#recover();
     try {
-      await writeFileAtomic(this.path, Buffer.from(next, 'latin1'), {
+      for (let attempt = 1; ; attempt++) {
+        const before = await this.#readState();
+        try {
+          const next = this.#render(before.text, entryLines);
+          if (next === before.text) return { changed: false };
+          if (attempt < MAX_MERGE_ATTEMPTS && (await this.#readText()) !== before.text) continue;
+          const replaced = await this.#write(Buffer.from(next, 'latin1'));
+          if (replaced && before.handle !== null) await this.#carryOverAppends(before);
+          return { changed: true };
+        } finally {
+          await before.handle?.close();
+        }
+      }
+    } finally {
+      this.#wanted = entryLines.length > 0 ? entryLines : null;
+      this.#known = await this.#identity();
+      if (this.#wanted === null) this.close();
+      else this.#watchFile();
+    }
+  }
+
+  /** Replace the file; returns true when it was replaced by rename, false when rewritten in place. */
+  async #write(data: Buffer): Promise<boolean> {
+    try {
+      await writeFileAtomic(this.path, data, {
         mode: 0o644,
         ...(this.#fs === undefined ? {} : { fs: this.#fs }),
       });
+      return true;
     } catch (err) {
-      throw new NgrokdError(
-        'HOSTS_FILE_WRITE',
-        `could not write the hosts file ${this.path}: ${err instanceof Error ? err.message : String(err)}`,
-        'Check that the disk is not full and that the file and its directory are writable; the old file was left unchanged.',
-        { cause: err },
-      );
+      if (needsInPlaceWrite(err) && this.#journalDir !== undefined) {
+        try {
+          await writeInPlace(this.path, data, this.#journalDir);
+          return false;
+        } catch (inPlace) {
+          throw this.#writeError(inPlace);
+        }
+      }
+      throw this.#writeError(err);
     }
-    return { changed: true };
+  }
+
+  #writeError(err: unknown): NgrokdError {
+    const reason = err instanceof Error ? err.message : String(err);
+    return new NgrokdError(
+      'HOSTS_FILE_WRITE',
+      `could not write the hosts file ${this.path}: ${reason}`,
+      needsInPlaceWrite(err) && this.#journalDir === undefined
+        ? `${this.path} cannot be replaced (a bind mount, or a read-only directory): run ngrokd with a state directory so it can rewrite the file in place; the old file was left unchanged.`
+        : 'Check that the disk is not full and that the file and its directory are writable; the old file was left unchanged.',
+      { cause: err },
+    );
+  }
+
+  /** Bytes appended to the old inode after it was read belong to the user: append them to the new file. */
+  async #carryOverAppends(before: ReadState): Promise<void> {
+    const handle = before.handle as FileHandle;
+    const size = (await handle.stat()).size;
+    if (size <= before.bytes) return;
+    const tail = Buffer.alloc(size - before.bytes);
+    await handle.read(tail, 0, tail.length, before.bytes);
+    await appendFile(this.path, tail);
+  }
+
+  /** Finish an in-place rewrite that a crash interrupted, once per process, before the first read. */
+  async #recover(): Promise<void> {
+    if (this.#recovered || this.#journalDir === undefined) return;
+    await recoverInPlaceWrite(this.path, this.#journalDir);
+    this.#recovered = true;
+  }
+
+  async #readState(): Promise<ReadState> {
+    let handle: FileHandle;
+    try {
+      handle = await open(this.path, 'r');
+    } catch (err) {
+      if (errorCode(err) === 'ENOENT') return { text: '', bytes: 0, handle: null };
+      throw this.#readError(err);
+    }
+    try {
+      const data = await handle.readFile();
+      return { text: data.toString('latin1'), bytes: data.length, handle };
+    } catch (err) {
+      await handle.close();
+      throw this.#readError(err);
+    }
   }
 
   /** The whole file with our section replaced by `entryLines` (removed when empty). */
@@ -220,13 +365,23 @@ export class HostsSection {
     try {
       return await readFile(this.path, 'latin1');
     } catch (err) {
-      if (err instanceof Error && 'code' in err && err.code === 'ENOENT') return '';
-      throw new NgrokdError(
-        'HOSTS_FILE_WRITE',
-        `could not read the hosts file ${this.path}: ${err instanceof Error ? err.message : String(err)}`,
-        'Check that the file exists and is readable by ngrokd.',
-        { cause: err },
-      );
+      if (errorCode(err) === 'ENOENT') return '';
+      throw this.#readError(err);
     }
   }
+
+  #readError(err: unknown): NgrokdError {
+    return new NgrokdError(
+      'HOSTS_FILE_WRITE',
+      `could not read the hosts file ${this.path}: ${err instanceof Error ? err.message : String(err)}`,
+      'Check that the file exists and is readable by ngrokd.',
+      { cause: err },
+    );
+  }
+}
+
+function sameIdentity(a: FileIdentity | null, b: FileIdentity | null): boolean {
+  return (
+    a === b || (a !== null && b !== null && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs)
+  );
 }

@@ -37,6 +37,8 @@ export interface RootOpsOptions {
   /** The hosts file to manage (the caller resolves NGROKD_HOSTS_PATH). Default /etc/hosts. */
   hostsPath?: string;
   backend?: NetworkBackend;
+  /** Our state directory: holds the journal when the hosts file must be rewritten in place. */
+  stateDir?: string;
   /**
    * The helper's: the one interface name and subnet it serves, fixed by root (install-time arguments
    * or /etc/ngrokd/helper.json). ensureInterface refuses anything else, and teardown removes every
@@ -61,14 +63,18 @@ interface ManagedInterface {
 export async function removeLeftovers(options: {
   interfaceName: string;
   hostsPath?: string;
+  stateDir?: string;
   backend?: NetworkBackend;
 }): Promise<void> {
   const name = validateInterfaceName(options.interfaceName);
+  const path = options.hostsPath ?? DEFAULT_HOSTS_PATH;
+  resolveSafePath(path, { what: 'hosts file', owners: trustedOwners(), code: 'HOSTS_FILE_WRITE' });
   // Removing writes no entries, so the subnet the section validates against does not matter.
   const hosts = new HostsSection({
-    path: options.hostsPath ?? DEFAULT_HOSTS_PATH,
+    path,
     interfaceName: name,
     subnet: '10.0.0.0/8',
+    ...(options.stateDir === undefined ? {} : { journalDir: options.stateDir }),
   });
   const removed = await hosts.remove();
   const backend = options.backend ?? platformBackend();
@@ -97,6 +103,7 @@ export class RootOps implements PrivilegedOps {
   readonly hostsPath: string;
   readonly #backend: NetworkBackend;
   readonly #pinned: { name: string; subnet: Subnet } | null;
+  readonly #stateDir: string | undefined;
   #interface: ManagedInterface | null = null;
   /** The endpoint addresses currently on the interface: the only ones `listen` binds. */
   #addresses = new Set<string>();
@@ -104,6 +111,7 @@ export class RootOps implements PrivilegedOps {
   constructor(options: RootOpsOptions = {}) {
     this.hostsPath = options.hostsPath ?? DEFAULT_HOSTS_PATH;
     this.#backend = options.backend ?? platformBackend();
+    this.#stateDir = options.stateDir;
     this.#pinned =
       options.pinned === undefined
         ? null
@@ -158,7 +166,12 @@ export class RootOps implements PrivilegedOps {
       name,
       info,
       subnet,
-      hosts: new HostsSection({ path: this.hostsPath, interfaceName: name, subnet: subnet.cidr }),
+      hosts: new HostsSection({
+        path: this.hostsPath,
+        interfaceName: name,
+        subnet: subnet.cidr,
+        ...(this.#stateDir === undefined ? {} : { journalDir: this.#stateDir }),
+      }),
     };
     return info;
   }
@@ -233,16 +246,27 @@ export class RootOps implements PrivilegedOps {
       await this.clearEndpoints().catch((err: unknown) => problems.push(err));
       await this.#backend.destroyInterface(managed.info.name).catch((err: unknown) => problems.push(err));
       this.#interface = null;
+    } else if (this.#pinned !== null) {
+      // A helper that restarted knows no interface yet, but its section may still be there.
+      await this.removeLeftovers().catch((err: unknown) => problems.push(err));
     }
     if (this.#pinned !== null)
       await this.#backend.destroyManagedInterfaces().catch((err: unknown) => problems.push(err));
     if (problems.length > 0) throw problems[0];
   }
 
-  /** Pinned: remove the interfaces ngrokd made under other names (an earlier install, a rename). */
-  async removeStrayInterfaces(): Promise<string[]> {
-    if (this.#pinned === null) return [];
-    return this.#backend.destroyManagedInterfaces({ keep: this.#pinned.name });
+  /**
+   * Pinned (the helper, at start): remove what an earlier run left behind, the pinned name's hosts
+   * section and every interface ngrokd made; the app re-asserts all of it when it connects.
+   */
+  async removeLeftovers(): Promise<void> {
+    if (this.#pinned === null) return;
+    await removeLeftovers({
+      interfaceName: this.#pinned.name,
+      hostsPath: this.hostsPath,
+      backend: this.#backend,
+      ...(this.#stateDir === undefined ? {} : { stateDir: this.#stateDir }),
+    });
   }
 
   #refuseUnpinned(name: string, subnet: Subnet): void {

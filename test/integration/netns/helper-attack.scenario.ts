@@ -78,6 +78,7 @@ function helperArgs(overrides: Record<string, string> = {}): string[] {
     '--uid': String(ALLOWED_UID),
     '--hosts-path': hostsPath,
     '--grace-ms': String(GRACE_MS),
+    '--state-dir': join(dir, 'helper-state'),
     '--idle-ms': String(IDLE_MS),
     '--net-config': join(dir, 'no-such-helper.json'),
     ...overrides,
@@ -284,6 +285,8 @@ try {
     hostsPath,
     '--net-config',
     join(dir, 'none'),
+    '--state-dir',
+    join(dir, 'helper-state'),
   ]);
   results.afterTeardown = links();
 } catch (err) {

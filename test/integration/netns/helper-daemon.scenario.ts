@@ -29,7 +29,11 @@ const hostsBefore = readFileSync('/etc/hosts', 'utf8');
 
 const helper = spawn(
   process.execPath,
-  [join(root, 'helper/main.ts'), '--socket', helperSocket, '--uid', String(USER), '--grace-ms', '500'],
+  [
+    join(root, 'helper/main.ts'),
+    ...['--socket', helperSocket, '--uid', String(USER), '--grace-ms', '500'],
+    ...['--state-dir', join(dir, 'helper-state'), '--net-config', join(dir, 'no-helper.json')],
+  ],
   { stdio: ['ignore', 'ignore', 'pipe'] },
 );
 let helperLog = '';

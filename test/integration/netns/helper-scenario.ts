@@ -42,6 +42,8 @@ function startHelper(): Promise<ChildProcess> {
       hostsPath,
       '--grace-ms',
       String(GRACE_MS),
+      '--state-dir',
+      join(dir, 'helper-state'),
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
