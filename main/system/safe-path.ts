@@ -4,12 +4,16 @@
  * (or chmod-ing) a file of the attacker's choosing. The rule, checked component by component
  * without following anything first:
  *  - every directory on the way is owned by one of `owners` (root, and for a user's own daemon that
- *    user) and is not group- or world-writable, except that a sticky directory such as /tmp may be
- *    passed through (others cannot rename or delete what the owner put there);
+ *    user) and is not world-writable, nor group-writable unless the group is a trusted one (root's;
+ *    macOS's `daemon`, which owns /var/run; a user's own primary group for their daemon), except that a
+ *    sticky directory such as /tmp may be passed through (others cannot rename or delete what the
+ *    owner put there);
  *  - the directory that holds the file itself is never writable by others, sticky or not;
  *  - a symlink is followed only when it is owned by an allowed owner and lies in a directory closed to
  *    others (a sticky world-writable directory lets anybody plant one), and its target is checked by
- *    the same rules.
+ *    the same rules;
+ *  - the file itself, when it exists, is owned by an allowed owner, closed to others by the same
+ *    rule, and of the expected type (a regular file, or a socket).
  * Returns the resolved path, which the caller then uses.
  */
 import { lstatSync, readlinkSync, type Stats } from 'node:fs';
@@ -26,6 +30,18 @@ export interface SafePathOptions {
   owners: readonly number[];
   /** Error code of the refusal. */
   code?: ErrorCode;
+  /** What the path must be when it exists. Default 'file'. */
+  type?: 'file' | 'socket';
+}
+
+/** gid 0 everywhere; on macOS also gid 1 (daemon), the group of /var/run; a user's own primary group. */
+function trustedGroups(): Set<number> {
+  const groups = new Set([0]);
+  if (process.platform === 'darwin') groups.add(1);
+  const euid = process.geteuid?.() ?? 0;
+  const egid = process.getegid?.();
+  if (euid !== 0 && egid !== undefined) groups.add(egid);
+  return groups;
 }
 
 function describe(stats: Stats): string {
@@ -46,7 +62,9 @@ export function resolveSafePath(path: string, options: SafePathOptions): string 
   let current = '/';
   let currentStats = lstatSync(current);
   let hops = 0;
-  const closedToOthers = (stats: Stats): boolean => (stats.mode & 0o022) === 0;
+  const groups = trustedGroups();
+  const closedToOthers = (stats: Stats): boolean =>
+    (stats.mode & 0o002) === 0 && ((stats.mode & 0o020) === 0 || groups.has(stats.gid));
   const checkDirectory = (dir: string, stats: Stats, holdsTarget: boolean): void => {
     const sticky = (stats.mode & S_ISVTX) !== 0;
     if (
@@ -98,6 +116,17 @@ export function resolveSafePath(path: string, options: SafePathOptions): string 
     if (last) {
       if (stats.isDirectory())
         throw refuse('is a directory', `Point ${options.what} at a file, not a directory.`);
+      const type = options.type ?? 'file';
+      if (type === 'file' ? !stats.isFile() : !stats.isSocket())
+        throw refuse(
+          `is not a ${type === 'file' ? 'regular file' : 'socket'}`,
+          `Point ${options.what} at a ${type}.`,
+        );
+      if (!closedToOthers(stats))
+        throw refuse(
+          `can be written by other users (${describe(stats)})`,
+          `Make it writable by its owner only (chmod go-w ${next}).`,
+        );
       if (!owners.has(stats.uid))
         throw refuse(
           `is owned by uid ${stats.uid} (allowed: uid ${[...owners].join(' or ')})`,

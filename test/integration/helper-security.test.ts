@@ -33,7 +33,8 @@ interface Results {
     | 'hostsInForeignDir'
     | 'hostsInOpenDir'
     | 'hostsSymlinkPlanted'
-    | 'userNetConfig',
+    | 'userNetConfig'
+    | 'openNetConfig',
     Refusal
   >;
   victim: { text: string; mode: number };
@@ -203,6 +204,7 @@ test(
     assert.match(results.refused.hostsInOpenDir.error, /open to other users/);
     assert.match(results.refused.hostsSymlinkPlanted.error, /could have been planted by another user/);
     assert.match(results.refused.userNetConfig.error, /open to other users/);
+    assert.match(results.refused.openNetConfig.error, /can be written by other users/);
     assert.deepEqual(results.victim, { text: 'root-owned file\n', mode: 0o600 });
     assert.equal(results.socketMode, 0o666, 'created with its mode, not chmod-ed by path');
   },

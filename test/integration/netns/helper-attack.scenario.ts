@@ -180,6 +180,10 @@ try {
   const userConfig = join(foreign, 'helper.json');
   writeFileSync(userConfig, '{"subnet": "10.107.0.0/16"}');
   chownSync(userConfig, ALLOWED_UID, ALLOWED_UID);
+  // Root's own file, but anybody may rewrite it.
+  const openConfig = join(dir, 'helper-open.json');
+  writeFileSync(openConfig, '{"subnet": "10.107.0.0/16"}');
+  chmodSync(openConfig, 0o666);
   results.refused = {
     publicSubnet: await refusedStart({ '--subnet': '8.8.8.0/24' }),
     socketInOpenDir: await refusedStart({ '--socket': join(open, 'helper.sock') }),
@@ -188,6 +192,7 @@ try {
     hostsInOpenDir: await refusedStart({ '--hosts-path': join(open, 'hosts') }),
     hostsSymlinkPlanted: await refusedStart({ '--hosts-path': join(sticky, 'etc', 'hosts') }),
     userNetConfig: await refusedStart({ '--net-config': userConfig }),
+    openNetConfig: await refusedStart({ '--net-config': openConfig }),
   };
   results.victim = { text: readFileSync(victim, 'utf8'), mode: statSync(victim).mode & 0o777 };
 
