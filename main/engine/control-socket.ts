@@ -55,6 +55,7 @@ export async function startControlServer(
     what: 'control socket',
     owners: trustedOwners(),
     code: 'CONFIG_INVALID',
+    type: 'socket',
   });
   if (await socketInUse(socketPath))
     throw new NgrokdError(
