@@ -26,7 +26,8 @@ import {
   type HelperResponse,
 } from './protocol.ts';
 import { trustedOwners, type RootOps } from '../main/system/root-ops.ts';
-import { closeFd, duplicateFd, handleFd, sendWithFd, SocketCallError } from '../main/system/unix-socket.ts';
+import { closeFd, duplicateFd, handleFd, sendWithFd } from '../main/system/fd-passing.ts';
+import { SocketCallError } from '../main/system/libc.ts';
 
 export const DEFAULT_GRACE_PERIOD_MS = 10_000;
 /** A connection that is not the controller and sends nothing for this long is closed. */
@@ -366,7 +367,11 @@ async function sendFrameWithFd(socket: Socket, frame: Buffer, fd: number): Promi
  */
 async function prepareSocketPath(socketPath: string): Promise<string> {
   // macOS's /var/run is a symlink to /private/var/run: followed, since root owns both ends.
-  const path = resolveSafePath(socketPath, { what: 'helper socket', owners: trustedOwners() });
+  const path = resolveSafePath(socketPath, {
+    what: 'helper socket',
+    owners: trustedOwners(),
+    type: 'socket',
+  });
   const stat = await lstat(path).catch(() => null);
   if (stat === null) return path;
   if (!stat.isSocket()) {

@@ -1,7 +1,7 @@
 /**
  * Builds the renderer into renderer/dist with relative asset paths, so the same files load from
  * the browser-mode server and from the packaged desktop app. No inline scripts or styles: the CSP
- * (main/engine/ui-server.ts and index.html) forbids them.
+ * (main/engine/ui-server/ and index.html) forbids them.
  */
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';

@@ -29,7 +29,9 @@ import {
   type HelperResponse,
   type HelperResult,
 } from '../protocol.ts';
-import { closeFd, POLLIN, SocketCallError, UnixStreamClient } from '../../main/system/unix-socket.ts';
+import { closeFd } from '../../main/system/fd-passing.ts';
+import { POLLIN, SocketCallError } from '../../main/system/libc.ts';
+import { UnixStreamClient } from '../../main/system/unix-stream-client.ts';
 import type { StructuredLogger } from '../../main/common/logger.ts';
 
 const INSTALL_FIX =

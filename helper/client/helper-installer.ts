@@ -24,7 +24,7 @@ import {
   type InstallerOutcome,
   type InstallerRequest,
 } from '../install/cli.ts';
-import { helperStatus } from '../install/installer.ts';
+import { helperStatus } from '../install/status.ts';
 import { helperLayout, RUNTIME_FILE, toHelperPlatform, type HelperPlatform } from '../install/layout.ts';
 import { HelperClientOps } from './helper-client.ts';
 import {

@@ -12,17 +12,11 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { NgrokdError, toUserFacing, type UserFacingError } from '../../main/common/errors.ts';
 import type { CommandArgv } from '../../main/system/run-command.ts';
-import {
-  applyPlan,
-  helperStatus,
-  planInstall,
-  planUninstall,
-  type ApplyResult,
-  type HelperInstallStatus,
-  type InstallPlan,
-} from './installer.ts';
+import { applyPlan, type ApplyResult } from './apply.ts';
 import { toHelperPlatform, validateUid, validateVersion, type HelperPlatform } from './layout.ts';
+import { planInstall, planUninstall, type InstallPlan } from './plan.ts';
 import { checkoutSource } from './source.ts';
+import { helperStatus, type HelperInstallStatus } from './status.ts';
 
 /** The app directory this file belongs to (a checkout, or an unpacked app with the same shape). */
 export const DEFAULT_SOURCE_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));

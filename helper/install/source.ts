@@ -1,7 +1,7 @@
 /**
  * What gets installed: a self-contained copy of the Node runtime, the helper's TypeScript and the
- * packages it imports. A HelperSource is just that list of files, so the packaged app (issue 4) can
- * point at its bundled resources instead of a checkout. From an AppImage the files live on a FUSE
+ * packages it imports. A HelperSource is just that list of files, so the packaged app can point at
+ * its bundled resources instead of a checkout. From an AppImage the files live on a FUSE
  * mount that root usually cannot read and that disappears when the app exits: the elevated installer
  * must copy them out (it does, into the version directory) and never reference the mount afterwards.
  */

@@ -5,7 +5,7 @@
  */
 import { createConnection, type Socket } from 'node:net';
 import { peerCredentials } from '../system/peer-credentials.ts';
-import { handleFd } from '../system/unix-socket.ts';
+import { handleFd } from '../system/fd-passing.ts';
 import {
   CONTROL_PROTOCOL_VERSION,
   type CommandName,

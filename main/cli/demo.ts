@@ -11,7 +11,7 @@ import { resolveConfig, validateConfig } from '../engine/config.ts';
 import { runDaemon } from './run-daemon.ts';
 import { formatEndpoints } from './format.ts';
 import { startDemoTraffic, type DemoTraffic } from './demo-traffic.ts';
-import type { BrowserUiOptions } from '../engine/ui-server.ts';
+import type { BrowserUiOptions } from '../engine/ui-server/browser-ui.ts';
 
 export function howToReach(e: EndpointView): string {
   const where = `${e.ip}:${e.listen_port}`;

@@ -1,5 +1,5 @@
 /** Human-readable renderings of the contract's views for the terminal. */
-import type { EndpointView, StatusView } from '../common/contract.ts';
+import type { EndpointView, EngineState, StatusView } from '../common/contract.ts';
 import type { UserFacingError } from '../common/errors.ts';
 
 export function formatBytes(n: number): string {
@@ -18,9 +18,18 @@ export function formatError(e: UserFacingError): string {
   return `[${code}] ${e.message}\n    fix: ${e.fix}`;
 }
 
+/** The engine's state in the status headline; plain on and off are the common cases. */
+const STATE_TEXT: Record<EngineState, string> = {
+  running: 'on',
+  degraded: 'on, needs attention',
+  starting: 'on, registering',
+  needs_key: 'not set up (no usable API key)',
+  off: 'off',
+};
+
 export function formatStatus(s: StatusView): string {
   const lines = [
-    `ngrokd ${s.version}: ${s.enabled ? 'on' : 'off'} (${s.mode} mode)`,
+    `ngrokd ${s.version}: ${STATE_TEXT[s.state]} (${s.mode} mode)`,
     `  registered:  ${s.registered ? `yes, operator ${s.operator_id}` : 'no'}`,
     `  certificate: ${s.cert_not_after === null ? '-' : `valid until ${s.cert_not_after}`}`,
     `  ingress:     ${s.ingress_endpoint}`,

@@ -14,7 +14,7 @@ import {
   type AppliedOutcome,
   type InstallerRequest,
 } from '../../helper/install/cli.ts';
-import type { HelperInstallStatus } from '../../helper/install/installer.ts';
+import type { HelperInstallStatus } from '../../helper/install/status.ts';
 import { helperLayout, toHelperPlatform, validateUid } from '../../helper/install/layout.ts';
 import { HelperInstaller } from '../../helper/client/helper-installer.ts';
 

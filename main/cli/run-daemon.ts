@@ -1,7 +1,8 @@
 /** The foreground daemon of `ngrokd daemon`/`demo`: start it, serve --ui, shut down cleanly on SIGTERM/SIGINT. */
 import type { ResolvedConfig } from '../engine/config.ts';
 import { startDaemon, type RunningDaemon } from '../engine/daemon.ts';
-import { startBrowserUi, type BrowserUiOptions, type UiServer } from '../engine/ui-server.ts';
+import { startBrowserUi, type BrowserUiOptions } from '../engine/ui-server/browser-ui.ts';
+import type { UiServer } from '../engine/ui-server/server.ts';
 
 /** Foreground daemon: resolves only after a clean shutdown. */
 export async function runDaemon(

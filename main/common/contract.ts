@@ -1,7 +1,7 @@
 /**
  * The one typed contract between the engine and everything that shows it: the CLI (`status`,
  * `list`), the control socket, the desktop app's IPC bridge and the browser UI bridge all derive
- * from this map. A new command is one entry here.
+ * from these maps. A new command is one entry in `commands`; a new pushed event one entry in `events`.
  */
 import { z } from 'zod';
 import type { UserFacingError } from './errors.ts';
@@ -35,8 +35,21 @@ export interface EndpointView {
   upgrade_ms_p50: number | null;
 }
 
+/**
+ * What the engine is doing, derived in one place (main/engine/status-view.ts) and shown as is by the
+ * CLI, the tray and the UI:
+ *  - `needs_key`: not registered, and there is no API key or ngrok rejected it;
+ *  - `off`: turned off (no listener, no hosts section);
+ *  - `degraded`: on, with a current problem or an endpoint that is not listening;
+ *  - `starting`: on, not registered yet, nothing wrong so far;
+ *  - `running`: on, registered, every endpoint listening.
+ */
+export type EngineState = 'needs_key' | 'starting' | 'running' | 'degraded' | 'off';
+
 export interface StatusView {
   version: string;
+  state: EngineState;
+  /** The On/Off switch as last set (`state` says what came of it). */
   enabled: boolean;
   registered: boolean;
   operator_id: string | null;
@@ -106,20 +119,38 @@ export const commands = {
   setApiKey: { params: z.object({ apiKey: apiKeyParam }).strict(), result: {} as StatusView },
   getSettings: { params: z.object({}).strict(), result: {} as Settings },
   updateSettings: { params: settingsPatch, result: {} as Settings },
-  subscribe: {
-    params: z.object({ intervalMs: z.number().int().min(100).max(60_000).optional() }).strict(),
-    result: {} as StateSnapshot,
-  },
 } as const;
 
 export type CommandName = keyof typeof commands;
 export type CommandParams<C extends CommandName> = z.infer<(typeof commands)[C]['params']>;
 export type CommandResult<C extends CommandName> = (typeof commands)[C]['result'];
 
-/** Events pushed to subscribers. */
-export interface EventMap {
-  state: StateSnapshot;
-}
+/**
+ * Events pushed to subscribers, one entry per event: the data it carries. Every transport serves
+ * them through `subscribe` (the control socket's `{"method":"subscribe"}` then `{"event":…}` lines,
+ * the browser UI's event stream, the desktop IPC push channel), fed by the engine's state feed.
+ */
+export const events = {
+  state: { data: {} as StateSnapshot },
+} as const;
+
+export type EventName = keyof typeof events;
+export type EventData<E extends EventName> = (typeof events)[E]['data'];
+export type EventMap = { [E in EventName]: EventData<E> };
+
+/** The request that starts an event stream, beside the commands. */
+export const SUBSCRIBE_METHOD = 'subscribe';
+/** At most one event per this many ms unless the subscriber asks otherwise. */
+export const DEFAULT_EVENT_INTERVAL_MS = 1000;
+
+export const subscribeParams = z
+  .object({
+    event: z.enum(Object.keys(events) as [EventName, ...EventName[]]).optional(),
+    intervalMs: z.number().int().min(100).max(60_000).optional(),
+  })
+  .strict();
+
+export type SubscribeParams = z.infer<typeof subscribeParams>;
 
 export type ControlRequest = { v: number; id: number; method: string; params?: unknown };
 export type ControlResponse =

@@ -13,16 +13,16 @@ import { HelperInstaller, helloVersion } from '../../helper/client/helper-instal
 import { createLogger } from '../engine/log.ts';
 import { VERSION } from '../engine/version.ts';
 import { helperLayout, toHelperPlatform } from '../../helper/install/layout.ts';
-import { desktopHandlers, snapshotWithProblems } from './desktop-handlers.ts';
+import { StateFeed } from '../engine/state-feed.ts';
+import { desktopHandlers, desktopSnapshot } from './desktop-handlers.ts';
 import { EngineHost } from './engine-host.ts';
 import { HelperFlow, type ConfirmRequest } from './helper-flow.ts';
-import { registerBridge, StateBroadcaster } from './ipc.ts';
+import { registerBridge, WindowSubscriptions } from './ipc.ts';
 import { setLinuxAutostart } from './login-item.ts';
 import { Notifier } from './notifications.ts';
 import { ApiKeyVault } from './secrets.ts';
 import { APP_SCHEME, guardNavigation, guardSession, serveAppAsset } from './security.ts';
 import { DesktopSettings, type DesktopFields, type PrefsBackend } from './settings-store.ts';
-import { StateFeed } from './state-feed.ts';
 import { TrayController } from './tray.ts';
 import type { TrayIconState } from './tray-menu.ts';
 import { AppWindow } from './window.ts';
@@ -69,6 +69,9 @@ export function registerAppScheme(electron: Pick<ElectronApi, 'protocol'>): void
     { scheme: APP_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true } },
   ]);
 }
+
+/** The desktop feed's clock: the tray and notifications follow every tick; a window gets what it asked (≥ 500 ms). */
+const SHELL_TICK_MS = 500;
 
 function trayIconFiles(platform: NodeJS.Platform): Record<TrayIconState, string> {
   // macOS: black + alpha "Template" images the menu bar tints; the @2x file is picked up by name.
@@ -137,12 +140,14 @@ export async function runDesktopApp(options: DesktopAppOptions): Promise<void> {
   };
   const handlers = desktopHandlers(host.handlers, { settings, vault, problems, applyDesktopSettings });
 
-  const broadcaster = new StateBroadcaster();
-  registerBridge(electron.ipcMain, handlers, broadcaster);
+  // The desktop's feed: the engine's state with the shell's problems, whichever engine is current
+  // (the host restarts it), on one clock for the window pushes, the tray and the notifications.
   const feed = new StateFeed({
-    snapshot: () => snapshotWithProblems(host.snapshot(), problems()),
+    snapshot: desktopSnapshot(host, problems),
+    intervalMs: SHELL_TICK_MS,
     onError: (err) => logger.debug({ err: toUserFacing(err) }, 'no state this tick'),
   });
+  registerBridge(electron.ipcMain, handlers, new WindowSubscriptions(feed));
 
   const report = (error: UserFacingError): void => {
     void electron.dialog.showMessageBox({ type: 'error', message: error.message, detail: error.fix });
@@ -217,14 +222,14 @@ export async function runDesktopApp(options: DesktopAppOptions): Promise<void> {
       notification.show();
     },
   });
-  feed.add((snapshot) => {
+  // Every tick, changed or not: the tray samples traffic rates, the notifier times its quiet periods.
+  const everyTick = (use: (snapshot: StateSnapshot) => void) =>
+    feed.listen({ every: 'tick', send: (event) => use(event.data) });
+  everyTick((snapshot) => {
     last = snapshot;
   });
-  feed.add((snapshot, json) => {
-    if (broadcaster.size > 0) broadcaster.publish(snapshot, json());
-  });
-  feed.add((snapshot) => trayController.update(snapshot));
-  feed.add((snapshot) => notifier.update(snapshot));
+  everyTick((snapshot) => trayController.update(snapshot));
+  everyTick((snapshot) => notifier.update(snapshot));
 
   app.on('second-instance', () => window.show());
   let stopped = false;
@@ -232,7 +237,7 @@ export async function runDesktopApp(options: DesktopAppOptions): Promise<void> {
     if (stopped) return;
     // Undo what the engine set up (listeners, hosts section, addresses) before exiting.
     event.preventDefault();
-    feed.stop();
+    feed.close();
     window.destroy();
     void host
       .stop()
@@ -254,7 +259,6 @@ export async function runDesktopApp(options: DesktopAppOptions): Promise<void> {
     return;
   }
   feed.tick();
-  feed.start();
 
   const status = host.snapshot().status;
   if (status.errors.some((e) => e.code === 'API_KEY_MISSING')) window.show(); // onboarding
@@ -264,7 +268,7 @@ export async function runDesktopApp(options: DesktopAppOptions): Promise<void> {
     await helper.install('upgrade', running);
   } else if (running === null && settings.read().helper_prompted !== true) {
     // Asked once, on the first enable: when the engine is registered and would serve endpoints.
-    const stop = feed.add((snapshot) => {
+    const stop = everyTick((snapshot) => {
       if (!snapshot.status.registered || !snapshot.status.enabled || snapshot.status.mode !== 'user') return;
       stop();
       settings.update({ helper_prompted: true });

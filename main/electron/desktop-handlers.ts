@@ -1,10 +1,12 @@
 /**
  * The engine's command handlers as the desktop app serves them: settings gain the desktop fields
  * and are persisted, the API key goes to the OS keychain before the engine gets it (and is forgotten
- * on logout), and status carries the shell's own problems (e.g. an unencrypted key store).
+ * on logout), and status and the state the shell's feed pushes carry the shell's own problems (e.g.
+ * an unencrypted key store).
  */
 import type { CommandHandlers, Settings, StateSnapshot, StatusView } from '../common/contract.ts';
 import type { UserFacingError } from '../common/errors.ts';
+import { withOutsideProblems } from '../engine/status-view.ts';
 import type { ApiKeyVault } from './secrets.ts';
 import type { DesktopFields, DesktopSettings } from './settings-store.ts';
 
@@ -17,10 +19,9 @@ export interface DesktopHandlerDeps {
   applyDesktopSettings(fields: DesktopFields): void;
 }
 
+/** `status` with the shell's problems appended (and the engine's state derived again with them). */
 export function withProblems(status: StatusView, problems: readonly UserFacingError[]): StatusView {
-  if (problems.length === 0) return status;
-  const errors = [...status.errors, ...problems];
-  return { ...status, errors, last_error: status.last_error ?? errors[0] ?? null };
+  return withOutsideProblems(status, problems);
 }
 
 export function snapshotWithProblems(
@@ -28,6 +29,14 @@ export function snapshotWithProblems(
   problems: readonly UserFacingError[],
 ): StateSnapshot {
   return problems.length === 0 ? snapshot : { ...snapshot, status: withProblems(snapshot.status, problems) };
+}
+
+/** The snapshot the desktop's state feed takes: the engine's, with the shell's current problems. */
+export function desktopSnapshot(
+  engine: { snapshot(): StateSnapshot },
+  problems: () => UserFacingError[],
+): () => StateSnapshot {
+  return () => snapshotWithProblems(engine.snapshot(), problems());
 }
 
 export function desktopHandlers(engine: CommandHandlers, deps: DesktopHandlerDeps): CommandHandlers {
@@ -58,6 +67,5 @@ export function desktopHandlers(engine: CommandHandlers, deps: DesktopHandlerDep
       deps.applyDesktopSettings(deps.settings.desktopFields());
       return settings();
     },
-    subscribe: async (params) => snapshotWithProblems(await engine.subscribe(params), deps.problems()),
   };
 }

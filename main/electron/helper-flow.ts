@@ -2,7 +2,7 @@
  * Installing, upgrading and removing the privileged helper from the app: one sentence on why admin
  * rights are needed, then HelperInstaller's single OS password prompt, then the engine restarts in
  * helper mode. Declining is a normal answer: the app stays in user mode and status says what is
- * missing. The installer itself (one elevated command, quoting) lives in main/engine/helper-installer.ts.
+ * missing. The installer itself (one elevated command, quoting) lives in helper/client/helper-installer.ts.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

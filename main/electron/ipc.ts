@@ -1,13 +1,19 @@
 /**
  * The renderer's way into main, derived from the contract: one `ngrokd:invoke` channel carries
  * (method, params) for every command, and dispatch() — the same validation the control socket uses —
- * rejects unknown methods and bad params. The sender frame is checked before anything else. State
- * reaches subscribed windows through a throttled push.
+ * rejects unknown methods and bad params. The sender frame is checked before anything else. A
+ * window's `subscribe` subscribes it to the desktop's state feed, which pushes on `ngrokd:state`.
  */
 import type { IpcMainInvokeEvent } from 'electron';
-import { CONTROL_PROTOCOL_VERSION, type CommandHandlers, type StateSnapshot } from '../common/contract.ts';
+import {
+  CONTROL_PROTOCOL_VERSION,
+  DEFAULT_EVENT_INTERVAL_MS,
+  type CommandHandlers,
+  type StateSnapshot,
+} from '../common/contract.ts';
 import type { UserFacingError } from '../common/errors.ts';
 import { dispatch } from '../engine/dispatch.ts';
+import type { StateFeed } from '../engine/state-feed.ts';
 import { INVOKE_CHANNEL, STATE_CHANNEL, type InvokeReply } from './bridge.ts';
 import { isTrustedSender, type SenderFrame } from './security.ts';
 
@@ -39,68 +45,63 @@ const UNTRUSTED: UserFacingError = {
 /** Push at most this often per window (≤ 2/s), whatever interval the renderer asks for. */
 export const MIN_PUSH_INTERVAL_MS = 500;
 
-/** Sends state to subscribed windows: only when it changed, and never faster than each one asked. */
-export class StateBroadcaster {
-  readonly #subscribers = new Map<
-    number,
-    { target: PushTarget; intervalMs: number; sentAt: number; last: string }
-  >();
-  readonly #now: () => number;
+/**
+ * Each subscribed window's subscription to the state feed: pushes only when the state changed, never
+ * faster than the window asked; one per window (subscribing again replaces it), gone with the window.
+ */
+export class WindowSubscriptions {
+  readonly #feed: StateFeed;
+  readonly #unsubscribe = new Map<number, () => void>();
 
-  constructor(now: () => number = Date.now) {
-    this.#now = now;
+  constructor(feed: StateFeed) {
+    this.#feed = feed;
   }
 
   get size(): number {
-    return this.#subscribers.size;
+    return this.#unsubscribe.size;
   }
 
-  /** `initial` is what the subscribe call returned, so it is not pushed again. */
-  add(target: PushTarget, intervalMs: number, initial: string): void {
-    const known = this.#subscribers.has(target.id);
-    this.#subscribers.set(target.id, {
-      target,
-      intervalMs: Math.max(MIN_PUSH_INTERVAL_MS, intervalMs),
-      sentAt: this.#now(),
-      last: initial,
+  /** Subscribe `target`; returns the current state, the reply (so it is not pushed again). */
+  add(target: PushTarget, intervalMs: number): StateSnapshot {
+    const { initial, unsubscribe } = this.#feed.subscribe({
+      minIntervalMs: Math.max(MIN_PUSH_INTERVAL_MS, intervalMs),
+      send: (event) => {
+        if (target.isDestroyed()) this.#remove(target.id);
+        else target.send(STATE_CHANNEL, event.data);
+      },
     });
-    if (!known) target.once('destroyed', () => this.#subscribers.delete(target.id));
+    const previous = this.#unsubscribe.get(target.id);
+    previous?.();
+    this.#unsubscribe.set(target.id, unsubscribe);
+    if (previous === undefined) target.once('destroyed', () => this.#remove(target.id));
+    return initial.data;
   }
 
-  /** Called on every state tick with the snapshot and its JSON (computed once for everyone). */
-  publish(snapshot: StateSnapshot, json: string): void {
-    const now = this.#now();
-    for (const [id, sub] of this.#subscribers) {
-      if (sub.target.isDestroyed()) {
-        this.#subscribers.delete(id);
-        continue;
-      }
-      if (json === sub.last || now - sub.sentAt < sub.intervalMs) continue;
-      sub.target.send(STATE_CHANNEL, snapshot);
-      sub.sentAt = now;
-      sub.last = json;
-    }
+  #remove(id: number): void {
+    this.#unsubscribe.get(id)?.();
+    this.#unsubscribe.delete(id);
   }
 }
 
-/** Handle one invoke: sender check, then the contract's validation and the handler. */
+/**
+ * Handle one invoke: sender check, then the contract's validation and the handler; `subscribe`
+ * subscribes the sending window to the state feed.
+ */
 export async function handleInvoke(
   handlers: CommandHandlers,
-  broadcaster: StateBroadcaster,
+  windows: WindowSubscriptions,
   event: InvokeEvent,
   method: unknown,
   params: unknown,
 ): Promise<InvokeReply> {
   if (!isTrustedSender(event.senderFrame)) return { ok: false, error: UNTRUSTED };
-  const { response, subscribeMs } = await dispatch(handlers, {
-    v: CONTROL_PROTOCOL_VERSION,
-    id: 0,
-    method,
-    params,
-  });
+  const response = await dispatch(
+    handlers,
+    { v: CONTROL_PROTOCOL_VERSION, id: 0, method, params },
+    { subscribe: ({ intervalMs }) => windows.add(event.sender, intervalMs ?? DEFAULT_EVENT_INTERVAL_MS) },
+  );
   if ('error' in response) return { ok: false, error: response.error };
   const { result } = response as { result: unknown };
-  if (subscribeMs !== undefined) broadcaster.add(event.sender, subscribeMs, JSON.stringify(result));
   return { ok: true, result };
 }
 
@@ -108,10 +109,10 @@ export async function handleInvoke(
 export function registerBridge(
   ipcMain: IpcMainLike,
   handlers: CommandHandlers,
-  broadcaster: StateBroadcaster,
+  windows: WindowSubscriptions,
 ): () => void {
   ipcMain.handle(INVOKE_CHANNEL, (event, method, params) =>
-    handleInvoke(handlers, broadcaster, event, method, params),
+    handleInvoke(handlers, windows, event, method, params),
   );
   return () => ipcMain.removeHandler(INVOKE_CHANNEL);
 }

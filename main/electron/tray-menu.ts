@@ -4,7 +4,7 @@
  * everything essential: the On/Off toggle, every endpoint with its copy actions, the current
  * problem, the window, settings, the helper and Quit.
  */
-import type { EndpointView, StateSnapshot } from '../common/contract.ts';
+import type { EndpointView, EngineState, StateSnapshot } from '../common/contract.ts';
 import type { UserFacingError } from '../common/errors.ts';
 
 /** The subset of Electron's MenuItemConstructorOptions the tray uses (assignable to it). */
@@ -93,7 +93,8 @@ function problemItems(errors: readonly UserFacingError[], actions: TrayActions):
 
 function headline(snapshot: StateSnapshot): string {
   const { status } = snapshot;
-  if (!status.enabled) return 'ngrokd is off';
+  if (status.state === 'off') return 'ngrokd is off';
+  if (status.state === 'needs_key') return 'ngrokd is not set up';
   const count = status.endpoint_count;
   const endpoints = `${count} endpoint${count === 1 ? '' : 's'}`;
   return status.mode === 'user' ? `ngrokd is on: ${endpoints} (user mode)` : `ngrokd is on: ${endpoints}`;
@@ -148,6 +149,7 @@ export function trayMenuKey(snapshot: StateSnapshot, options: TrayMenuOptions): 
   const cap = options.maxEndpointItems ?? MAX_ENDPOINT_ITEMS;
   const { status, endpoints } = snapshot;
   return JSON.stringify([
+    status.state,
     status.enabled,
     status.mode,
     status.endpoint_count,
@@ -168,9 +170,16 @@ export function trayToolTip(snapshot: StateSnapshot): string {
 /** Which icon the tray shows. */
 export type TrayIconState = 'on' | 'off' | 'attention';
 
+const ICONS: Record<EngineState, TrayIconState> = {
+  running: 'on',
+  starting: 'on',
+  degraded: 'attention',
+  needs_key: 'attention',
+  off: 'off',
+};
+
 export function trayIconState(snapshot: StateSnapshot): TrayIconState {
-  if (!snapshot.status.enabled) return 'off';
-  return snapshot.status.errors.length > 0 ? 'attention' : 'on';
+  return ICONS[snapshot.status.state];
 }
 
 function formatRate(bytesPerSecond: number): string {

@@ -11,8 +11,6 @@ import { z } from 'zod';
 import { errorCode, NgrokdError } from '../common/errors.ts';
 import { interfaceNameText, privateSubnetText, subnetText } from '../common/schemas.ts';
 
-/** Kept here until engine.ts imports it from common/defaults.ts. */
-export { DEFAULT_INGRESS } from '../common/defaults.ts';
 import {
   DEFAULT_API_URL,
   DEFAULT_INGRESS,

@@ -10,9 +10,15 @@ import { listenUnix, socketInUse } from '../system/listen.ts';
 import { trustedOwners } from '../system/root-ops.ts';
 import { resolveSafePath } from '../system/safe-path.ts';
 import { backlogged, DEFAULT_PUMP_LIMITS, RequestPump } from '../system/request-pump.ts';
-import { CONTROL_PROTOCOL_VERSION, type CommandHandlers, type ControlResponse } from '../common/contract.ts';
+import {
+  CONTROL_PROTOCOL_VERSION,
+  DEFAULT_EVENT_INTERVAL_MS,
+  type CommandHandlers,
+  type ControlResponse,
+} from '../common/contract.ts';
 import { NgrokdError, toUserFacing } from '../common/errors.ts';
-import { dispatch, protocolError, type Subscribable } from './dispatch.ts';
+import { dispatch, protocolError, type EventTransport } from './dispatch.ts';
+import type { StateFeed } from './state-feed.ts';
 
 export const MAX_MESSAGE_BYTES = 1 << 20;
 
@@ -42,14 +48,16 @@ export interface ControlServer {
 /**
  * Serve the control socket at `path` (mode 0600). A directory other users can write is refused (they
  * could swap the socket for their own and answer `status`); requests on one connection are served one
- * at a time with bounded replies (../common/request-pump.ts), and state events are skipped, not
- * queued, while a subscriber is not reading (the next one carries the latest state anyway).
+ * at a time with bounded replies (../system/request-pump.ts). `subscribe` subscribes the connection
+ * to the state feed: `{"v":1,"event":"state","data":…}` lines, skipped, not queued, while the
+ * subscriber is not reading (the next one carries the latest state anyway).
  */
 export async function startControlServer(
   path: string,
   handlers: CommandHandlers,
-  source: Subscribable,
+  source: { feed: StateFeed },
 ): Promise<ControlServer> {
+  const { feed } = source;
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const socketPath = resolveSafePath(path, {
     what: 'control socket',
@@ -73,9 +81,24 @@ export async function startControlServer(
     sockets.add(socket);
     socket.setEncoding('utf8');
     const splitter = new LineSplitter();
-    let timer: NodeJS.Timeout | undefined;
+    let unsubscribe: (() => void) | undefined;
     const send = (msg: ControlResponse): void => {
       if (!socket.destroyed) socket.write(`${JSON.stringify(msg)}\n`);
+    };
+    const events: EventTransport = {
+      subscribe: ({ intervalMs }) => {
+        unsubscribe?.(); // a second subscribe replaces the first
+        const subscription = feed.subscribe({
+          minIntervalMs: intervalMs ?? DEFAULT_EVENT_INTERVAL_MS,
+          backlogged: () => backlogged(socket),
+          send: (event) => {
+            if (socket.destroyed) return;
+            socket.write(`{"v":${CONTROL_PROTOCOL_VERSION},"event":"state","data":${event.json}}\n`);
+          },
+        });
+        unsubscribe = subscription.unsubscribe;
+        return subscription.initial.data;
+      },
     };
     const serve = async (line: string): Promise<void> => {
       let parsed: unknown;
@@ -89,18 +112,7 @@ export async function startControlServer(
         });
         return;
       }
-      const { response, subscribeMs } = await dispatch(handlers, parsed);
-      send(response);
-      if (subscribeMs === undefined) return;
-      clearInterval(timer);
-      let last = '';
-      timer = setInterval(() => {
-        if (backlogged(socket)) return;
-        const data = JSON.stringify(source.snapshot());
-        if (data === last) return;
-        last = data;
-        socket.write(`{"v":${CONTROL_PROTOCOL_VERSION},"event":"state","data":${data}}\n`);
-      }, subscribeMs);
+      send(await dispatch(handlers, parsed, events));
     };
     const hangUp = (err: unknown): void => {
       pump.clear();
@@ -127,7 +139,7 @@ export async function startControlServer(
       }
     });
     socket.on('close', () => {
-      clearInterval(timer);
+      unsubscribe?.();
       sockets.delete(socket);
     });
     socket.on('error', () => socket.destroy());

@@ -1,15 +1,19 @@
 /**
- * One request of the contract, validated and run: shared by every transport (the control socket,
- * the browser UI's HTTP bridge and Electron IPC), so a command is one entry in the contract and
- * nothing else.
+ * One request of the contract, validated and answered: shared by every transport (the control
+ * socket, the browser UI's HTTP bridge and Electron IPC), so a command is one entry in the contract
+ * and nothing else. A `subscribe` request names an event of the contract; the transport that can
+ * push events serves it (subscribing to the state feed) and its first event is the reply.
  */
 import {
   CONTROL_PROTOCOL_VERSION,
+  SUBSCRIBE_METHOD,
   commands,
   isCommandName,
+  subscribeParams,
   type CommandHandlers,
   type ControlResponse,
-  type StateSnapshot,
+  type EventData,
+  type EventName,
 } from '../common/contract.ts';
 import { NgrokdError, toUserFacing } from '../common/errors.ts';
 
@@ -21,18 +25,30 @@ export function protocolError(message: string): NgrokdError {
   );
 }
 
-export interface Subscribable {
-  snapshot(): StateSnapshot;
+/** A validated `subscribe`: which event, and at most how often (undefined: the transport's default). */
+export interface SubscribeRequest {
+  event: EventName;
+  intervalMs: number | undefined;
+}
+
+/** What a transport that pushes events adds to dispatch: it subscribes and returns the first event's data. */
+export interface EventTransport {
+  subscribe(request: SubscribeRequest): Promise<EventData<EventName>> | EventData<EventName>;
+}
+
+function invalidParams(method: string, issues: readonly { message: string }[]): NgrokdError {
+  return protocolError(`invalid params for ${method}: ${issues.map((i) => i.message).join('; ')}`);
 }
 
 /**
- * Validate and run one request. Returns the response, or a subscription request for the caller
- * to service. Shared by every transport.
+ * Validate and answer one request: a command through its handler, a `subscribe` through the
+ * transport's event stream (refused by a transport that has none). Errors are answered as values.
  */
 export async function dispatch(
   handlers: CommandHandlers,
   raw: unknown,
-): Promise<{ response: ControlResponse; subscribeMs?: number }> {
+  transport?: EventTransport,
+): Promise<ControlResponse> {
   const request = raw as { v?: unknown; id?: unknown; method?: unknown; params?: unknown };
   const id = typeof request?.id === 'number' && Number.isSafeInteger(request.id) ? request.id : 0;
   const v = CONTROL_PROTOCOL_VERSION;
@@ -43,24 +59,28 @@ export async function dispatch(
       throw protocolError(
         `protocol version ${JSON.stringify(request.v)} is not supported (this daemon speaks ${v})`,
       );
+    if (request.method === SUBSCRIBE_METHOD) {
+      const parsed = subscribeParams.safeParse(request.params ?? {});
+      if (!parsed.success) throw invalidParams(SUBSCRIBE_METHOD, parsed.error.issues);
+      if (transport === undefined)
+        throw new NgrokdError(
+          'PROTOCOL_ERROR',
+          'subscribe is not served on this transport: it has no event stream',
+          'Subscribe on the control socket or in the desktop app; the browser UI reads GET /api/events.',
+        );
+      const { event = 'state', intervalMs } = parsed.data;
+      return { v, id, result: await transport.subscribe({ event, intervalMs }) };
+    }
     if (typeof request.method !== 'string' || !isCommandName(request.method))
       throw protocolError(
-        `unknown method ${JSON.stringify(request.method)} (allowed: ${Object.keys(commands).join(', ')})`,
+        `unknown method ${JSON.stringify(request.method)} (allowed: ${[...Object.keys(commands), SUBSCRIBE_METHOD].join(', ')})`,
       );
     const method = request.method;
     const parsed = commands[method].params.safeParse(request.params ?? {});
-    if (!parsed.success)
-      throw protocolError(
-        `invalid params for ${method}: ${parsed.error.issues.map((i) => i.message).join('; ')}`,
-      );
+    if (!parsed.success) throw invalidParams(method, parsed.error.issues);
     const handler = handlers[method] as (p: unknown) => unknown;
-    const result = await handler(parsed.data);
-    if (method === 'subscribe') {
-      const params = parsed.data as { intervalMs?: number };
-      return { response: { v, id, result }, subscribeMs: params.intervalMs ?? 1000 };
-    }
-    return { response: { v, id, result } };
+    return { v, id, result: await handler(parsed.data) };
   } catch (err) {
-    return { response: { v, id, error: toUserFacing(err, 'PROTOCOL_ERROR') } };
+    return { v, id, error: toUserFacing(err, 'PROTOCOL_ERROR') };
   }
 }

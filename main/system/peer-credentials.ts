@@ -4,7 +4,7 @@
  * client says about itself; this is the only authentication it does.
  */
 import koffi, { type TypeObject } from 'koffi';
-import { libc, SocketCallError, socketAbi, type SocketPlatform } from './unix-socket.ts';
+import { libc, SocketCallError, socketAbi, type SocketPlatform } from './libc.ts';
 
 export interface PeerCredentials {
   uid: number;

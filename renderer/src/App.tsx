@@ -190,7 +190,7 @@ export function App({ bridge }: { bridge: NgrokdBridge }): ReactElement {
     );
 
   const { status } = snapshot;
-  const needsKey = !status.registered && status.errors.some((e) => KEY_CODES.has(e.code));
+  const needsKey = status.state === 'needs_key';
   const showOnboarding =
     onboarding === 'registered' || onboarding === 'asked' || (needsKey && view === 'endpoints');
   const endpointProblems = endpoints.filter((e) => !e.listening).length;
@@ -251,7 +251,6 @@ export function App({ bridge }: { bridge: NgrokdBridge }): ReactElement {
       <Header
         status={status}
         endpointProblems={endpointProblems}
-        needsKey={needsKey}
         toggling={toggling}
         onToggle={(enabled) => void setEnabled(enabled)}
         onSettings={() => setView(view === 'settings' ? 'endpoints' : 'settings')}

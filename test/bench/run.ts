@@ -23,11 +23,10 @@ import { Registration } from '../../main/engine/api/registration.ts';
 import {
   BindingDialer,
   DEFAULT_SESSION_CACHE_SIZE,
-  DEFAULT_WARM_CONNECTIONS,
-  DEFAULT_WARM_IDLE_MS,
   type BindingDialerOptions,
   type Dialer,
 } from '../../main/engine/binding/dialer.ts';
+import { DEFAULT_WARM_CONNECTIONS, DEFAULT_WARM_IDLE_MS } from '../../main/engine/binding/warm-pool.ts';
 import {
   loadIngressTrust,
   type ClientCredentials,

@@ -17,7 +17,9 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import type { EndpointView, StateSnapshot } from '../../main/common/contract.ts';
-import { ensureRendererBuilt, startUiServer, type UiServer } from '../../main/engine/ui-server.ts';
+import { ensureRendererBuilt } from '../../main/engine/ui-server/renderer-build.ts';
+import { startUiServer, type UiServer } from '../../main/engine/ui-server/server.ts';
+import { StateFeed } from '../../main/engine/state-feed.ts';
 import { startEngineHarness, type EngineHarness } from '../integration/engine-fixture.ts';
 import { canConnect, httpRequest, uiRequest } from '../support/http.ts';
 import { exchange, linkToken, sessionHeaders } from '../support/ui-session.ts';
@@ -146,7 +148,7 @@ describe('the renderer in Chromium, on browser mode, on the real engine', () => 
     await h.engine.stop();
     h.engine = userModeEngine({ ...h.config, apiKey: undefined }, h.hostsPath);
     await h.engine.start();
-    ui = await startUiServer({ handlers: h.engine.handlers, source: h.engine, staticDir });
+    ui = await startUiServer({ handlers: h.engine.handlers, feed: h.engine.feed, staticDir });
     userDataDir = mkdtempSync(join(tmpdir(), 'ngrokd-chromium-'));
     // A fresh profile directory per run (Playwright passes it as --user-data-dir).
     context = await chromium.launchPersistentContext(userDataDir, {
@@ -553,7 +555,7 @@ document.getElementById('go').addEventListener('click', async () => {
     const big = bigSnapshot(h.engine.snapshot());
     const bigUi = await startUiServer({
       handlers: h.engine.handlers,
-      source: { snapshot: () => big },
+      feed: new StateFeed({ snapshot: () => big }),
       staticDir: join(ROOT, 'renderer', 'dist'),
     });
     const bigPage = await context.newPage();

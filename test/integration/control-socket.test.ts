@@ -6,7 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,7 @@ import { createInterface } from 'node:readline';
 import type { CommandHandlers, StateSnapshot } from '../../main/common/contract.ts';
 import type { NgrokdError } from '../../main/common/errors.ts';
 import { startControlServer } from '../../main/engine/control-socket.ts';
+import { StateFeed } from '../../main/engine/state-feed.ts';
 import { callDaemon } from '../../main/cli/control-client.ts';
 import { rootOnly } from '../support/root-only.ts';
 
@@ -26,7 +27,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 /** A status answer of a few kB, like a daemon with a handful of endpoints. */
 const bigStatus = { filler: 'x'.repeat(4096) };
 const handlers = { status: async () => bigStatus } as unknown as CommandHandlers;
-const source = { snapshot: () => ({}) as StateSnapshot };
+const source = { feed: new StateFeed({ snapshot: () => ({}) as StateSnapshot }) };
 
 test('a client that pipelines 2 MiB of requests and never reads cannot make the daemon buffer its replies', async () => {
   const path = join(dir, 'flood.sock');
@@ -72,6 +73,42 @@ test('a client that pipelines 2 MiB of requests and never reads cannot make the 
   await control.close();
 });
 
+test('subscribe answers with the state, then pushes `state` event lines only when it changed', async () => {
+  const path = join(dir, 'events.sock');
+  let state = { status: { endpoint_count: 0 }, endpoints: [] } as unknown as StateSnapshot;
+  const feed = new StateFeed({ snapshot: () => state });
+  const control = await startControlServer(path, handlers, { feed });
+  const client = connect(path);
+  const lines = createInterface({ input: client });
+  const received: { id?: number; event?: string; result?: StateSnapshot; data?: StateSnapshot }[] = [];
+  const next = (): Promise<(typeof received)[number]> =>
+    new Promise((resolve) => lines.once('line', (line) => resolve(JSON.parse(line))));
+  try {
+    await new Promise((resolve) => client.once('connect', resolve));
+    client.write(`${JSON.stringify({ v: 1, id: 7, method: 'subscribe', params: { intervalMs: 100 } })}\n`);
+    const reply = await next();
+    assert.equal(reply.id, 7);
+    assert.equal(reply.result?.status.endpoint_count, 0);
+    lines.on('line', (line) => received.push(JSON.parse(line)));
+    await new Promise((r) => setTimeout(r, 350));
+    assert.equal(received.length, 0, 'nothing changed, nothing pushed (the reply is not repeated)');
+    state = { status: { endpoint_count: 3 }, endpoints: [] } as unknown as StateSnapshot;
+    await new Promise((r) => setTimeout(r, 350));
+    assert.deepEqual(
+      received.map((m) => [m.event, m.data?.status.endpoint_count]),
+      [['state', 3]],
+    );
+    client.write(`${JSON.stringify({ v: 1, id: 8, method: 'subscribe', params: { event: 'nope' } })}\n`);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.match(JSON.stringify(received.at(-1)), /invalid params for subscribe/);
+  } finally {
+    client.destroy();
+    await control.close();
+  }
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(feed.size, 0, 'a closed connection leaves the feed');
+});
+
 test('a control socket in a directory other users can write is refused', async () => {
   for (const [name, mode] of [
     ['open', 0o777],
@@ -81,6 +118,8 @@ test('a control socket in a directory other users can write is refused', async (
     const open = join(dir, name);
     mkdirSync(open);
     chmodSync(open, mode);
+    // Root's own group is trusted (see safe-path.ts): as root, the group is somebody else's.
+    if (process.getuid?.() === 0) chownSync(open, 0, 65534);
     await assert.rejects(
       startControlServer(join(open, 'ngrokd.sock'), handlers, source),
       (err: NgrokdError) => {

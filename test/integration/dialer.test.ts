@@ -6,11 +6,8 @@ import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { NgrokdError } from '../../main/common/errors.ts';
-import {
-  BindingDialer,
-  parseIngressAddress,
-  type BindingConnection,
-} from '../../main/engine/binding/dialer.ts';
+import { BindingDialer, type BindingConnection } from '../../main/engine/binding/dialer.ts';
+import { parseIngressAddress } from '../../main/engine/binding/ingress-address.ts';
 import {
   INGRESS_NAME,
   createBindingFixture,

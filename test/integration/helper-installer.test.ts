@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import { applyPlan, helperStatus, planInstall, planUninstall } from '../../helper/install/installer.ts';
+import { applyPlan } from '../../helper/install/apply.ts';
+import { planInstall, planUninstall } from '../../helper/install/plan.ts';
+import { helperStatus } from '../../helper/install/status.ts';
 import { checkoutSource } from '../../helper/install/source.ts';
 import { HelperServer, type ServedOps } from '../../helper/server.ts';
 import { registerHelperCommand } from '../../main/cli/helper-command.ts';
@@ -73,7 +75,7 @@ test('the real checkout installs a self-contained helper: its own Node runs its 
       [
         "const koffi = (await import('koffi')).default;",
         "const { helperMethods } = await import('./helper/protocol.ts');",
-        "const { helperStatus } = await import('./helper/install/installer.ts');",
+        "const { helperStatus } = await import('./helper/install/status.ts');",
         'const status = await helperStatus({ root: process.argv[1], platform: "linux" });',
         "console.log(koffi.sizeof('uint32_t'), Object.keys(helperMethods).includes('hello'), status.state);",
       ].join('\n'),

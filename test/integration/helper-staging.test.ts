@@ -16,7 +16,7 @@ import { chmod, mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'n
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { helperStatus } from '../../helper/install/installer.ts';
+import { helperStatus } from '../../helper/install/status.ts';
 import { helperLayout } from '../../helper/install/layout.ts';
 import { NgrokdError, type UserFacingError } from '../../main/common/errors.ts';
 import { stageHelper } from '../../main/electron/build.ts';

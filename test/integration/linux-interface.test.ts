@@ -12,7 +12,7 @@ import { rootOnly } from '../support/root-only.ts';
 const skip = rootOnly('it creates interfaces in a private network namespace');
 
 const SCENARIO = fileURLToPath(new URL('./netns/linux-interface.scenario.ts', import.meta.url));
-const SCENARIO_COUNT = 10;
+const SCENARIO_COUNT = 11;
 
 test('Linux interface scenarios pass inside a private network namespace', { skip }, (t) => {
   assert.equal(process.platform, 'linux', 'the Linux interface test runs on Linux only');

@@ -22,19 +22,18 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { CommandHandlers, StateSnapshot, StatusView } from '../../main/common/contract.ts';
-import {
-  rendererIsStale,
-  startBrowserUi,
-  startUiServer,
-  type Launcher,
-  type UiServer,
-} from '../../main/engine/ui-server.ts';
+import { StateFeed } from '../../main/engine/state-feed.ts';
+import { startBrowserUi } from '../../main/engine/ui-server/browser-ui.ts';
+import type { Launcher } from '../../main/engine/ui-server/open-browser.ts';
+import { rendererIsStale } from '../../main/engine/ui-server/renderer-build.ts';
+import { startUiServer, type UiServer } from '../../main/engine/ui-server/server.ts';
 import { uiRequest } from '../support/http.ts';
 import { exchange, linkToken, openLikeABrowser, samePage, sessionHeaders } from '../support/ui-session.ts';
 
 function status(enabled: boolean): StatusView {
   return {
     version: '0.0.0-test',
+    state: enabled ? 'running' : 'off',
     enabled,
     registered: true,
     operator_id: 'k8sop_test',
@@ -131,12 +130,12 @@ describe('browser-mode UI server', () => {
     } as unknown as CommandHandlers;
     ui = await startUiServer({
       handlers,
-      source: {
+      feed: new StateFeed({
         snapshot: () => {
           reads++;
           return snapshot;
         },
-      },
+      }),
       staticDir: join(dir, 'dist'),
       eventIntervalMs: 20,
     });
@@ -349,7 +348,7 @@ describe('browser-mode UI server', () => {
     const browser = await startBrowserUi(
       {
         handlers: { hello: () => ({ protocol: 1, version: 't' }) } as unknown as CommandHandlers,
-        snapshot: () => snapshot,
+        feed: new StateFeed({ snapshot: () => snapshot }),
       },
       {
         open: true,

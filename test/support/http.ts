@@ -1,7 +1,7 @@
 /** Raw HTTP and TCP probes for tests: real sockets, every header as the test wrote it. */
 import http, { type Agent, type IncomingHttpHeaders } from 'node:http';
 import net from 'node:net';
-import type { UiServer } from '../../main/engine/ui-server.ts';
+import type { UiServer } from '../../main/engine/ui-server/server.ts';
 
 export interface HttpReply {
   status: number;

@@ -4,7 +4,7 @@
  * and hosts file are never touched. The scenario prints one JSON line of observations.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,9 +48,39 @@ export function runWithPrivateEtc<T>(scenario: string, hosts: string): T {
   }
 }
 
-/** Inside a scenario: refuse to run unless /etc is the private copy. */
+/**
+ * Run `scenario` as root in private mount and network namespaces where only /etc/hosts is replaced,
+ * by a single-file bind mount of a copy holding `hosts` (as Docker and dev containers do it).
+ */
+export function runWithBindMountedHosts<T>(scenario: string, hosts: string): T {
+  if (process.getuid?.() !== 0) throw new Error('this test must run as root (CI does)');
+  const dir = mkdtempSync(join(tmpdir(), 'ngrokd-hosts-mount-'));
+  try {
+    const copy = join(dir, 'hosts');
+    writeFileSync(copy, `${hosts}${hosts.endsWith('\n') ? '' : '\n'}${HOSTS_MARKER}\n`);
+    const script = `set -e; mount --make-rprivate /; mount --bind "$1" /etc/hosts; ip link set lo up; exec "$2" "$3"`;
+    const child = spawnSync(
+      'unshare',
+      ['-m', '-n', 'sh', '-c', script, 'sh', copy, process.execPath, scenario],
+      {
+        encoding: 'utf8',
+        timeout: 90_000,
+      },
+    );
+    if (child.status !== 0) throw new Error(`scenario failed:\n${child.stdout}\n${child.stderr}`);
+    return JSON.parse(child.stdout.trim().split('\n').pop() ?? '{}') as T;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The line that marks a bind-mounted test copy of /etc/hosts. */
+const HOSTS_MARKER = `# ${MARKER}`;
+
+/** Inside a scenario: refuse to run unless /etc (or at least /etc/hosts) is a private copy. */
 export function assertPrivateEtc(): void {
-  if (!existsSync(join('/etc', MARKER)))
+  const hostsIsCopy = readFileSync('/etc/hosts', 'utf8').split('\n').includes(HOSTS_MARKER);
+  if (!existsSync(join('/etc', MARKER)) && !hostsIsCopy)
     throw new Error(`refusing to run: /etc/${MARKER} missing, /etc is not the private copy`);
 }
 

@@ -1,6 +1,6 @@
 /** Browser mode's authentication from a test's side: links, sessions, and what a browser tab holds. */
 import assert from 'node:assert/strict';
-import type { UiServer } from '../../main/engine/ui-server.ts';
+import type { UiServer } from '../../main/engine/ui-server/server.ts';
 import { uiRequest, type HttpReply } from './http.ts';
 
 /** The one-time token in a link's fragment (`/#token=…`), or null. */

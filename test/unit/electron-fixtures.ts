@@ -1,6 +1,7 @@
 /** State snapshots for the desktop shell's unit tests. */
 import type { EndpointView, StateSnapshot, StatusView } from '../../main/common/contract.ts';
 import type { UserFacingError } from '../../main/common/errors.ts';
+import { engineState } from '../../main/engine/status-view.ts';
 
 export function endpoint(hostname: string, overrides: Partial<EndpointView> = {}): EndpointView {
   const port = overrides.port ?? 80;
@@ -25,8 +26,15 @@ export function endpoint(hostname: string, overrides: Partial<EndpointView> = {}
   };
 }
 
+/** A snapshot; `state` follows from the rest (as the engine derives it) unless given. */
 export function snapshot(endpoints: EndpointView[], status: Partial<StatusView> = {}): StateSnapshot {
   const errors: UserFacingError[] = status.errors ?? [];
+  const state = engineState({
+    enabled: status.enabled ?? true,
+    registered: status.registered ?? true,
+    errors,
+    endpointsDown: endpoints.filter((e) => !e.listening).length,
+  });
   return {
     endpoints,
     status: {
@@ -44,6 +52,7 @@ export function snapshot(endpoints: EndpointView[], status: Partial<StatusView> 
       last_error: errors[0] ?? null,
       totals: { bytes_in: 0, bytes_out: 0, connections: 0 },
       ...status,
+      state: status.state ?? state,
       errors,
     },
   };

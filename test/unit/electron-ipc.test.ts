@@ -5,12 +5,13 @@ import { commands, type CommandHandlers, type CommandName } from '../../main/com
 import { INVOKE_CHANNEL, STATE_CHANNEL, type InvokeReply } from '../../main/electron/bridge.ts';
 import {
   registerBridge,
-  StateBroadcaster,
+  WindowSubscriptions,
   type IpcMainLike,
   type PushTarget,
 } from '../../main/electron/ipc.ts';
 import { EngineHost } from '../../main/electron/engine-host.ts';
-import { StateFeed } from '../../main/electron/state-feed.ts';
+import { StateFeed } from '../../main/engine/state-feed.ts';
+import type { StateSnapshot } from '../../main/common/contract.ts';
 import { endpoint, snapshot } from './electron-fixtures.ts';
 
 /** Handlers that record what reached them. */
@@ -25,7 +26,6 @@ function fakeHandlers(calls: Array<[string, unknown]>): CommandHandlers {
     setApiKey: state.status,
     getSettings: {},
     updateSettings: {},
-    subscribe: state,
   };
   return Object.fromEntries(
     Object.keys(commands).map((name) => [
@@ -70,8 +70,13 @@ function setup(now: () => number = Date.now) {
     handle: (channel, listener) => registered.set(channel, listener),
     removeHandler: (channel) => registered.delete(channel),
   };
-  const broadcaster = new StateBroadcaster(now);
-  const unregister = registerBridge(ipcMain, fakeHandlers(calls), broadcaster);
+  let state: StateSnapshot = snapshot([endpoint('web.prod')]);
+  const feed = new StateFeed({ snapshot: () => state, now });
+  const windows = new WindowSubscriptions(feed);
+  const setState = (next: StateSnapshot): void => {
+    state = next;
+  };
+  const unregister = registerBridge(ipcMain, fakeHandlers(calls), windows);
   const contents = new FakeContents(7);
   const invoke = async (
     method: unknown,
@@ -83,7 +88,7 @@ function setup(now: () => number = Date.now) {
     const event = { senderFrame: frame, sender: contents } as unknown as IpcMainInvokeEvent;
     return (await listener(event, method, params)) as InvokeReply;
   };
-  return { calls, registered, broadcaster, contents, invoke, unregister };
+  return { calls, registered, feed, windows, setState, contents, invoke, unregister };
 }
 
 function errorOf(reply: InvokeReply) {
@@ -157,7 +162,7 @@ test('handler errors travel as values with code and fix', async () => {
   registerBridge(
     { handle: (c, l) => registered.set(c, l), removeHandler: () => undefined },
     host.handlers,
-    new StateBroadcaster(),
+    new WindowSubscriptions(new StateFeed({ snapshot: () => host.snapshot() })),
   );
   const event = {
     senderFrame: { url: 'app://ngrokd/', parent: null },
@@ -171,31 +176,33 @@ test('handler errors travel as values with code and fix', async () => {
 
 test('subscribe returns the state, then pushes only changes, at most every 500 ms', async () => {
   let now = 0;
-  const { broadcaster, contents, invoke } = setup(() => now);
+  const { feed, windows, setState, contents, invoke } = setup(() => now);
   const reply = await invoke('subscribe', { intervalMs: 100 });
-  assert.equal(reply.ok, true);
-  assert.equal(broadcaster.size, 1);
-  const initial = snapshot([endpoint('web.prod')]);
-  broadcaster.publish(initial, JSON.stringify(initial));
+  assert.deepEqual(reply, { ok: true, result: snapshot([endpoint('web.prod')]) });
+  assert.equal(windows.size, 1);
+  feed.tick();
   now += 600;
-  broadcaster.publish(initial, JSON.stringify(initial));
+  feed.tick();
   assert.deepEqual(
     contents.sent,
     [],
     'the subscribe result is not pushed again, unchanged state is not pushed',
   );
   const next = snapshot([endpoint('web.prod', { bytes_in: 10 })]);
-  broadcaster.publish(next, JSON.stringify(next));
+  setState(next);
+  feed.tick();
   assert.deepEqual(contents.sent, [[STATE_CHANNEL, next]]);
   const third = snapshot([endpoint('web.prod', { bytes_in: 20 })]);
+  setState(third);
   now += 100;
-  broadcaster.publish(third, JSON.stringify(third));
+  feed.tick();
   assert.equal(contents.sent.length, 1, 'throttled');
   now += 400;
-  broadcaster.publish(third, JSON.stringify(third));
+  feed.tick();
   assert.deepEqual(contents.sent.at(-1), [STATE_CHANNEL, third], 'delivered on the next tick');
   contents.destroy();
-  assert.equal(broadcaster.size, 0);
+  assert.equal(windows.size, 0);
+  assert.equal(feed.size, 0, 'the window left the feed');
 });
 
 test('the engine host forwards to the current engine and restarts around a step', async () => {
@@ -245,11 +252,14 @@ test('the state feed serialises at most once per tick and survives a missing eng
     onError: (err) => errors.push(err),
   });
   const seen: string[] = [];
-  feed.add((_s, json) => seen.push(json()));
-  feed.add((_s, json) => seen.push(json()));
-  const remove = feed.add(() => {
-    calls++;
-    throw new Error('one listener failing does not stop the others');
+  feed.listen({ send: (event) => seen.push(event.json) });
+  feed.listen({ send: (event) => seen.push(event.json) });
+  const remove = feed.listen({
+    every: 'tick',
+    send: () => {
+      calls++;
+      throw new Error('one listener failing does not stop the others');
+    },
   });
   feed.tick();
   assert.equal(errors.length, 1);
@@ -263,4 +273,6 @@ test('the state feed serialises at most once per tick and survives a missing eng
   feed.tick();
   assert.equal(calls, 1);
   assert.equal(errors.length, 2);
+  assert.equal(seen.length, 2, 'an unchanged state is not sent again');
+  feed.close();
 });

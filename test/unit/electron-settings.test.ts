@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import Conf from 'conf';
 import type { CommandHandlers, Settings } from '../../main/common/contract.ts';
 import { commands } from '../../main/common/contract.ts';
-import { desktopHandlers } from '../../main/electron/desktop-handlers.ts';
+import type { UserFacingError } from '../../main/common/errors.ts';
+import { desktopHandlers, desktopSnapshot } from '../../main/electron/desktop-handlers.ts';
 import { AUTOSTART_FILE, autostartDir, setLinuxAutostart } from '../../main/electron/login-item.ts';
 import { ApiKeyVault, type SafeStorageLike } from '../../main/electron/secrets.ts';
 import {
@@ -83,7 +84,6 @@ function fakeEngine(calls: Array<[string, unknown]>): CommandHandlers {
       if (patch.poll_interval !== undefined) current = { ...current, poll_interval: patch.poll_interval };
       return current;
     },
-    subscribe: record('subscribe', state),
     logout: record('logout', { deleted: true }),
   };
 }
@@ -93,16 +93,17 @@ function desktop(dir: string, safeStorage = fakeSafeStorage()) {
   const applied: DesktopFields[] = [];
   const settings = openStore(dir);
   const vault = new ApiKeyVault({ safeStorage, path: join(dir, 'api-key.enc'), platform: 'linux' });
+  const problems = (): UserFacingError[] => {
+    const p = vault.problem();
+    return p === null ? [] : [p];
+  };
   const handlers = desktopHandlers(fakeEngine(calls), {
     settings,
     vault,
-    problems: () => {
-      const p = vault.problem();
-      return p === null ? [] : [p];
-    },
+    problems,
     applyDesktopSettings: (fields) => applied.push(fields),
   });
-  return { calls, applied, settings, vault, handlers };
+  return { calls, applied, settings, vault, handlers, problems };
 }
 
 function everyFileIn(dir: string): string {
@@ -212,13 +213,16 @@ test('without an OS keychain the key is refused, never written in plain text', a
 
 test('on Linux the basic_text backend is reported in status as a warning', async (t) => {
   const dir = tempDir(t);
-  const { handlers } = desktop(dir, fakeSafeStorage({ backend: 'basic_text' }));
+  const { handlers, problems } = desktop(dir, fakeSafeStorage({ backend: 'basic_text' }));
   const status = await handlers.status({});
   const warning = status.errors.find((e) => e.code === 'SECRET_STORAGE');
   assert.ok(warning);
   assert.match(warning.message, /basic_text/);
-  const subscribed = await handlers.subscribe({});
-  assert.ok(subscribed.status.errors.some((e) => e.code === 'SECRET_STORAGE'));
+  assert.equal(status.state, 'degraded', 'the state says so too');
+  // What the desktop's state feed pushes carries it as well.
+  const pushed = desktopSnapshot({ snapshot: () => snapshot([]) }, problems)();
+  assert.ok(pushed.status.errors.some((e) => e.code === 'SECRET_STORAGE'));
+  assert.equal(pushed.status.state, 'degraded');
   const mac = new ApiKeyVault({
     safeStorage: fakeSafeStorage({ backend: 'basic_text' }),
     path: join(dir, 'k'),

@@ -4,7 +4,9 @@ import { chmod, lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/p
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { parseInstallerArgs, installerArgs, type InstallerRequest } from '../../helper/install/cli.ts';
-import { applyPlan, helperStatus, planInstall, planUninstall } from '../../helper/install/installer.ts';
+import { applyPlan } from '../../helper/install/apply.ts';
+import { planInstall, planUninstall } from '../../helper/install/plan.ts';
+import { helperStatus } from '../../helper/install/status.ts';
 import { helperLayout, validateUid, validateVersion } from '../../helper/install/layout.ts';
 import {
   checkoutSource,

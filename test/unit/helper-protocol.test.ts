@@ -20,14 +20,9 @@ import {
   MAX_ADDRESSES,
   MAX_FRAME_BYTES,
 } from '../../helper/protocol.ts';
-import {
-  cmsgLen,
-  cmsgSpace,
-  decodeRights,
-  encodeRights,
-  sockaddrUn,
-  socketAbi,
-} from '../../main/system/unix-socket.ts';
+import { cmsgLen, cmsgSpace, decodeRights, encodeRights } from '../../main/system/fd-passing.ts';
+import { socketAbi } from '../../main/system/libc.ts';
+import { sockaddrUn } from '../../main/system/unix-stream-client.ts';
 
 function request(value: unknown): Buffer {
   return Buffer.from(JSON.stringify(value));

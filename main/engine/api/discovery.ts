@@ -7,7 +7,8 @@
  */
 import { parseEndpointUrl, type EndpointAddress } from '../../common/endpoint-url.ts';
 import { NgrokdError, type UserFacingError } from '../../common/errors.ts';
-import type { BoundEndpoint, NgrokApi } from './ngrok-api.ts';
+import type { NgrokApi } from './ngrok-api.ts';
+import type { BoundEndpoint } from './schemas.ts';
 
 export interface DesiredEndpoint {
   /** Normalised `scheme://host:port`: the identity of the entry. */

@@ -1,13 +1,14 @@
 /**
  * Client for the slice of the ngrok REST API this app uses (shared/ngrok-protocol.md §1): Kubernetes
  * operator registrations and bound endpoints. It turns every failure into an NgrokdError a user can
- * act on, retries only what is safe to retry, follows every page of a list, and never lets the API
- * key leave for another origin or appear in a message or log line.
+ * act on (api-errors.ts), retries only what is safe to retry, follows every page of a list, and
+ * never lets the API key leave for another origin or appear in a message or log line.
  */
 import { z } from 'zod';
 import { DEFAULT_API_URL } from '../../common/defaults.ts';
-import { errorCode, NgrokdError, type ErrorCode } from '../../common/errors.ts';
+import { NgrokdError } from '../../common/errors.ts';
 import type { Logger } from '../log.ts';
+import { httpError, invalidResponse, NgrokApiError, oneLine, transportError } from './api-errors.ts';
 import {
   DEFAULT_RETRY_POLICY,
   parseRetryAfter,
@@ -17,153 +18,22 @@ import {
   type RetryPolicy,
   type Sleep,
 } from './backoff.ts';
+import {
+  boundEndpointSchema,
+  endpointSchema,
+  operatorSchema,
+  type BoundEndpoint,
+  type Endpoint,
+  type Operator,
+  type OperatorCreate,
+  type OperatorUpdate,
+} from './schemas.ts';
 
-export const DEFAULT_TIMEOUT_MS = 15_000;
+const DEFAULT_TIMEOUT_MS = 15_000;
 /** The API's maximum page size. */
-export const PAGE_LIMIT = 100;
+const PAGE_LIMIT = 100;
 /** Stops a server that keeps handing out new page links (100,000 items at the maximum page size). */
-export const MAX_PAGES = 1000;
-
-// ---- response shapes ------------------------------------------------------------------------------
-// Only `id` is required. A field of an unexpected type reads as absent, so one odd field in an
-// otherwise usable answer does not fail a whole poll.
-
-const optionalText = z.string().optional().catch(undefined);
-const optionalTexts = z.array(z.string()).optional().catch(undefined);
-
-export const operatorCertSchema = z.object({
-  cert: z.string().catch(''),
-  not_before: z.string().catch(''),
-  not_after: z.string().catch(''),
-});
-
-export const operatorSchema = z.object({
-  id: z.string().min(1),
-  uri: optionalText,
-  created_at: optionalText,
-  updated_at: optionalText,
-  description: optionalText,
-  metadata: optionalText,
-  enabled_features: optionalTexts,
-  region: optionalText,
-  binding: z
-    .object({
-      endpoint_selectors: optionalTexts,
-      cert: operatorCertSchema.nullish().catch(undefined),
-      ingress_endpoint: optionalText,
-    })
-    .nullish()
-    .catch(undefined),
-});
-
-export const endpointSchema = z.object({
-  id: z.string().min(1),
-  url: optionalText,
-  /** Deprecated by ngrok; read when `url` is absent. */
-  public_url: optionalText,
-  proto: optionalText,
-  hostport: optionalText,
-  host: optionalText,
-  port: z.number().optional().catch(undefined),
-  type: optionalText,
-  name: optionalText,
-  description: optionalText,
-  metadata: optionalText,
-  bindings: optionalTexts,
-  pooling_enabled: z.boolean().optional().catch(undefined),
-  created_at: optionalText,
-  updated_at: optionalText,
-  uri: optionalText,
-});
-
-/**
- * A bound endpoint as discovery reads it. Polls list every bound endpoint, so only these fields are
- * parsed and kept: at 10,000 endpoints the rest is megabytes of garbage per poll.
- */
-export const boundEndpointSchema = endpointSchema.pick({
-  id: true,
-  url: true,
-  public_url: true,
-  name: true,
-  description: true,
-});
-
-export type OperatorCert = z.infer<typeof operatorCertSchema>;
-export type Operator = z.infer<typeof operatorSchema>;
-export type Endpoint = z.infer<typeof endpointSchema>;
-export type BoundEndpoint = z.infer<typeof boundEndpointSchema>;
-
-export interface OperatorCreate {
-  /** At most 255 bytes. */
-  description: string;
-  /** Free-form, at most 4096 bytes; JSON text by convention. */
-  metadata: string;
-  enabled_features: string[];
-  region: string;
-  binding: { endpoint_selectors: string[]; csr: string };
-}
-
-export interface OperatorUpdate {
-  description?: string;
-  metadata?: string;
-  enabled_features?: string[];
-  region?: string;
-  binding?: { endpoint_selectors?: string[]; csr?: string };
-}
-
-const errorBodySchema = z.object({
-  error_code: optionalText,
-  msg: optionalText,
-  details: z.object({ operation_id: optionalText }).optional().catch(undefined),
-});
-
-// ---- errors -----------------------------------------------------------------------------------------
-
-/** Why a failed request may be retried: throttled (the server did not act) or unavailable (it may have). */
-type RetryClass = 'throttled' | 'unavailable' | 'none';
-
-/** An NgrokdError that also tells what happened on the wire. */
-export class NgrokApiError extends NgrokdError {
-  /** HTTP status, undefined when no response arrived (network error, timeout). */
-  readonly status: number | undefined;
-  readonly retryClass: RetryClass;
-
-  constructor(
-    code: ErrorCode,
-    message: string,
-    fix: string,
-    wire: { status: number | undefined; retryClass: RetryClass; ngrokCode?: string; cause?: unknown },
-  ) {
-    super(code, message, fix, {
-      ...(wire.ngrokCode === undefined ? {} : { ngrokCode: wire.ngrokCode }),
-      ...(wire.cause === undefined ? {} : { cause: wire.cause }),
-    });
-    this.name = 'NgrokApiError';
-    this.status = wire.status;
-    this.retryClass = wire.retryClass;
-  }
-}
-
-const FIX = {
-  auth: 'Create an API key at https://dashboard.ngrok.com/api-keys and set it as NGROK_API_KEY (or in the app settings).',
-  plan: 'Kubernetes Operators and Bindings are a paid ngrok feature: upgrade the plan at https://dashboard.ngrok.com/billing or ask ngrok support to enable them, then retry.',
-  rate: 'The ngrok API allows 120 requests per minute for the whole account, shared with every other API client it runs; ngrokd backs off and retries. Raise bound_endpoints.poll_interval or stop other clients if this persists.',
-  unavailable:
-    'Check the network connection and api.url in the config, and https://status.ngrok.com for an outage; ngrokd keeps retrying.',
-  other: 'See the daemon log for the request; if it persists, report it with the operation id.',
-} as const;
-
-function ngrokNumber(code: string | undefined): number | undefined {
-  const match = code === undefined ? null : /ERR_NGROK_([0-9]+)/.exec(code);
-  return match === null ? undefined : Number(match[1]);
-}
-
-function oneLine(text: string, max = 300): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
-  return flat.length > max ? `${flat.slice(0, max)}…` : flat;
-}
-
-// ---- client -----------------------------------------------------------------------------------------
+const MAX_PAGES = 1000;
 
 export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
@@ -310,8 +180,8 @@ export class NgrokApi {
     while (next !== undefined) {
       const what = `GET ${path} (page ${seen.size + 1})`;
       if (seen.has(next.href))
-        throw this.#invalid(`${what}: next_page_uri ${next.href} repeats an earlier page`);
-      if (seen.size >= MAX_PAGES) throw this.#invalid(`${what}: more than ${MAX_PAGES} pages`);
+        throw invalidResponse(`${what}: next_page_uri ${next.href} repeats an earlier page`);
+      if (seen.size >= MAX_PAGES) throw invalidResponse(`${what}: more than ${MAX_PAGES} pages`);
       seen.add(next.href);
       const data: { items: T[]; next: string | null | undefined } = this.#parse(
         page,
@@ -345,7 +215,7 @@ export class NgrokApi {
     try {
       url = new URL(link, this.baseUrl);
     } catch {
-      throw this.#invalid(`${what}: next_page_uri ${JSON.stringify(link)} is not a URL`);
+      throw invalidResponse(`${what}: next_page_uri ${JSON.stringify(link)} is not a URL`);
     }
     if (url.origin !== this.baseUrl.origin) {
       throw new NgrokApiError(
@@ -363,14 +233,7 @@ export class NgrokApi {
     if (result.success) return result.data;
     const issue = result.error.issues[0];
     const where = issue === undefined || issue.path.length === 0 ? 'body' : issue.path.join('.');
-    throw this.#invalid(`${what}: unexpected response (${where}: ${issue?.message ?? 'invalid'})`);
-  }
-
-  #invalid(message: string): NgrokApiError {
-    return new NgrokApiError('API_ERROR', `ngrok API ${message}`, FIX.other, {
-      status: undefined,
-      retryClass: 'none',
-    });
+    throw invalidResponse(`${what}: unexpected response (${where}: ${issue?.message ?? 'invalid'})`);
   }
 
   #redact(text: string): string {
@@ -400,12 +263,19 @@ export class NgrokApi {
           'ngrok API request',
         );
         if (response.ok) return this.#json(text, what);
-        failure = this.#httpError(what, response.status, text);
+        failure = httpError(what, response.status, text, {
+          origin: this.baseUrl.origin,
+          redact: (message) => this.#redact(message),
+        });
         retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), this.#now());
       } catch (err) {
         if (err instanceof NgrokApiError) throw err;
         if (this.#signal?.aborted) throw this.#signal.reason;
-        failure = this.#transportError(url, err, timeout.aborted);
+        failure = transportError(url, err, {
+          timedOut: timeout.aborted,
+          timeoutMs: this.timeoutMs,
+          redact: (message) => this.#redact(message),
+        });
       }
       const retryable =
         failure.retryClass === 'throttled' || (failure.retryClass === 'unavailable' && method !== 'POST');
@@ -424,84 +294,9 @@ export class NgrokApi {
     try {
       return JSON.parse(text);
     } catch {
-      throw this.#invalid(
+      throw invalidResponse(
         `${what}: response is not JSON (${JSON.stringify(oneLine(this.#redact(text), 80))})`,
       );
     }
-  }
-
-  #httpError(what: string, status: number, text: string): NgrokApiError {
-    let parsed: z.infer<typeof errorBodySchema> = {};
-    try {
-      parsed = errorBodySchema.catch({}).parse(JSON.parse(text));
-    } catch {
-      parsed = { msg: oneLine(text, 200) };
-    }
-    const ngrokCode = parsed.error_code;
-    const msg = this.#redact(oneLine(parsed.msg ?? '') || 'no message');
-    const operation = parsed.details?.operation_id;
-    const detail = `(HTTP ${status}${ngrokCode === undefined ? '' : ` ${ngrokCode}`}: ${msg}${operation === undefined ? '' : `; operation ${operation}`})`;
-    const n = ngrokNumber(ngrokCode);
-    const make = (code: ErrorCode, message: string, fix: string, retryClass: RetryClass) =>
-      new NgrokApiError(code, message, fix, {
-        status,
-        retryClass,
-        ...(ngrokCode === undefined ? {} : { ngrokCode }),
-      });
-
-    if (n === 218)
-      return make(
-        'API_ERROR',
-        `ngrok API ${what} was refused for a missing Ngrok-Version header ${detail}`,
-        FIX.other,
-        'none',
-      );
-    if (n === 19002) {
-      return make(
-        'PLAN_GATE',
-        `Kubernetes Operators and Bindings are not enabled on this ngrok account's plan ${detail}`,
-        FIX.plan,
-        'none',
-      );
-    }
-    if (status === 401 || status === 403 || n === 200 || n === 201)
-      return make('API_AUTH', `API key rejected ${detail}`, FIX.auth, 'none');
-    if (n === 225) {
-      return make(
-        'RATE_LIMITED',
-        `ngrok API refused ${what}: too many simultaneous requests ${detail}`,
-        FIX.rate,
-        'throttled',
-      );
-    }
-    if (status === 429 || n === 226) {
-      return make('RATE_LIMITED', `ngrok API rate limit reached on ${what} ${detail}`, FIX.rate, 'throttled');
-    }
-    if (status >= 500) {
-      return make(
-        'API_UNAVAILABLE',
-        `ngrok API at ${this.baseUrl.origin} failed ${what} ${detail}`,
-        FIX.unavailable,
-        'unavailable',
-      );
-    }
-    return make('API_ERROR', `ngrok API ${what} failed ${detail}`, FIX.other, 'none');
-  }
-
-  #transportError(url: URL, err: unknown, timedOut: boolean): NgrokApiError {
-    const target = `${url.origin}${url.pathname}`;
-    let why: string;
-    if (timedOut) why = `did not answer within ${this.timeoutMs} ms`;
-    else {
-      const cause = err instanceof Error && err.cause !== undefined ? err.cause : err;
-      const code = errorCode(cause);
-      const text = cause instanceof Error ? cause.message : String(cause);
-      why = `is unreachable (${this.#redact(oneLine(code ?? text, 120))})`;
-    }
-    return new NgrokApiError('API_UNAVAILABLE', `ngrok API at ${target} ${why}`, FIX.unavailable, {
-      status: undefined,
-      retryClass: 'unavailable',
-      cause: err,
-    });
   }
 }

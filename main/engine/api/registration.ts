@@ -13,7 +13,8 @@ import { DEFAULT_INGRESS } from '../../common/defaults.ts';
 import type { Logger } from '../log.ts';
 import type { CredentialStore, StoredOperator } from './credential-store.ts';
 import { certificateMatchesKey, createKeyAndCsr, parseCertificate } from './csr.ts';
-import type { NgrokApi, Operator, OperatorCert } from './ngrok-api.ts';
+import type { NgrokApi } from './ngrok-api.ts';
+import type { Operator, OperatorCert } from './schemas.ts';
 
 /** The ngrok operator renews when `not_after` is this close. */
 export const RENEW_BEFORE_MS = 30 * 24 * 60 * 60 * 1000;

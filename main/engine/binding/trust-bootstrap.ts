@@ -17,7 +17,7 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { checkServerIdentity, connect, type DetailedPeerCertificate } from 'node:tls';
 import { NgrokdError } from '../../common/errors.ts';
-import { parseIngressAddress } from './dialer.ts';
+import { parseIngressAddress } from './ingress-address.ts';
 import { DEFAULT_TRUST_DIR } from '../../common/defaults.ts';
 import type { ClientCredentials } from './trust.ts';
 

@@ -27,6 +27,7 @@ import {
   EEXIST,
   ENODEV,
   ENOENT,
+  ESRCH,
   EOPNOTSUPP,
   EPERM,
   NetlinkError,
@@ -37,7 +38,11 @@ import {
   RTM_DELADDR,
   RTM_GETADDR,
   RTM_GETLINK,
+  RTM_DELROUTE,
   RTM_GETROUTE,
+  RTM_NEWROUTE,
+  RTN_LOCAL,
+  localRouteRequest,
   RTM_NEWADDR,
   RtnetlinkSocket,
   setLinkRequest,
@@ -343,6 +348,44 @@ function assignGateway(nl: RtnetlinkSocket, index: number, subnet: Subnet, name:
   const isOurs = (a: Address): boolean => a.ip === gateway.ip && a.prefix === gateway.prefix;
   const stale = addresses.filter((a) => isGatewayLike(a) && !isOurs(a));
   converge(nl, name, stale, addresses.some(isOurs) ? [] : [gateway]);
+  routeLocally(nl, index, subnet, name);
+}
+
+/**
+ * The whole subnet as a local route on the link (`ip route add local SUBNET dev NAME table local`):
+ * a connection to an address of the subnet that nothing listens on (an endpoint just removed, a
+ * typo) is refused at once, where a NOARP link (dummy) would leave it hanging and a bridge answer
+ * EHOSTUNREACH after seconds of ARP. A local route left from an earlier subnet is removed.
+ */
+function routeLocally(nl: RtnetlinkSocket, index: number, subnet: Subnet, name: string): void {
+  const stale = nl
+    .dump(dumpRequest(RTM_GETROUTE))
+    .map(parseRoute)
+    .filter(
+      (r) =>
+        r !== null &&
+        r.table === RT_TABLE_LOCAL &&
+        r.type === RTN_LOCAL &&
+        r.oif === index &&
+        r.prefix < 32 &&
+        !(r.dst === intToIp(subnet.network) && r.prefix === subnet.prefix),
+    );
+  const requests = [
+    ...stale.map((r) =>
+      localRouteRequest(RTM_DELROUTE, { index, network: r?.dst ?? '', prefix: r?.prefix ?? 0 }),
+    ),
+    localRouteRequest(RTM_NEWROUTE, { index, network: intToIp(subnet.network), prefix: subnet.prefix }),
+  ];
+  const acks = nl.transact(requests);
+  const failed = acks.findIndex((ack, i) => ack.errno !== 0 && !(i < stale.length && ack.errno === ESRCH));
+  if (failed !== -1) {
+    const ack = acks[failed] as Ack;
+    throw new NetlinkError(
+      `routing ${subnet.cidr} locally on interface "${name}"`,
+      ack.errno,
+      ack.kernelMessage,
+    );
+  }
 }
 
 /** Remove then add addresses in one batch; already-gone and already-there count as done. */

@@ -9,32 +9,35 @@
  */
 import koffi from 'koffi';
 import { intToIp, ipToInt } from '../../common/subnet.ts';
+import { errnoName, libc } from '../libc.ts';
 
 // Message types and flags.
 export const NLMSG_ERROR = 2;
 export const NLMSG_DONE = 3;
 export const RTM_NEWLINK = 16;
-export const RTM_DELLINK = 17;
+const RTM_DELLINK = 17;
 export const RTM_GETLINK = 18;
 export const RTM_NEWADDR = 20;
 export const RTM_DELADDR = 21;
 export const RTM_GETADDR = 22;
+export const RTM_NEWROUTE = 24;
+export const RTM_DELROUTE = 25;
 export const RTM_GETROUTE = 26;
 
-export const NLM_F_REQUEST = 0x1;
+const NLM_F_REQUEST = 0x1;
 export const NLM_F_MULTI = 0x2;
-export const NLM_F_ACK = 0x4;
+const NLM_F_ACK = 0x4;
 export const NLM_F_DUMP_INTR = 0x10;
 export const NLM_F_DUMP = 0x300;
-export const NLM_F_EXCL = 0x200;
-export const NLM_F_CREATE = 0x400;
+const NLM_F_EXCL = 0x200;
+const NLM_F_CREATE = 0x400;
 /** On an NLMSG_ERROR: the echoed request was cut to its header / extended-ACK attributes follow. */
 const NLM_F_CAPPED = 0x100;
 const NLM_F_ACK_TLVS = 0x200;
 const NLMSGERR_ATTR_MSG = 1;
 
 // Attributes.
-export const IFLA_IFNAME = 3;
+const IFLA_IFNAME = 3;
 export const IFLA_LINKINFO = 18;
 export const IFLA_INFO_KIND = 1;
 export const IFLA_IFALIAS = 20;
@@ -48,6 +51,7 @@ const NLA_TYPE_MASK = 0x3fff;
 // Linux errno values the callers tell apart.
 export const EPERM = 1;
 export const ENOENT = 2;
+export const ESRCH = 3;
 const EINTR = 4;
 const EAGAIN = 11;
 export const EEXIST = 17;
@@ -55,10 +59,15 @@ export const ENODEV = 19;
 export const EOPNOTSUPP = 95;
 export const EADDRNOTAVAIL = 99;
 
-export const AF_UNSPEC = 0;
+const AF_UNSPEC = 0;
 export const AF_INET = 2;
 export const IFF_UP = 0x1;
 export const RT_TABLE_LOCAL = 255;
+const NLM_F_REPLACE = 0x100;
+const RTPROT_STATIC = 4;
+const RT_SCOPE_HOST = 254;
+/** Route types (rtm_type). */
+export const RTN_LOCAL = 2;
 
 const NLMSG_HDRLEN = 16;
 const IFINFOMSG_LEN = 16;
@@ -86,7 +95,7 @@ export interface NetlinkMessage {
 // ---------------------------------------------------------------------------------------------
 // Encoding
 
-export function encodedLength(request: NetlinkRequest): number {
+function encodedLength(request: NetlinkRequest): number {
   return NLMSG_HDRLEN + align4(request.body.length);
 }
 
@@ -113,7 +122,7 @@ export function attribute(type: number, value: Buffer): Buffer {
   return out;
 }
 
-export function stringAttribute(type: number, value: string): Buffer {
+function stringAttribute(type: number, value: string): Buffer {
   return attribute(type, Buffer.from(`${value}\0`, 'utf8'));
 }
 
@@ -188,6 +197,34 @@ export function addressRequest(
       ipv4Attribute(IFA_LOCAL, address.ip),
       ipv4Attribute(IFA_ADDRESS, address.ip),
     ]),
+  };
+}
+
+/**
+ * RTM_NEWROUTE for `local <network>/<prefix> dev <index> table local`: every address of the range
+ * is this machine's, so a connection to one nothing listens on is refused at once (RST) instead of
+ * waiting for ARP or a timeout. Replaces an existing one, so it is idempotent.
+ */
+export function localRouteRequest(
+  type: typeof RTM_NEWROUTE | typeof RTM_DELROUTE,
+  route: { index: number; network: string; prefix: number },
+): NetlinkRequest {
+  const rtmsg = Buffer.alloc(RTMSG_LEN);
+  rtmsg.writeUInt8(AF_INET, 0);
+  rtmsg.writeUInt8(route.prefix, 1);
+  rtmsg.writeUInt8(RT_TABLE_LOCAL, 4);
+  rtmsg.writeUInt8(RTPROT_STATIC, 5);
+  rtmsg.writeUInt8(RT_SCOPE_HOST, 6);
+  rtmsg.writeUInt8(RTN_LOCAL, 7);
+  const oif = Buffer.alloc(4);
+  oif.writeUInt32LE(route.index, 0);
+  return {
+    type,
+    flags:
+      type === RTM_NEWROUTE
+        ? NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE
+        : NLM_F_REQUEST | NLM_F_ACK,
+    body: Buffer.concat([rtmsg, ipv4Attribute(RTA_DST, route.network), attribute(RTA_OIF, oif)]),
   };
 }
 
@@ -383,12 +420,9 @@ export function takeDumpReplies(
 // ---------------------------------------------------------------------------------------------
 // Errors
 
-let errnoNames: Map<number, string> | null = null;
-
 /** "File exists (EEXIST)": libc's text plus the symbolic name people search for. */
-export function describeErrno(errno: number): string {
-  errnoNames ??= new Map(Object.entries(koffi.os.errno).map(([name, value]) => [value, name]));
-  return `${libc().strerror(errno)} (${errnoNames.get(errno) ?? `errno ${errno}`})`;
+function describeErrno(errno: number): string {
+  return `${libc().strerror(errno)} (${errnoName(errno)})`;
 }
 
 export class NetlinkError extends Error {
@@ -407,43 +441,6 @@ export class NetlinkError extends Error {
 
 // ---------------------------------------------------------------------------------------------
 // The socket
-
-interface Libc {
-  socket(domain: number, type: number, protocol: number): number;
-  bind(fd: number, address: Buffer, length: number): number;
-  sendto(
-    fd: number,
-    data: Buffer,
-    length: number,
-    flags: number,
-    address: Buffer,
-    addressLength: number,
-  ): number;
-  recv(fd: number, data: Buffer, length: number, flags: number): number;
-  setsockopt(fd: number, level: number, name: number, value: Buffer, length: number): number;
-  getsockopt(fd: number, level: number, name: number, value: Buffer, length: Buffer): number;
-  close(fd: number): number;
-  strerror(errno: number): string;
-}
-
-let loaded: Libc | null = null;
-
-/** Bound on first use so the pure builders and parsers above work without FFI. */
-function libc(): Libc {
-  if (loaded !== null) return loaded;
-  const lib = koffi.load('libc.so.6');
-  loaded = {
-    socket: lib.func('int socket(int, int, int)'),
-    bind: lib.func('int bind(int, const void *, uint32_t)'),
-    sendto: lib.func('intptr_t sendto(int, const void *, size_t, int, const void *, uint32_t)'),
-    recv: lib.func('intptr_t recv(int, void *, size_t, int)'),
-    setsockopt: lib.func('int setsockopt(int, int, int, const void *, uint32_t)'),
-    getsockopt: lib.func('int getsockopt(int, int, int, void *, void *)'),
-    close: lib.func('int close(int)'),
-    strerror: lib.func('const char *strerror(int)'),
-  };
-  return loaded;
-}
 
 const AF_NETLINK = 16;
 const SOCK_RAW = 3;

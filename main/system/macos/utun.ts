@@ -10,6 +10,7 @@
  */
 import koffi from 'koffi';
 import { NgrokdError } from '../../common/errors.ts';
+import { errnoName, libc } from '../libc.ts';
 
 export const PF_SYSTEM = 32;
 export const AF_SYSTEM = 32;
@@ -18,7 +19,7 @@ export const SYSPROTO_CONTROL = 2;
 export const AF_SYS_CONTROL = 2;
 export const UTUN_OPT_IFNAME = 2;
 export const UTUN_CONTROL_NAME = 'com.apple.net.utun_control';
-export const MAX_KCTL_NAME = 96;
+const MAX_KCTL_NAME = 96;
 export const IFNAMSIZ = 16;
 const F_SETFD = 2;
 const FD_CLOEXEC = 1;
@@ -104,30 +105,20 @@ export interface UtunLibc {
 
 let systemLibc: UtunLibc | null = null;
 
-/** libSystem, bound on first use so the pure encoders above work on any platform. */
+/** The shared libc binding (libSystem here), in the shape the tests fake. */
 function macLibc(): UtunLibc {
   if (systemLibc !== null) return systemLibc;
-  const lib = koffi.load('/usr/lib/libSystem.B.dylib');
-  // ioctl and fcntl are variadic: declared as such so arm64's stack-passing convention is honoured.
-  const ioctl = lib.func('int ioctl(int, unsigned long, ...)');
-  const fcntl = lib.func('int fcntl(int, int, ...)');
+  const c = libc();
   systemLibc = {
-    socket: lib.func('int socket(int, int, int)'),
-    ioctl: (fd, request, arg) => ioctl(fd, request, 'void *', arg) as number,
-    fcntl: (fd, command, arg) => fcntl(fd, command, 'int', arg) as number,
-    connect: lib.func('int connect(int, const void *, uint32_t)'),
-    getsockopt: lib.func('int getsockopt(int, int, int, void *, void *)'),
-    close: lib.func('int close(int)'),
+    socket: c.socket,
+    ioctl: (fd, request, arg) => c.ioctl(fd, request, 'void *', arg),
+    fcntl: (fd, command, arg) => c.fcntl(fd, command, 'int', arg),
+    connect: c.connect,
+    getsockopt: c.getsockopt,
+    close: c.close,
     errno: () => koffi.errno(),
   };
   return systemLibc;
-}
-
-let errnoNames: Map<number, string> | null = null;
-
-function errnoName(errno: number): string {
-  errnoNames ??= new Map(Object.entries(koffi.os.errno).map(([name, value]) => [value, name]));
-  return errnoNames.get(errno) ?? `errno ${errno}`;
 }
 
 export function utunError(operation: string, errno: number): NgrokdError {

@@ -1,5 +1,5 @@
 import type { ReactElement } from 'react';
-import type { StatusView } from '../../../main/common/contract.ts';
+import type { EngineState, StatusView } from '../../../main/common/contract.ts';
 import { formatRate } from '../format.ts';
 import type { Rate } from '../traffic.ts';
 import { ArrowDownIcon, ArrowUpIcon, GearIcon, Logo } from './Icons.tsx';
@@ -8,11 +8,17 @@ import { Switch } from './Switch.tsx';
 
 export type Connection = 'setup' | 'on' | 'off' | 'attention' | 'connecting';
 
-export function connectionState(status: StatusView, endpointProblems: number, needsKey: boolean): Connection {
-  if (needsKey) return 'setup';
-  if (!status.enabled) return 'off';
-  if (status.errors.length > 0 || endpointProblems > 0) return 'attention';
-  return status.registered ? 'on' : 'connecting';
+/** How the header shows the engine's state (derived by the engine, the same one the tray shows). */
+const CONNECTION: Record<EngineState, Connection> = {
+  needs_key: 'setup',
+  off: 'off',
+  degraded: 'attention',
+  starting: 'connecting',
+  running: 'on',
+};
+
+export function connectionState(status: StatusView): Connection {
+  return CONNECTION[status.state];
 }
 
 const LABELS: Record<Connection, string> = {
@@ -38,8 +44,6 @@ function summary(state: Connection, status: StatusView, endpointProblems: number
 export function Header(props: {
   status: StatusView;
   endpointProblems: number;
-  /** Onboarding: there is nothing to turn on yet. */
-  needsKey: boolean;
   toggling: boolean;
   onToggle: (enabled: boolean) => void;
   onSettings: () => void;
@@ -48,7 +52,7 @@ export function Header(props: {
   showTraffic: boolean;
 }): ReactElement {
   const { status } = props;
-  const state = connectionState(status, props.endpointProblems, props.needsKey);
+  const state = connectionState(status);
   return (
     <header className="header">
       <div className="header-row">
@@ -69,7 +73,7 @@ export function Header(props: {
         >
           <GearIcon />
         </button>
-        {!props.needsKey && (
+        {state !== 'setup' && ( // onboarding: there is nothing to turn on yet
           <Switch
             checked={status.enabled}
             label={status.enabled ? 'ngrokd is on: turn off' : 'ngrokd is off: turn on'}

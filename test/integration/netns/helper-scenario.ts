@@ -23,8 +23,8 @@ const CLIENT = join(ROOT, 'test/integration/netns/helper-client.ts');
 const GRACE_MS = 300;
 const USER_LINES = '127.0.0.1 localhost\n# a comment the user wrote\n10.0.0.5 nas.home\n';
 
-const dir = process.argv[2];
-if (dir === undefined) throw new Error('usage: helper-scenario.ts TEMPDIR');
+const dir = process.argv[2] ?? '';
+if (dir === '') throw new Error('usage: helper-scenario.ts TEMPDIR');
 const socketPath = join(dir, 'helper.sock');
 const hostsPath = join(dir, 'hosts');
 const helperLog: string[] = [];

@@ -136,6 +136,40 @@ test('a TCP server bound to an endpoint address on the interface is reachable', 
   }
 });
 
+/** How a connection to ip:port ends: the error code, or 'connected'; 'no answer' after 10 s. */
+function connectOutcome(ip: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: ip, port, timeout: 10_000 });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve('connected');
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve('no answer');
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+  });
+}
+
+test('an address of the subnet that nothing listens on is refused at once, on a NOARP (dummy-like) link too', async () => {
+  setAddresses(NAME, ['10.107.0.5', '10.107.0.6']);
+  const removed = '10.107.0.6';
+  setAddresses(NAME, ['10.107.0.5']);
+  const outcomes: Record<string, string> = {};
+  for (const arp of ['on', 'off']) {
+    // arp off models the dummy link production kernels have: nothing would ever answer.
+    await run('ip', ['link', 'set', NAME, 'arp', arp]);
+    outcomes[`unused port, arp ${arp}`] = await connectOutcome('10.107.0.5', 9);
+    outcomes[`removed endpoint, arp ${arp}`] = await connectOutcome(removed, 80);
+    outcomes[`never assigned, arp ${arp}`] = await connectOutcome('10.107.200.9', 5432);
+  }
+  await run('ip', ['link', 'set', NAME, 'arp', 'on']);
+  for (const [what, outcome] of Object.entries(outcomes)) assert.equal(outcome, 'ECONNREFUSED', what);
+  const { stdout } = await run('ip', ['route', 'show', 'table', 'local', 'dev', NAME]);
+  assert.match(stdout, /^local 10\.107\.0\.0\/16 proto static scope host/m);
+});
+
 test('10,000 endpoint addresses are added, listed, reduced to 10 and then to none', async (t) => {
   const ips = Array.from({ length: 10_000 }, (_, i) => intToIp(0x0a6b0000 + 2 + i)); // 10.107.0.2…
   let started = performance.now();
@@ -205,13 +239,16 @@ test('a failure after the link was created removes the link again', () => {
   assert.equal(interfaceExists('ngrokd2'), false);
 });
 
-test('a changed subnet replaces the gateway and setAddresses converges the endpoints', () => {
+test('a changed subnet replaces the gateway and setAddresses converges the endpoints', async () => {
   assert.deepEqual(setAddresses(NAME, ['10.107.0.7', '10.107.0.8']), { added: 2, removed: 0 });
   assert.equal(ensureInterface({ name: NAME, subnet: '10.108.0.0/16' }).subnet, '10.108.0.0/16');
   assert.ok(listAddresses(NAME).includes('10.108.0.1/16'));
   assert.ok(!listAddresses(NAME).includes('10.107.0.1/16'));
   setAddresses(NAME, ['10.108.0.9']);
   assert.deepEqual(listAddresses(NAME), ['10.108.0.1/16', '10.108.0.9/16']);
+  const { stdout } = await run('ip', ['route', 'show', 'table', 'local', 'dev', NAME]);
+  assert.match(stdout, /^local 10\.108\.0\.0\/16 /m);
+  assert.doesNotMatch(stdout, /10\.107\.0\.0\/16/, 'the old subnet is no longer local');
 });
 
 test('destroyInterface removes the link and its addresses; a missing one is fine', async () => {

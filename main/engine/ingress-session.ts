@@ -1,0 +1,146 @@
+/**
+ * The engine's session with ngrok's binding ingress: the API client and registration for the current
+ * API key, the registered operator (its key and certificate), the ingress trust (bootstrapped on
+ * first use when nothing ngrok-specific is trusted) and the dialer every listener connects through.
+ */
+import { hostname as machineName } from 'node:os';
+import { join } from 'node:path';
+import { toUserFacing } from '../common/errors.ts';
+import { DEFAULT_INGRESS } from '../common/defaults.ts';
+import type { ResolvedConfig } from './config.ts';
+import type { Logger } from './log.ts';
+import { NgrokApi } from './api/ngrok-api.ts';
+import { CredentialStore } from './api/credential-store.ts';
+import { Registration, type RegisteredOperator } from './api/registration.ts';
+import { BindingDialer } from './binding/dialer.ts';
+import { loadIngressTrust, type IngressTrust } from './binding/trust.ts';
+import { bootstrapIngressTrust, PINNED_CA_FILE } from './binding/trust-bootstrap.ts';
+import { VERSION } from './version.ts';
+
+/** A certificate this close to `not_after` is renewed on the next pass. */
+const RENEW_WITHIN_MS = 30 * 24 * 3600 * 1000;
+
+export interface IngressSessionOptions {
+  config: ResolvedConfig;
+  logger: Logger;
+}
+
+export class IngressSession {
+  readonly #config: ResolvedConfig;
+  readonly #log: Logger;
+  #api: NgrokApi | null = null;
+  #registration: Registration | null = null;
+  #operator: RegisteredOperator | null = null;
+  #trust: IngressTrust | null = null;
+  #dialer: BindingDialer | null = null;
+
+  constructor(options: IngressSessionOptions) {
+    this.#config = options.config;
+    this.#log = options.logger;
+  }
+
+  /** The API client for the current key; null while there is no key. */
+  get api(): NgrokApi | null {
+    return this.#api;
+  }
+
+  /** The registered operator, null until registration succeeded (or after it was forgotten). */
+  get operator(): RegisteredOperator | null {
+    return this.#operator;
+  }
+
+  /** The dialer, once the first registration gave it credentials. */
+  get dialer(): BindingDialer | null {
+    return this.#dialer;
+  }
+
+  /** The ingress connections go to (or will, once registered). */
+  get ingress(): string {
+    return this.#dialer?.ingress ?? this.#config.ingressEndpoint ?? DEFAULT_INGRESS;
+  }
+
+  /** Use a new API key: a new client and registration; the operator is registered again on the next pass. */
+  useApiKey(apiKey: string): void {
+    this.#api = new NgrokApi({ baseUrl: this.#config.api.url, apiKey, logger: this.#log });
+    this.#registration = new Registration({
+      api: this.#api,
+      store: new CredentialStore(this.#config.stateDir),
+      logger: this.#log,
+    });
+    this.#operator = null;
+  }
+
+  /** Load the ingress trust. A broken ingressCA file is a configuration error: this throws, naming it. */
+  loadTrust(): void {
+    this.#trust = this.#loadTrust();
+  }
+
+  /** Register again on the next pass (the selectors changed, or the registration is gone). */
+  forgetOperator(): void {
+    this.#operator = null;
+  }
+
+  /**
+   * The registered operator: the current one while its certificate is not close to expiry, else
+   * registered (or renewed) with `selectors`. The first one also brings up the dialer.
+   */
+  async ensureOperator(selectors: readonly string[]): Promise<RegisteredOperator> {
+    if (this.#operator !== null && this.#operator.notAfter.getTime() > Date.now() + RENEW_WITHIN_MS)
+      return this.#operator;
+    const registration = this.#registration as Registration;
+    const operator = await registration.ensureRegistered({
+      description: `ngrokd Desktop on ${machineName()}`,
+      metadata: JSON.stringify({ app: 'ngrokd-desktop', version: VERSION, host: machineName() }),
+      selectors: [...selectors],
+    });
+    this.#operator = operator;
+    const credentials = { keyPem: operator.keyPem, certPem: operator.certPem };
+    if (this.#dialer === null) {
+      const ingress = this.#config.ingressEndpoint ?? operator.ingressEndpoint ?? DEFAULT_INGRESS;
+      if ((this.#trust as IngressTrust).extraCount === 0) await this.#bootstrapTrust(ingress, credentials);
+      this.#dialer = new BindingDialer({ ingress, credentials, trust: this.#trust as IngressTrust });
+    } else {
+      this.#dialer.setCredentials(credentials);
+    }
+    return operator;
+  }
+
+  /** Delete the operator at ngrok and the local credentials. False when there was nothing to delete. */
+  async logout(): Promise<boolean> {
+    if (this.#registration === null) return false;
+    const deleted = await this.#registration.logout();
+    this.#operator = null;
+    return deleted;
+  }
+
+  close(): void {
+    this.#dialer?.close();
+  }
+
+  #loadTrust(): IngressTrust {
+    return loadIngressTrust({
+      ingressCA: this.#config.ingressCA,
+      trustDir: this.#config.trustDir,
+      pinnedCA: join(this.#config.stateDir, PINNED_CA_FILE),
+    });
+  }
+
+  /**
+   * Nothing ngrok-specific is trusted (no ingressCA, nothing in /etc/ssl/certs/ngrok/, nothing
+   * pinned): pin ngrok's CA by its published fingerprint after verifying the chain by hand (see
+   * trust-bootstrap.ts). If that fails, system roots stay the only trust and connections report
+   * INGRESS_UNTRUSTED with the fix; verification is never skipped.
+   */
+  async #bootstrapTrust(ingress: string, credentials: { keyPem: string; certPem: string }): Promise<void> {
+    try {
+      await bootstrapIngressTrust({
+        ingress,
+        credentials,
+        pinPath: join(this.#config.stateDir, PINNED_CA_FILE),
+      });
+      this.#trust = this.#loadTrust();
+    } catch (err) {
+      this.#log.warn({ err: toUserFacing(err, 'INGRESS_UNTRUSTED') }, 'ingress CA bootstrap failed');
+    }
+  }
+}
