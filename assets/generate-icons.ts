@@ -3,7 +3,7 @@
  * with no image tools: shapes are rasterised here with 8×8 supersampling (4×4 from 256 px up), PNGs are encoded with
  * node:zlib, and the .icns container is written by hand. The glyph is a tunnel portal with an
  * endpoint inside it. Run `node assets/generate-icons.ts` after changing a shape;
- * test/unit/electron-icons.test.ts checks the committed files are what this draws.
+ * test/assets/generate-icons.test.ts checks the committed files are what this draws.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

@@ -1,6 +1,6 @@
 /**
  * The daemon configuration: one schema that validates, fills defaults and generates the README's
- * reference table (test/unit/config.test.ts checks the README is current). It accepts the keys of
+ * reference table (test/main/engine/config.test.ts checks the README is current). It accepts the keys of
  * upstream ngrokd's config.yml so an existing file works unchanged.
  */
 import { readFileSync } from 'node:fs';

@@ -20,7 +20,7 @@ import type { EndpointView, StateSnapshot } from '../../main/common/contract.ts'
 import { ensureRendererBuilt } from '../../main/engine/ui-server/renderer-build.ts';
 import { startUiServer, type UiServer } from '../../main/engine/ui-server/server.ts';
 import { StateFeed } from '../../main/engine/state-feed.ts';
-import { startEngineHarness, type EngineHarness } from '../integration/engine-fixture.ts';
+import { startEngineHarness, type EngineHarness } from '../support/engine-fixture.ts';
 import { canConnect, httpRequest, uiRequest } from '../support/http.ts';
 import { exchange, linkToken, sessionHeaders } from '../support/ui-session.ts';
 import { userModeEngine } from '../support/user-mode-engine.ts';

@@ -1,6 +1,6 @@
 /**
  * The privileged helper under attack, run as root inside `unshare -n` by
- * test/integration/helper-security.test.ts: hostile start-up paths, a hostile client running as the
+ * test/helper/server.attack.test.ts: hostile start-up paths, a hostile client running as the
  * very user the helper serves (helper-attacker.ts, via setpriv), routes that already cover the
  * subnet, floods, crowds, idlers and a stranger hammering the socket. Prints one JSON object with
  * everything observed; the test asserts.

@@ -12,8 +12,8 @@ import { NgrokdError } from '../../../main/common/errors.ts';
 import { writeFileAtomic } from '../../../main/system/atomic-write.ts';
 import { HostsSection } from '../../../main/system/hosts-file.ts';
 import { recoverInPlaceWrite } from '../../../main/system/in-place-write.ts';
-import { allowedStates, CRASH_USER_LINES } from '../crash/hosts-sets.ts';
-import { killLoop } from '../crash/kill-loop.ts';
+import { allowedStates, CRASH_USER_LINES } from '../../support/hosts-crash/hosts-sets.ts';
+import { killLoop } from '../../support/hosts-crash/kill-loop.ts';
 
 const dir = process.argv[2] ?? '';
 if (dir === '') throw new Error('usage: hosts-bind-mount.scenario.ts DIR');

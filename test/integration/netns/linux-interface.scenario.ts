@@ -1,6 +1,6 @@
 /**
  * The Linux interface scenarios. Runs as root inside a private network namespace started by
- * test/integration/linux-interface.test.ts (`unshare -n node --test <this file>`), so nothing here
+ * test/main/system/linux/interface.test.ts (`unshare -n node --test <this file>`), so nothing here
  * can touch the machine's own network. Refuses to run anywhere else.
  */
 import { test, before } from 'node:test';
@@ -52,7 +52,7 @@ before(async () => {
   assert.equal(
     process.env.NGROKD_NETNS,
     '1',
-    'run this only through test/integration/linux-interface.test.ts',
+    'run this only through test/main/system/linux/interface.test.ts',
   );
   assert.deepEqual(await linkNames(), ['lo'], 'not in a fresh network namespace: refusing to touch it');
   await run('ip', ['link', 'set', 'lo', 'up']);

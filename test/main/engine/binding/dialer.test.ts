@@ -1,0 +1,479 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { connect as netConnect, createServer as createNetServer, type Server, type Socket } from 'node:net';
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { NgrokdError } from '../../../../main/common/errors.ts';
+import { BindingDialer, type BindingConnection } from '../../../../main/engine/binding/dialer.ts';
+import { parseIngressAddress } from '../../../../main/engine/binding/ingress-address.ts';
+import {
+  INGRESS_NAME,
+  createBindingFixture,
+  eventually,
+  type BindingFixture,
+  type FakeIngress,
+} from '../../../support/tls-fixtures.ts';
+
+let binding: BindingFixture;
+let backend: Server;
+let backendPort: number;
+const cleanups: (() => Promise<void> | void)[] = [];
+
+before(async () => {
+  binding = await createBindingFixture('ngrokd-dialer-');
+  backend = createNetServer((socket) => socket.pipe(socket));
+  backend.listen(0, '127.0.0.1');
+  await once(backend, 'listening');
+  backendPort = (backend.address() as { port: number }).port;
+});
+
+after(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+  await new Promise((resolve) => backend.close(resolve));
+  binding.removeDir();
+});
+
+async function ingress(
+  options: Partial<Parameters<BindingFixture['ingress']>[0]> = {},
+): Promise<FakeIngress> {
+  const started = await binding.ingress({ answer: () => ({ backendPort }), ...options });
+  cleanups.push(() => started.close());
+  return started;
+}
+
+function dialer(
+  fake: { address: string },
+  overrides: Parameters<BindingFixture['dialer']>[1] = {},
+): BindingDialer {
+  const d = binding.dialer(fake.address, overrides);
+  cleanups.push(() => d.close());
+  return d;
+}
+
+/**
+ * A TCP hop between the dialer and an ingress that the test controls, standing in for the
+ * network: it counts connections, can cut them, re-point them or make them die on their next bytes.
+ */
+class Hop {
+  targetPort: number;
+  /** Connections accepted so far. */
+  accepted = 0;
+  /** New connections swallow what the dialer sends: its handshake hangs. */
+  stallNew = false;
+  private readonly server: Server;
+  private readonly pairs = new Set<{ client: Socket; upstream: Socket; dropOnData: boolean }>();
+
+  private constructor(targetPort: number) {
+    this.targetPort = targetPort;
+    this.server = createNetServer({ allowHalfOpen: true }, (client) => {
+      this.accepted++;
+      const upstream = netConnect({ port: this.targetPort, host: '127.0.0.1', allowHalfOpen: true });
+      const pair = { client, upstream, dropOnData: false };
+      this.pairs.add(pair);
+      const drop = (): void => {
+        this.pairs.delete(pair);
+        client.destroy();
+        upstream.destroy();
+      };
+      for (const socket of [client, upstream]) {
+        socket.on('error', drop);
+        socket.on('close', drop);
+      }
+      const stalled = this.stallNew;
+      client.on('data', (chunk: Buffer) => {
+        if (pair.dropOnData) drop();
+        else if (!stalled) upstream.write(chunk);
+      });
+      // Like the forwarders in front of ngrok: the first EOF closes both sides.
+      client.on('end', drop);
+      upstream.pipe(client);
+    });
+  }
+
+  static async start(targetPort: number): Promise<Hop> {
+    const hop = new Hop(targetPort);
+    hop.server.listen(0, '127.0.0.1');
+    await once(hop.server, 'listening');
+    cleanups.push(() => hop.close());
+    return hop;
+  }
+
+  get address(): string {
+    return `127.0.0.1:${(this.server.address() as { port: number }).port}`;
+  }
+
+  /** Connections open now. */
+  get open(): number {
+    return this.pairs.size;
+  }
+
+  /** Close every connection, as an ingress dropping idle connections does. */
+  cut(): void {
+    for (const { client, upstream } of this.pairs) {
+      client.destroy();
+      upstream.destroy();
+    }
+  }
+
+  /** The connections open now close, unanswered, when the dialer next writes to them. */
+  dropOnNextData(): void {
+    for (const pair of this.pairs) pair.dropOnData = true;
+  }
+
+  async close(): Promise<void> {
+    this.cut();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+}
+
+async function closedPort(): Promise<number> {
+  const probe = createNetServer();
+  probe.listen(0, '127.0.0.1');
+  await once(probe, 'listening');
+  const port = (probe.address() as { port: number }).port;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+/** Dial, prove the stream works and close it. */
+async function dialAndEcho(d: BindingDialer, host = 'web.prod', port = 80): Promise<BindingConnection> {
+  const conn = await d.dial(host, port);
+  conn.socket.write('ping');
+  assert.equal((await readExactly(conn.socket, 4)).toString(), 'ping');
+  conn.socket.destroy();
+  return conn;
+}
+
+async function rejection(promise: Promise<unknown>): Promise<NgrokdError> {
+  try {
+    await promise;
+  } catch (err) {
+    assert.ok(err instanceof NgrokdError, `expected an NgrokdError, got ${String(err)}`);
+    return err;
+  }
+  assert.fail('expected the dial to fail');
+}
+
+async function readExactly(socket: Socket, n: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  socket.resume();
+  for await (const chunk of socket as AsyncIterable<Buffer>) {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size >= n) break;
+  }
+  return Buffer.concat(chunks).subarray(0, n);
+}
+
+test('parseIngressAddress adds :443 and understands IPv6', () => {
+  assert.deepEqual(parseIngressAddress('kubernetes-binding-ingress.ngrok.io'), {
+    host: 'kubernetes-binding-ingress.ngrok.io',
+    port: 443,
+  });
+  assert.deepEqual(parseIngressAddress('127.0.0.1:8443'), { host: '127.0.0.1', port: 8443 });
+  assert.deepEqual(parseIngressAddress('[::1]:9'), { host: '::1', port: 9 });
+  assert.throws(() => parseIngressAddress('host:99999'), { code: 'CONFIG_INVALID' });
+  assert.throws(() => parseIngressAddress('a b'), { code: 'CONFIG_INVALID' });
+});
+
+test('dial sends ConnRequest{host, port} and hands back a raw stream; early bytes are not lost', async () => {
+  const fake = await ingress({ answer: () => ({ backendPort, early: Buffer.from('early-bytes|') }) });
+  const conn: BindingConnection = await dialer(fake).dial('web.prod', 80);
+  assert.deepEqual(fake.requests, [{ host: 'web.prod', port: 80 }]);
+  assert.equal(conn.response.endpointId, 'ep_test');
+  assert.equal(conn.resumed, false);
+  assert.ok(conn.upgradeMs >= 0);
+  assert.equal(conn.socket.isPaused(), true);
+  conn.socket.write('echo me');
+  assert.equal((await readExactly(conn.socket, 19)).toString(), 'early-bytes|echo me');
+  conn.socket.destroy();
+});
+
+test('the second dial resumes the TLS session', async () => {
+  const fake = await ingress();
+  // No warm pool: its background handshakes would resume sessions too.
+  const d = dialer(fake, { warmConnections: 0 });
+  const first = await d.dial('web.prod', 80);
+  first.socket.destroy();
+  assert.ok(d.cachedSessions > 0, 'a session was cached');
+  const second = await d.dial('web.prod', 80);
+  assert.equal(first.resumed, false);
+  assert.equal(second.resumed, true);
+  assert.equal(fake.resumptions, 1);
+  second.socket.destroy();
+});
+
+test('TLS 1.2 sessions are resumed too', async () => {
+  const fake = await ingress({ maxVersion: 'TLSv1.2' });
+  const d = dialer(fake);
+  for (const expected of [false, true, true]) {
+    const conn = await d.dial('web.prod', 80);
+    assert.equal(conn.resumed, expected);
+    conn.socket.destroy();
+  }
+});
+
+test('an untrusted server certificate fails with INGRESS_UNTRUSTED before a byte is sent', async () => {
+  const fake = await ingress({ identity: binding.pki.untrustedServer });
+  const err = await rejection(dialer(fake).dial('web.prod', 80));
+  assert.equal(err.code, 'INGRESS_UNTRUSTED');
+  assert.match(err.message, new RegExp(fake.address.replace(/\./g, '\\.')));
+  assert.match(err.message, /self-signed|unable to verify|issuer/i);
+  assert.match(err.fix, /ingressCA/);
+  assert.match(err.fix, /\/etc\/ssl\/certs\/ngrok/);
+  assert.equal(fake.bytesReceived, 0);
+  assert.equal(fake.requests.length, 0);
+});
+
+test('a certificate for another name fails with INGRESS_UNTRUSTED', async () => {
+  const fake = await ingress();
+  const err = await rejection(dialer(fake, { servername: 'other.test' }).dial('web.prod', 80));
+  assert.equal(err.code, 'INGRESS_UNTRUSTED');
+  assert.match(err.message, /other\.test/);
+  assert.equal(fake.bytesReceived, 0);
+});
+
+test('a client certificate the ingress does not accept fails with CLIENT_CERT_REJECTED (TLS 1.3 and 1.2)', async () => {
+  for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
+    const fake = await ingress({ maxVersion });
+    const err = await rejection(
+      dialer(fake, { credentials: binding.pki.foreignClient }).dial('web.prod', 80),
+    );
+    assert.equal(err.code, 'CLIENT_CERT_REJECTED', `${maxVersion}: ${err.message}`);
+    assert.match(err.message, /client certificate/);
+    assert.equal(fake.requests.length, 0);
+  }
+});
+
+test('setCredentials switches certificates for new dials and drops cached sessions', async () => {
+  const fake = await ingress();
+  const d = dialer(fake, { credentials: binding.pki.foreignClient });
+  assert.equal((await rejection(d.dial('web.prod', 80))).code, 'CLIENT_CERT_REJECTED');
+  d.setCredentials(binding.pki.client);
+  const conn = await d.dial('web.prod', 80);
+  conn.socket.destroy();
+  assert.ok(d.cachedSessions > 0);
+  d.setCredentials(binding.pki.client);
+  assert.equal(d.cachedSessions, 0);
+  assert.throws(() => d.setCredentials({ certPem: 'nope', keyPem: 'nope' }), {
+    code: 'CLIENT_CERT_REJECTED',
+  });
+});
+
+test('an error in ConnResponse fails with UPGRADE_REFUSED carrying the ngrok code', async () => {
+  const fake = await ingress({
+    answer: () => ({ errorCode: 'ERR_NGROK_28001', errorMessage: 'traffic policy requires pod identity' }),
+  });
+  const err = await rejection(dialer(fake).dial('web.prod', 80));
+  assert.equal(err.code, 'UPGRADE_REFUSED');
+  assert.equal(err.ngrokCode, 'ERR_NGROK_28001');
+  assert.match(err.message, /web\.prod:80: ERR_NGROK_28001: traffic policy requires pod identity/);
+});
+
+test('malformed and truncated responses fail with PROTOCOL_ERROR', async () => {
+  for (const raw of [Buffer.from([0x02, 0x00, 0x0a, 0x05]), Buffer.from([0x09, 0x00, 0x0a])]) {
+    const fake = await ingress({ answer: () => ({ raw }) });
+    const err = await rejection(dialer(fake).dial('web.prod', 80));
+    assert.equal(err.code, 'PROTOCOL_ERROR', err.message);
+  }
+});
+
+test('a closed port fails with INGRESS_UNREACHABLE', async () => {
+  const port = await closedPort();
+  const d = binding.dialer(`127.0.0.1:${port}`);
+  const err = await rejection(d.dial('web.prod', 80));
+  assert.equal(err.code, 'INGRESS_UNREACHABLE');
+  assert.match(err.message, /ECONNREFUSED/);
+});
+
+test('an ingress that never answers hits the dial timeout', async () => {
+  const sockets: Socket[] = [];
+  const silent = createNetServer((socket) => sockets.push(socket));
+  silent.listen(0, '127.0.0.1');
+  await once(silent, 'listening');
+  const port = (silent.address() as { port: number }).port;
+  const d = binding.dialer(`127.0.0.1:${port}`, { dialTimeoutMs: 100 });
+  const err = await rejection(d.dial('web.prod', 80));
+  assert.equal(err.code, 'INGRESS_UNREACHABLE');
+  assert.match(err.message, /within 100 ms/);
+  for (const socket of sockets) socket.destroy();
+  await new Promise((resolve) => silent.close(resolve));
+});
+
+test('aborting a dial rejects with the reason and closes the connection', async () => {
+  const fake = await ingress();
+  const controller = new AbortController();
+  const reason = new Error('listener closed');
+  const pending = dialer(fake).dial('web.prod', 80, { signal: controller.signal });
+  controller.abort(reason);
+  await assert.rejects(pending, (err) => err === reason);
+  const closed = dialer(fake);
+  closed.close();
+  assert.equal((await rejection(closed.dial('web.prod', 80))).code, 'INGRESS_UNREACHABLE');
+});
+
+test('the second of two dials uses a warm connection: the ingress sees no handshake for it', async () => {
+  const fake = await ingress();
+  const d = dialer(fake);
+  assert.equal((await dialAndEcho(d)).warm, false);
+  await eventually(() => d.warmSockets === 2 && fake.connections === 3, 'two warm connections');
+  const second = await d.dial('echo.prod', 5432);
+  assert.equal(second.warm, true);
+  assert.equal(fake.connections, 3, 'no handshake for the warm dial');
+  assert.deepEqual(
+    fake.requests.map((r) => r.host),
+    ['web.prod', 'echo.prod'],
+    'warm connections send nothing until used',
+  );
+  assert.equal(second.response.endpointId, 'ep_test');
+  second.socket.write('pong');
+  assert.equal((await readExactly(second.socket, 4)).toString(), 'pong');
+  second.socket.destroy();
+  await eventually(() => d.warmSockets === 2 && fake.connections === 4, 'one handshake refills the pool');
+});
+
+test('warmConnections: 0 never keeps a connection warm', async () => {
+  const fake = await ingress();
+  const d = dialer(fake, { warmConnections: 0 });
+  for (let i = 1; i <= 2; i++) {
+    assert.equal((await dialAndEcho(d)).warm, false);
+    await sleep(50); // time enough for a background handshake, were there one
+    assert.equal(d.warmSockets, 0);
+    assert.equal(fake.connections, i);
+  }
+});
+
+test('a warm connection the ingress closed while idle is noticed; the dial handshakes afresh', async () => {
+  const fake = await ingress();
+  const hop = await Hop.start(fake.port);
+  const d = dialer(hop);
+  await dialAndEcho(d);
+  await eventually(() => d.warmSockets === 2, 'two warm connections');
+  hop.cut();
+  await eventually(() => d.warmSockets === 0, 'the dialer noticed');
+  assert.equal((await dialAndEcho(d)).warm, false);
+});
+
+test('a warm connection that dies before answering is retried once, with a fresh handshake', async () => {
+  const fake = await ingress();
+  const hop = await Hop.start(fake.port);
+  const d = dialer(hop);
+  await dialAndEcho(d);
+  await eventually(() => d.warmSockets === 2, 'two warm connections');
+  hop.dropOnNextData();
+  let accepted = hop.accepted;
+  const retried = await d.dial('web.prod', 80);
+  assert.equal(retried.warm, false);
+  assert.equal(hop.accepted, accepted + 1, 'one fresh connection');
+  retried.socket.write('ping');
+  assert.equal((await readExactly(retried.socket, 4)).toString(), 'ping');
+  retried.socket.destroy();
+  assert.equal(fake.requests.length, 2, 'the dead connection never delivered its request');
+
+  // Only once: when the fresh attempt fails too, that failure is the answer.
+  await eventually(() => d.warmSockets === 2, 'the pool is refilled');
+  hop.dropOnNextData();
+  hop.targetPort = await closedPort();
+  accepted = hop.accepted;
+  const err = await rejection(d.dial('web.prod', 80));
+  assert.equal(err.code, 'INGRESS_UNREACHABLE', err.message);
+  assert.equal(hop.accepted, accepted + 1, 'exactly one fresh attempt');
+});
+
+test('idle warm connections close after warmIdleMs and are not replaced until the next dial', async () => {
+  const fake = await ingress();
+  const hop = await Hop.start(fake.port);
+  const d = dialer(hop, { warmIdleMs: 250 });
+  await dialAndEcho(d);
+  await eventually(() => d.warmSockets === 2, 'two warm connections');
+  await eventually(() => d.warmSockets === 0 && hop.open === 0, 'the idle connections were closed');
+  const accepted = hop.accepted;
+  await sleep(2 * 250);
+  assert.equal(hop.accepted, accepted, 'no refill without a dial');
+  assert.equal((await dialAndEcho(d)).warm, false);
+  await eventually(() => d.warmSockets === 2, 'a dial refills the pool');
+});
+
+test('setCredentials and setTrust close the warm connections', async () => {
+  const fake = await ingress();
+  const hop = await Hop.start(fake.port);
+  const d = dialer(hop);
+  await dialAndEcho(d);
+  await eventually(() => d.warmSockets === 2, 'two warm connections');
+  d.setCredentials(binding.pki.client);
+  assert.equal(d.warmSockets, 0);
+  await eventually(() => hop.open === 0, 'the warm connections were closed');
+  assert.equal((await dialAndEcho(d)).warm, false);
+  await eventually(() => d.warmSockets === 2, 'two warm connections');
+  d.setTrust(binding.trust);
+  assert.equal(d.warmSockets, 0);
+  await eventually(() => hop.open === 0, 'the warm connections were closed');
+});
+
+test('an untrusted server certificate never yields a warm connection; dials report INGRESS_UNTRUSTED', async () => {
+  const good = await ingress();
+  const rogue = await ingress({ identity: binding.pki.untrustedServer });
+  const hop = await Hop.start(good.port);
+  const d = dialer(hop, { warmConnections: 1 });
+  await dialAndEcho(d);
+  await eventually(() => d.warmSockets === 1, 'a warm connection');
+  hop.targetPort = rogue.port;
+  // Verified before the switch, so usable; the handshake that replaces it meets the rogue certificate.
+  assert.equal((await dialAndEcho(d)).warm, true);
+  await eventually(() => hop.accepted === 3 && hop.open === 0, 'the background handshake failed');
+  assert.equal(d.warmSockets, 0);
+  const err = await rejection(d.dial('web.prod', 80));
+  assert.equal(err.code, 'INGRESS_UNTRUSTED');
+  await sleep(50);
+  assert.equal(hop.accepted, 4, 'no background handshake after a failed dial');
+  assert.equal(rogue.bytesReceived, 0);
+  assert.equal(rogue.requests.length, 0);
+});
+
+test('close() closes warm connections and the background handshake', async () => {
+  const fake = await ingress();
+  const hop = await Hop.start(fake.port);
+  const d = dialer(hop);
+  const first = await d.dial('web.prod', 80);
+  await eventually(() => d.warmSockets === 2, 'two warm connections');
+  const accepted = hop.accepted;
+  hop.stallNew = true;
+  const second = await d.dial('web.prod', 80);
+  await eventually(() => hop.accepted === accepted + 1, 'the replacement handshake started');
+  d.close(); // while that handshake hangs
+  assert.equal(d.warmSockets, 0);
+  first.socket.destroy();
+  second.socket.destroy();
+  await eventually(() => hop.open === 0, 'no connection of the dialer is left');
+  await sleep(50);
+  assert.equal(hop.accepted, accepted + 1, 'nothing dialed after close()');
+});
+
+test('a full warm pool does not keep the process alive', async () => {
+  const fake = await ingress();
+  const child = `
+    const { BindingDialer } = await import(${JSON.stringify(new URL('../../../../main/engine/binding/dialer.ts', import.meta.url).href)});
+    const options = JSON.parse(process.env.DIALER_OPTIONS);
+    options.trust = { ca: options.ca, sources: [], extraCount: options.ca.length };
+    const d = new BindingDialer(options);
+    (await d.dial('web.prod', 80)).socket.destroy();
+    while (d.warmSockets < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+    process.stdout.write('pool full');
+  `;
+  const options = {
+    ingress: fake.address,
+    servername: INGRESS_NAME,
+    credentials: binding.pki.client,
+    ca: binding.trust.ca,
+    warmIdleMs: 60_000,
+  };
+  // Without close(): were the pool's sockets or timers referenced, the child would outlive the timeout.
+  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', child], {
+    env: { ...process.env, DIALER_OPTIONS: JSON.stringify(options) },
+    timeout: 10_000,
+  });
+  assert.equal(stdout, 'pool full');
+});

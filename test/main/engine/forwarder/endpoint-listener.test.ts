@@ -1,0 +1,241 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { Agent, createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { connect, createServer as createNetServer, type Server, type Socket } from 'node:net';
+import { parseEndpointUrl } from '../../../../main/common/endpoint-url.ts';
+import type { ListenSocket } from '../../../../main/common/privileged.ts';
+import type { BindingDialer } from '../../../../main/engine/binding/dialer.ts';
+import { EndpointListener } from '../../../../main/engine/forwarder/endpoint-listener.ts';
+import {
+  createBindingFixture,
+  eventually,
+  type BindingFixture,
+  type FakeIngress,
+} from '../../../support/tls-fixtures.ts';
+import { httpRequest } from '../../../support/http.ts';
+
+let binding: BindingFixture;
+let ingress: FakeIngress;
+let dialer: BindingDialer;
+let httpBackend: HttpServer;
+let echoBackend: Server;
+let halfCloseBackend: Server;
+const hostsSeen: (string | undefined)[] = [];
+const listeners: EndpointListener[] = [];
+const servers: { close(cb: () => void): unknown }[] = [];
+
+function portOf(server: { address(): unknown }): number {
+  return (server.address() as { port: number }).port;
+}
+
+async function listenLocal<T extends { listen(port: number, host: string): unknown }>(server: T): Promise<T> {
+  server.listen(0, '127.0.0.1');
+  await once(server as unknown as NodeJS.EventEmitter, 'listening');
+  return server;
+}
+
+before(async () => {
+  binding = await createBindingFixture('ngrokd-forwarder-');
+  httpBackend = await listenLocal(
+    createHttpServer((req, res) => {
+      hostsSeen.push(req.headers.host);
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () =>
+        res.end(`backend saw ${req.method} ${req.url} body=${Buffer.concat(chunks).length}`),
+      );
+    }),
+  );
+  echoBackend = await listenLocal(createNetServer({ allowHalfOpen: true }, (socket) => socket.pipe(socket)));
+  // Answers only after the client's FIN: proves the client can still read after ending its side.
+  halfCloseBackend = await listenLocal(
+    createNetServer({ allowHalfOpen: true }, (socket) => {
+      let received = 0;
+      socket.on('data', (c: Buffer) => (received += c.length));
+      socket.on('end', () => socket.end(`received ${received} bytes after your FIN`));
+    }),
+  );
+  servers.push(httpBackend, echoBackend, halfCloseBackend);
+
+  ingress = await binding.ingress({
+    answer: (req) => {
+      if (req.host === 'web.prod') return { backendPort: portOf(httpBackend) };
+      if (req.host === 'echo.prod') return { backendPort: portOf(echoBackend) };
+      if (req.host === 'half.prod') return { backendPort: portOf(halfCloseBackend) };
+      return { errorCode: 'ERR_NGROK_28001', errorMessage: `policy denies ${req.host}` };
+    },
+  });
+  dialer = binding.dialer(ingress.address);
+});
+
+after(async () => {
+  for (const listener of listeners) await listener.close();
+  await ingress.close();
+  for (const server of servers) await new Promise<void>((resolve) => server.close(() => resolve()));
+  binding.removeDir();
+});
+
+async function listener(url: string, withDialer: BindingDialer = dialer): Promise<EndpointListener> {
+  const server = await listenLocal(createNetServer());
+  const socket: ListenSocket = { server, port: portOf(server) };
+  const created = new EndpointListener({ socket, address: parseEndpointUrl(url), dialer: withDialer });
+  listeners.push(created);
+  return created;
+}
+
+/** Connect, send `data`, end our side, collect everything until the other side ends. */
+async function exchange(port: number, data: Buffer): Promise<{ received: Buffer; error: Error | null }> {
+  const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  const chunks: Buffer[] = [];
+  let error: Error | null = null;
+  socket.on('data', (c: Buffer) => chunks.push(c));
+  socket.on('error', (err) => (error = err));
+  socket.end(data);
+  await once(socket, 'close');
+  return { received: Buffer.concat(chunks), error };
+}
+
+const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+test('HTTP through the forwarder returns the backend answer', async () => {
+  const web = await listener('http://web.prod');
+  const answer = await httpRequest('127.0.0.1', web.port, { path: '/hello', headers: { host: 'web.prod' } });
+  assert.equal(answer.status, 200);
+  assert.equal(answer.body, 'backend saw GET /hello body=0');
+  assert.deepEqual(ingress.requests.at(-1), { host: 'web.prod', port: 80 });
+  assert.equal(hostsSeen.at(-1), 'web.prod');
+});
+
+test('a client that connected by IP gets Host rewritten on every keep-alive request', async () => {
+  const web = await listener('http://web.prod');
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const before = hostsSeen.length;
+  const connectionsBefore = web.counters.total;
+  for (const path of ['/1', '/2']) await httpRequest('127.0.0.1', web.port, { path, agent });
+  const posted = await httpRequest('127.0.0.1', web.port, {
+    method: 'POST',
+    path: '/3',
+    agent,
+    body: 'x'.repeat(10_000),
+  });
+  assert.equal(posted.body, 'backend saw POST /3 body=10000');
+  agent.destroy();
+  // The client sent Host: 127.0.0.1:<port>; the backend saw the endpoint host each time, on one connection.
+  assert.deepEqual(hostsSeen.slice(before), ['web.prod', 'web.prod', 'web.prod']);
+  assert.equal(web.counters.total - connectionsBefore, 1);
+});
+
+test('a 16 MiB TCP echo comes back intact, and the counters add up', async () => {
+  const echo = await listener('tcp://echo.prod:5432');
+  const payload = randomBytes(16 * 1024 * 1024);
+  const { received, error } = await exchange(echo.port, payload);
+  assert.equal(error, null);
+  assert.equal(received.length, payload.length);
+  assert.equal(sha256(received), sha256(payload));
+  assert.deepEqual(ingress.requests.at(-1), { host: 'echo.prod', port: 5432 });
+  await eventually(() => echo.counters.active === 0, 'the connection is closed');
+  const snapshot = echo.counters.snapshot();
+  assert.equal(snapshot.bytes_out, payload.length);
+  assert.equal(snapshot.bytes_in, payload.length);
+  assert.equal(snapshot.connections_total, 1);
+  assert.equal(snapshot.connections, 0);
+  assert.equal(snapshot.errors, 0);
+  assert.equal(typeof snapshot.upgrade_ms_p50, 'number');
+});
+
+test('half-close: a client that ended its side still receives the answer', async () => {
+  const half = await listener('tcp://half.prod:7000');
+  const { received, error } = await exchange(half.port, Buffer.from('some request'));
+  assert.equal(error, null);
+  assert.equal(received.toString(), 'received 12 bytes after your FIN');
+});
+
+test('a refused upgrade answers HTTP clients with a 502 naming the ngrok code', async () => {
+  const denied = await listener('http://denied.prod');
+  const answer = await httpRequest('127.0.0.1', denied.port, { headers: { host: 'denied.prod' } });
+  assert.equal(answer.status, 502);
+  assert.equal(answer.headers.connection, 'close');
+  assert.match(answer.body, /ERR_NGROK_28001: .*policy denies denied\.prod/);
+  const snapshot = denied.counters.snapshot();
+  assert.equal(snapshot.errors, 1);
+  assert.equal(snapshot.last_error?.code, 'UPGRADE_REFUSED');
+  assert.equal(snapshot.last_error?.ngrokCode, 'ERR_NGROK_28001');
+  assert.equal(snapshot.upgrade_ms_p50, null);
+});
+
+test('a refused upgrade closes TCP clients cleanly', async () => {
+  const denied = await listener('tcp://denied.prod:9000');
+  const { received, error } = await exchange(denied.port, Buffer.from('hello?'));
+  assert.equal(error, null, 'closed with FIN, not reset');
+  assert.equal(received.length, 0);
+  assert.equal(denied.counters.errors, 1);
+});
+
+test('an untrusted ingress certificate: 502 INGRESS_UNTRUSTED, and not a byte reaches the ingress', async () => {
+  const rogue = await binding.ingress({
+    identity: binding.pki.untrustedServer,
+    answer: () => ({ backendPort: portOf(httpBackend) }),
+  });
+  const rogueDialer = binding.dialer(rogue.address);
+  const web = await listener('http://web.prod', rogueDialer);
+  const answer = await httpRequest('127.0.0.1', web.port, { headers: { host: 'web.prod' } });
+  assert.equal(answer.status, 502);
+  assert.match(answer.body, /INGRESS_UNTRUSTED/);
+  assert.equal(rogue.bytesReceived, 0);
+  assert.equal(web.counters.lastError?.code, 'INGRESS_UNTRUSTED');
+  await web.close();
+  await rogue.close();
+});
+
+test('a client certificate the ingress does not know: CLIENT_CERT_REJECTED', async () => {
+  const foreign = binding.dialer(ingress.address, { credentials: binding.pki.foreignClient });
+  const echo = await listener('tcp://echo.prod:5432', foreign);
+  const { received } = await exchange(echo.port, Buffer.from('ping'));
+  assert.equal(received.length, 0);
+  assert.equal(echo.counters.lastError?.code, 'CLIENT_CERT_REJECTED');
+});
+
+test('later connections resume the TLS session', async () => {
+  // Without the warm pool: its background handshakes would resume sessions too.
+  const fresh = binding.dialer(ingress.address, { warmConnections: 0 });
+  const echo = await listener('tcp://echo.prod:5432', fresh);
+  const resumedBefore = ingress.resumptions;
+  for (let i = 0; i < 3; i++) {
+    const { received } = await exchange(echo.port, Buffer.from(`ping ${i}`));
+    assert.equal(received.toString(), `ping ${i}`);
+  }
+  assert.equal(ingress.resumptions - resumedBefore, 2);
+});
+
+test('close() stops listening and destroys active connections, leaving no open handles', async () => {
+  const echo = await listener('tcp://echo.prod:5432');
+  const clients: Socket[] = [];
+  for (let i = 0; i < 3; i++) {
+    const client = connect({ port: echo.port, host: '127.0.0.1' });
+    client.on('error', () => {});
+    client.write('hold');
+    await once(client, 'data');
+    clients.push(client);
+  }
+  assert.equal(echo.activeConnections, 3);
+  await echo.close();
+  assert.equal(echo.activeConnections, 0);
+  for (const client of clients) if (!client.closed) await once(client, 'close');
+  await assert.rejects(
+    new Promise((resolve, reject) =>
+      connect({ port: echo.port, host: '127.0.0.1' }).on('connect', resolve).on('error', reject),
+    ),
+    { code: 'ECONNREFUSED' },
+  );
+
+  // Once the test servers are gone too, no socket of any kind may remain.
+  for (const l of listeners) await l.close();
+  listeners.length = 0;
+  await ingress.close();
+  for (const server of servers.splice(0)) await new Promise<void>((resolve) => server.close(() => resolve()));
+  // (PipeWrap is the runner's stdout/stderr.)
+  const sockets = () => process.getActiveResourcesInfo().filter((r) => /^(TCP|TLS)/.test(r));
+  await eventually(() => sockets().length === 0, 'no TCP or TLS handle is left');
+});
