@@ -191,7 +191,12 @@ export async function runHelper(config: HelperConfig, logger: StructuredLogger):
     );
   }
   await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
-  const ops = new RootOps({ hostsPath: config.hostsPath, pinned: config.network, stateDir: config.stateDir });
+  const ops = new RootOps({
+    hostsPath: config.hostsPath,
+    pinned: config.network,
+    stateDir: config.stateDir,
+    ownerSocket: config.socketPath,
+  });
   await ops.removeLeftovers();
   return HelperServer.start({
     socketPath: config.socketPath,

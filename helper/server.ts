@@ -2,8 +2,10 @@
  * The helper daemon's socket server. Each connection is authenticated by the kernel's peer
  * credentials (root or the one allowed user; everyone else is closed at once), then speaks the
  * framed protocol of ./protocol.ts one request at a time. One client controls the helper at a time:
- * the first valid state-changing request makes a connection the controller and closes the previous
- * one (a version probe that only says hello never disturbs the app). When the controller vanishes
+ * a successful ensureInterface makes a connection the controller, and while that connection lives
+ * every other one is refused with INTERFACE_IN_USE naming it (two daemons never take the state from
+ * each other; a version probe that only says hello never disturbs the app). A controller that dies
+ * closes its connection, so a restarted app takes over at once. When the controller vanishes
  * and none takes over within the grace period, the hosts section and addresses are removed (the
  * interface stays), so a crashed app never leaves names pointing nowhere; the app re-asserts the
  * whole state when it reconnects.
@@ -237,8 +239,10 @@ export class HelperServer {
           'Upgrade the helper so it matches the app: `npm run ngrokd -- helper install`.',
         );
       }
-      this.#takeControl(session);
-      return await this.#run(() => this.#perform(request));
+      this.#refuseIfNotController(session, request.method);
+      const reply = await this.#run(() => this.#perform(request));
+      if (request.method === 'ensureInterface') this.#takeControl(session);
+      return reply;
     } catch (err) {
       return failure(request.id, err);
     }
@@ -279,17 +283,33 @@ export class HelperServer {
     }
   }
 
+  /** Only the controller changes state; with none, a client starts with ensureInterface. */
+  #refuseIfNotController(session: Session, method: string): void {
+    const controller = this.#controller;
+    if (controller === session) return;
+    if (controller !== null) {
+      const who = `pid ${controller.peer.pid ?? '?'}, uid ${controller.peer.uid}`;
+      throw new NgrokdError(
+        'INTERFACE_IN_USE',
+        `the privileged helper is in use by another ngrokd (${who}); only one daemon or app can use it at a time`,
+        `Stop the other one first (the desktop app, or \`ngrokd daemon\` with ${who}), then start this one again.`,
+      );
+    }
+    if (method !== 'ensureInterface') {
+      throw new NgrokdError(
+        'PROTOCOL_ERROR',
+        `helper protocol: ${method} before ensureInterface`,
+        'Call ensureInterface first; this is a bug if it happens.',
+      );
+    }
+  }
+
   #takeControl(session: Session): void {
     clearTimeout(this.#graceTimer);
     this.#graceTimer = undefined;
-    const previous = this.#controller;
-    if (previous === session) return;
+    if (this.#controller === session) return;
     this.#controller = session;
-    this.#options.logger.info(
-      { session: session.id, uid: session.peer.uid, replaced: previous?.id ?? null },
-      'client took control',
-    );
-    if (previous !== null) previous.socket.destroy();
+    this.#options.logger.info({ session: session.id, uid: session.peer.uid }, 'client took control');
   }
 
   #closed(session: Session): void {

@@ -39,7 +39,11 @@ export async function createPrivilegedOps(
   if (options.userMode) return { ops: userMode(config), problem: null };
   if (options.isRoot ?? process.getuid?.() === 0) {
     return {
-      ops: new RootOps({ hostsPath: config.hostsPath ?? DEFAULT_HOSTS_PATH, stateDir: config.stateDir }),
+      ops: new RootOps({
+        hostsPath: config.hostsPath ?? DEFAULT_HOSTS_PATH,
+        stateDir: config.stateDir,
+        ownerSocket: config.socketPath,
+      }),
       problem: null,
     };
   }

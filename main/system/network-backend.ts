@@ -4,9 +4,19 @@
  * interface lives alone so that the OS files import it and nothing imports back.
  */
 import type { InterfaceInfo, InterfaceSpec } from '../common/privileged.ts';
+import type { ProcessIdentity } from './process-identity.ts';
+
+/** Who uses an interface: a process, and the socket to reach it (its control socket, or the helper's). */
+export interface InterfaceOwner extends ProcessIdentity {
+  socket: string;
+}
 
 export interface NetworkBackend {
-  ensureInterface(spec: InterfaceSpec): Promise<InterfaceInfo>;
+  /**
+   * Create or adopt the interface for `owner` (this process and its socket); one that another
+   * running ngrokd uses is refused with INTERFACE_IN_USE (Linux; a macOS utun belongs to its process).
+   */
+  ensureInterface(spec: InterfaceSpec, owner?: InterfaceOwner): Promise<InterfaceInfo>;
   /** Make exactly `ips` (as /32) exist on the interface besides its gateway. */
   setAddresses(name: string, ips: readonly string[]): Promise<void>;
   /** Remove the interface if it exists. */

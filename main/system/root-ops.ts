@@ -26,6 +26,7 @@ import {
 import { listenTcp } from './listen.ts';
 import { HostsSection } from './hosts-file.ts';
 import type { NetworkBackend } from './network-backend.ts';
+import { currentProcess } from './process-identity.ts';
 import { platformBackend } from './platform-backend.ts';
 import { validateInterfaceName } from '../common/interface-name.ts';
 import { resolveSafePath } from './safe-path.ts';
@@ -39,6 +40,11 @@ export interface RootOpsOptions {
   backend?: NetworkBackend;
   /** Our state directory: holds the journal when the hosts file must be rewritten in place. */
   stateDir?: string;
+  /**
+   * The socket that reaches this process (the daemon's control socket, the helper's socket), recorded
+   * on the interface so a second daemon asking for it is refused naming this one.
+   */
+  ownerSocket?: string;
   /**
    * The helper's: the one interface name and subnet it serves, fixed by root (install-time arguments
    * or /etc/ngrokd/helper.json). ensureInterface refuses anything else, and teardown removes every
@@ -104,6 +110,7 @@ export class RootOps implements PrivilegedOps {
   readonly #backend: NetworkBackend;
   readonly #pinned: { name: string; subnet: Subnet } | null;
   readonly #stateDir: string | undefined;
+  readonly #ownerSocket: string | undefined;
   #interface: ManagedInterface | null = null;
   /** The endpoint addresses currently on the interface: the only ones `listen` binds. */
   #addresses = new Set<string>();
@@ -112,6 +119,7 @@ export class RootOps implements PrivilegedOps {
     this.hostsPath = options.hostsPath ?? DEFAULT_HOSTS_PATH;
     this.#backend = options.backend ?? platformBackend();
     this.#stateDir = options.stateDir;
+    this.#ownerSocket = options.ownerSocket;
     this.#pinned =
       options.pinned === undefined
         ? null
@@ -161,7 +169,10 @@ export class RootOps implements PrivilegedOps {
       await this.clearEndpoints();
     }
     if (previous !== null && previous.name !== name) await this.#backend.destroyInterface(previous.name);
-    const info = await this.#backend.ensureInterface({ name, subnet: subnet.cidr });
+    const info = await this.#backend.ensureInterface(
+      { name, subnet: subnet.cidr },
+      this.#ownerSocket === undefined ? undefined : { ...currentProcess(), socket: this.#ownerSocket },
+    );
     this.#interface = {
       name,
       info,

@@ -171,6 +171,7 @@ test('hello reports the helper version, protocol and hosts file; operations are 
 test('listen passes the listening socket as an fd: connections reach the client, not the helper', async () => {
   const { ops, socketPath } = await startServer();
   const app = client(socketPath);
+  await app.ensureInterface(SPEC);
   // Concurrent listens: each reply carries its own fd.
   const sockets = await Promise.all([app.listen('10.107.0.2', 80), app.listen('10.107.0.3', 443)]);
   assert.ok(
@@ -196,6 +197,7 @@ test('an error reply becomes the same NgrokdError in the app', async () => {
   ops.failHosts = new NgrokdError('HOSTNAME_INVALID', 'hostname "a b" is invalid', 'Fix the name.');
   const { socketPath } = await startServer({ ops });
   const app = client(socketPath);
+  await app.ensureInterface(SPEC);
   await assert.rejects(app.setHosts([{ ip: '10.107.0.2', hostname: 'a b' }]), (err: NgrokdError) => {
     assert.ok(err instanceof NgrokdError);
     assert.deepEqual(err.toJSON(), ops.failHosts?.toJSON());
@@ -255,18 +257,28 @@ test('the server answers hello of another protocol with its version, but refuses
   assert.deepEqual(ops.calls, []);
 });
 
-test('a second allowed client takes over; a hello-only probe does not', async () => {
-  const { logger, socketPath } = await startServer();
+test('a second client is refused while the first lives, and takes over once it is gone; a hello-only probe disturbs nothing', async () => {
+  const { ops, logger, socketPath } = await startServer();
   const first = client(socketPath);
   await first.ensureInterface(SPEC);
   const probe = client(socketPath);
   await probe.connect();
   assert.equal(logger.count('client took control'), 1);
   const second = client(socketPath);
-  await second.setAddresses([]);
+  for (const attempt of [() => second.ensureInterface(SPEC), () => second.setAddresses([])]) {
+    await assert.rejects(attempt(), (err: NgrokdError) => {
+      assert.equal(err.code, 'INTERFACE_IN_USE');
+      assert.match(err.message, new RegExp(`in use by another ngrokd \\(pid ${process.pid}, uid \\d+\\)`));
+      return true;
+    });
+  }
+  const calls = ops.calls.length;
+  await first.setAddresses(['10.107.0.2']);
+  assert.equal(ops.calls.length, calls + 1, 'the first keeps working, untouched');
+  first.close();
+  await eventually(() => logger.count('client disconnected') >= 1, 'the first to be gone');
+  await second.ensureInterface(SPEC);
   assert.equal(logger.count('client took control'), 2);
-  const last = logger.lines.filter((l) => l.message === 'client took control').at(-1);
-  assert.notEqual((last?.fields as { replaced: number | null }).replaced, null);
 });
 
 test('when the controlling client vanishes, the grace period ends in a full teardown', async () => {
@@ -297,7 +309,7 @@ test('after the helper restarts, the client reconnects by itself and re-asserts 
   await second.server.close();
   const third = await startServer({ socketPath: first.socketPath });
   await app.setAddresses([]).catch(() => undefined);
-  assert.deepEqual(third.ops.methods(), ['setAddresses']);
+  assert.deepEqual(third.ops.methods(), [], 'no ensureInterface or setHosts replayed');
 });
 
 test('a refused or vanished helper mid-request is retried once on a fresh connection', async () => {

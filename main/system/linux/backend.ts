@@ -3,7 +3,8 @@ import type { NetworkBackend } from '../network-backend.ts';
 import * as linuxInterface from './interface.ts';
 
 export const linuxBackend: NetworkBackend = {
-  ensureInterface: async (spec) => linuxInterface.ensureInterface(spec),
+  ensureInterface: async (spec, owner) =>
+    linuxInterface.ensureInterface(spec, owner === undefined ? {} : { owner }),
   setAddresses: async (name, ips) => {
     linuxInterface.setAddresses(name, ips);
   },

@@ -18,6 +18,8 @@ import {
   type Subnet,
 } from '../../common/subnet.ts';
 import { validateInterfaceName } from '../../common/interface-name.ts';
+import type { InterfaceOwner } from '../network-backend.ts';
+import { isRunning } from '../process-identity.ts';
 import {
   addressRequest,
   createLinkRequest,
@@ -52,8 +54,31 @@ import {
   type Link,
 } from './netlink.ts';
 
-/** Set as the link's alias (IFLA_IFALIAS) at creation: the mark that the link is ours to change. */
+/**
+ * Set as the link's alias (IFLA_IFALIAS) at creation: the mark that the link is ours to change. The
+ * process using it is appended (`; pid=… start=… socket=…`), so a second daemon asking for the same
+ * name is refused while the first one runs, instead of taking its addresses and hosts section.
+ */
 export const MANAGED_ALIAS = 'ngrokd managed interface';
+
+function ownerAlias(owner: InterfaceOwner | undefined): string {
+  if (owner === undefined) return MANAGED_ALIAS;
+  // The alias is at most 255 bytes; a socket path that does not fit is left out.
+  const base = `${MANAGED_ALIAS}; pid=${owner.pid} start=${owner.start ?? '-'}`;
+  const full = `${base} socket=${owner.socket}`;
+  return Buffer.byteLength(full) <= 255 ? full : base;
+}
+
+/** The owner recorded in a managed link's alias, or null. */
+export function aliasOwner(alias: string | null): InterfaceOwner | null {
+  const match = /^ngrokd managed interface; pid=(\d+) start=(\d+|-)(?: socket=(.*))?$/.exec(alias ?? '');
+  if (match === null) return null;
+  return {
+    pid: Number(match[1]),
+    start: match[2] === '-' ? null : Number(match[2]),
+    socket: match[3] ?? '(unknown socket)',
+  };
+}
 
 /**
  * Kinds tried in order. `dummy` is made for this; kernels built without it still have `bridge`,
@@ -91,20 +116,26 @@ export function listAddresses(name: string, socket?: RtnetlinkSocket): string[] 
  * `subnet.gateway/prefix`. Refuses a subnet that overlaps an address or route of another interface.
  * If anything fails after the link was created, the link is deleted again.
  */
-export function ensureInterface(spec: InterfaceSpec, socket?: RtnetlinkSocket): InterfaceInfo {
+export function ensureInterface(
+  spec: InterfaceSpec,
+  options: { owner?: InterfaceOwner; socket?: RtnetlinkSocket } = {},
+): InterfaceInfo {
+  const { owner, socket } = options;
+  const alias = ownerAlias(owner);
   const name = validateInterfaceName(spec.name);
   const subnet = parseCidr(spec.subnet, 'net.subnet');
   return withSocket(socket, (nl) => {
     const links = listLinks(nl);
     const existing = findLink(links, name);
     const adopted = existing === null ? null : requireManaged(existing);
+    if (adopted !== null) refuseLiveOwner(adopted, owner);
     refuseConflicts(nl, subnet, links, existing?.index ?? null);
     if (adopted !== null) {
-      nl.perform(`setting interface "${name}" up`, setLinkRequest(name, MANAGED_ALIAS));
+      nl.perform(`setting interface "${name}" up`, setLinkRequest(name, alias));
       assignGateway(nl, adopted.index, subnet, name);
       return { name, kind: adopted.kind, subnet: subnet.cidr };
     }
-    const created = createLink(nl, name);
+    const created = createLink(nl, name, alias);
     try {
       if (created.setAck.errno !== 0)
         throw new NetlinkError(
@@ -249,7 +280,22 @@ function allAddresses(nl: RtnetlinkSocket): Address[] {
 }
 
 function isManaged(link: Link): link is ManagedLink {
-  return link.alias === MANAGED_ALIAS && (LINK_KINDS as readonly (string | null)[]).includes(link.kind);
+  const alias = link.alias ?? '';
+  return (
+    (alias === MANAGED_ALIAS || alias.startsWith(`${MANAGED_ALIAS};`)) &&
+    (LINK_KINDS as readonly (string | null)[]).includes(link.kind)
+  );
+}
+
+/** Refuse a link another running ngrokd uses; a dead owner's link is adopted. */
+function refuseLiveOwner(link: ManagedLink, owner: InterfaceOwner | undefined): void {
+  const current = aliasOwner(link.alias);
+  if (current === null || (owner !== undefined && current.pid === owner.pid) || !isRunning(current)) return;
+  throw new NgrokdError(
+    'INTERFACE_IN_USE',
+    `interface "${link.name}" is in use by another ngrokd (pid ${current.pid}, socket ${current.socket})`,
+    `Stop that one first (kill ${current.pid}), or give this daemon its own net.interface_name and a net.subnet that does not overlap.`,
+  );
 }
 
 function requireManaged(link: Link): ManagedLink {
@@ -312,14 +358,11 @@ function refuseConflicts(
 }
 
 /** Create `name` with the first kind this kernel supports; the link is UP and tagged once setAck is 0. */
-function createLink(nl: RtnetlinkSocket, name: string): { kind: LinkKind; setAck: Ack } {
+function createLink(nl: RtnetlinkSocket, name: string, alias: string): { kind: LinkKind; setAck: Ack } {
   const refusals: string[] = [];
   for (const kind of LINK_KINDS) {
     // One datagram: no moment where the link exists untagged between two calls.
-    const [created, set] = nl.transact([
-      createLinkRequest({ name, kind }),
-      setLinkRequest(name, MANAGED_ALIAS),
-    ]);
+    const [created, set] = nl.transact([createLinkRequest({ name, kind }), setLinkRequest(name, alias)]);
     if (created === undefined || set === undefined)
       throw new Error('netlink returned fewer ACKs than requests');
     if (created.errno === 0) return { kind, setAck: set };

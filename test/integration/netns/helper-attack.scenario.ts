@@ -47,7 +47,7 @@ function links(): { managed: string[]; all: string[] } {
   const list = JSON.parse(ip('-j', 'link', 'show')) as { ifname: string; ifalias?: string }[];
   return {
     managed: list
-      .filter((l) => l.ifalias === MANAGED_ALIAS)
+      .filter((l) => l.ifalias?.startsWith(MANAGED_ALIAS) === true)
       .map((l) => l.ifname)
       .sort(),
     all: list.map((l) => l.ifname).sort(),

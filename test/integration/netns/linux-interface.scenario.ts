@@ -230,7 +230,7 @@ test('a failure after the link was created removes the link again', () => {
   const socket = new RefusingAddressesSocket();
   try {
     assert.throws(
-      () => ensureInterface({ name: 'ngrokd2', subnet: '10.120.0.0/16' }, socket),
+      () => ensureInterface({ name: 'ngrokd2', subnet: '10.120.0.0/16' }, { socket }),
       rejects('HELPER_ERROR', /adding 10\.120\.0\.1\/16 to interface "ngrokd2".*EACCES.*injected failure/),
     );
   } finally {
