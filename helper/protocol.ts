@@ -72,6 +72,25 @@ export const helperMethods = {
     params: z.object({}).strict(),
     result: z.object({}).strict(),
   },
+  /**
+   * Read-only: what on this machine overlaps the helper's subnet now (null: nothing). Only for the
+   * pinned interface and subnet, and only from the controlling connection, like every other change.
+   */
+  checkNetwork: {
+    params: z.object({ name: z.string().max(64), subnet: z.string().max(64) }).strict(),
+    result: z
+      .object({
+        conflict: z
+          .object({
+            code: z.literal('SUBNET_CONFLICT'),
+            message: z.string().max(4096),
+            fix: z.string().max(4096),
+          })
+          .strict()
+          .nullable(),
+      })
+      .strict(),
+  },
 } as const;
 
 export type HelperMethod = keyof typeof helperMethods;

@@ -46,7 +46,14 @@ const FD_SEND_RETRY_MS = 5;
 
 export type ServedOps = Pick<
   RootOps,
-  'hostsPath' | 'pinned' | 'ensureInterface' | 'setAddresses' | 'setHosts' | 'listen' | 'teardown'
+  | 'hostsPath'
+  | 'pinned'
+  | 'ensureInterface'
+  | 'setAddresses'
+  | 'setHosts'
+  | 'listen'
+  | 'teardown'
+  | 'checkNetwork'
 >;
 
 export interface HelperServerOptions {
@@ -280,6 +287,12 @@ export class HelperServer {
       case 'teardown':
         await ops.teardown();
         return success(request.id, {});
+      case 'checkNetwork': {
+        const c = await ops.checkNetwork(request.params);
+        return success(request.id, {
+          conflict: c === null ? null : { code: c.code, message: c.message, fix: c.fix },
+        });
+      }
     }
   }
 

@@ -8,7 +8,7 @@
  * every reconnect, and watches an idle connection so a restarted helper is noticed within seconds.
  */
 import { createServer } from 'node:net';
-import { NgrokdError } from '../../main/common/errors.ts';
+import { NgrokdError, type UserFacingError } from '../../main/common/errors.ts';
 import type {
   HostsEntry,
   InterfaceInfo,
@@ -93,6 +93,8 @@ export class HelperClientOps implements PrivilegedOps {
   #watch: NodeJS.Timeout | undefined;
   /** The last reconnect failure logged, so a long outage logs once. */
   #lastReconnectError: string | null = null;
+  /** An older helper answered checkNetwork with "unknown method". */
+  #checkNetworkUnsupported = false;
   #closed = false;
 
   constructor(options: HelperClientOptions) {
@@ -132,6 +134,28 @@ export class HelperClientOps implements PrivilegedOps {
     const info = (await this.#call('ensureInterface', { name: spec.name, subnet: spec.subnet })).result;
     this.#desired.spec = { name: spec.name, subnet: spec.subnet };
     return info;
+  }
+
+  /**
+   * Asks the helper, which owns the interface. A helper from before checkNetwork existed refuses the
+   * method: then nothing is reported (once logged), as before.
+   */
+  async checkNetwork(spec: InterfaceSpec): Promise<UserFacingError | null> {
+    if (this.#checkNetworkUnsupported) return null;
+    try {
+      const { result } = await this.#call('checkNetwork', { name: spec.name, subnet: spec.subnet });
+      return result.conflict === null ? null : { ...result.conflict, at: new Date().toISOString() };
+    } catch (err) {
+      const older =
+        err instanceof NgrokdError && err.code === 'PROTOCOL_ERROR' && /unknown method/.test(err.message);
+      if (!older) throw err;
+      this.#checkNetworkUnsupported = true;
+      this.#log?.warn(
+        { socket: this.socketPath },
+        'the helper is too old to check for subnet conflicts; upgrade it with `npm run ngrokd -- helper install`',
+      );
+      return null;
+    }
   }
 
   async setAddresses(ips: readonly string[]): Promise<void> {
@@ -179,6 +203,9 @@ export class HelperClientOps implements PrivilegedOps {
 
   /** Remove the hosts section, the addresses and the interface; nothing is re-asserted afterwards. */
   async teardown(): Promise<void> {
+    // No ensureInterface of ours ever succeeded (a start refused, say for a subnet conflict): the
+    // helper holds nothing of ours, and refuses a teardown from a connection it is not serving.
+    if (this.#desired.spec === undefined) return;
     this.#desired = {};
     await this.#call('teardown', {});
   }

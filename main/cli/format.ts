@@ -39,6 +39,10 @@ export function formatStatus(s: StatusView): string {
     `  traffic:     ${formatBytes(s.totals.bytes_out)} out, ${formatBytes(s.totals.bytes_in)} in, ${s.totals.connections} active connections`,
     `  last poll:   ${s.last_poll_at ?? 'never'}`,
   ];
+  if (s.subnet_picked !== undefined)
+    lines.push(
+      `  subnet:      ${s.subnet_picked.subnet} picked instead of ${s.subnet_picked.instead_of} (${s.subnet_picked.reason})`,
+    );
   if (s.errors.length === 0) lines.push('  problems:    none');
   else for (const e of s.errors) lines.push(`  problem:     ${formatError(e)}`);
   return lines.join('\n');

@@ -4,6 +4,7 @@
  *   status   show the running daemon's state (--json for scripts)
  *   list     show the endpoints (--json for scripts)
  *   logout   delete the ngrok registration and local credentials
+ *   cleanup  remove what a crashed daemon left behind (interface, hosts section, socket)
  *   demo     run against the built-in simulator: no account, no root, no network
  *   helper   install | uninstall | status of the privileged helper
  */
@@ -18,6 +19,7 @@ import { formatEndpoints, formatError, formatStatus } from './format.ts';
 import { runDaemon } from './run-daemon.ts';
 import { runDemo } from './demo.ts';
 import { logoutOffline } from './logout.ts';
+import { cleanup } from './cleanup.ts';
 import { registerHelperCommand } from './helper-command.ts';
 
 interface CommonOptions {
@@ -118,6 +120,22 @@ program
       deleted = await logoutOffline(config);
     }
     process.stdout.write(deleted ? 'Logged out: registration deleted.\n' : 'Nothing to log out of.\n');
+  });
+
+program
+  .command('cleanup')
+  .description(
+    'remove the interface, hosts section and socket a crashed daemon left behind (root: everything)',
+  )
+  .addOption(configOption)
+  .addOption(socketOption)
+  .action(async (opts: CommonOptions) => {
+    const removed = await cleanup(loadResolved(opts));
+    process.stdout.write(
+      removed.length === 0
+        ? 'Nothing to clean up.\n'
+        : `Removed:\n${removed.map((r) => `  ${r}`).join('\n')}\n`,
+    );
   });
 
 program

@@ -56,6 +56,8 @@ export interface StatusView {
   ingress_endpoint: string;
   mode: PrivilegeMode;
   interface: { name: string; kind: InterfaceKind; subnet: string };
+  /** Present when the subnet in use was picked because the default overlapped a network here. */
+  subnet_picked?: SubnetChoice;
   endpoint_count: number;
   hosts_path: string | null;
   cert_not_after: string | null;
@@ -64,6 +66,24 @@ export interface StatusView {
   /** Every current problem, most recent first (api, ingress, hosts, listeners). */
   errors: UserFacingError[];
   totals: { bytes_in: number; bytes_out: number; connections: number };
+}
+
+/**
+ * A subnet a root daemon picked at its first start: net.subnet was not set, no addresses were mapped
+ * yet, and the default overlapped a network of this machine. Kept in the state directory, so the
+ * subnet and every address stay the same on later starts, whatever the network does.
+ */
+export interface SubnetChoice {
+  /** The subnet picked, e.g. 10.108.0.0/16. */
+  subnet: string;
+  /** The default it replaces, e.g. 10.107.0.0/16. */
+  instead_of: string;
+  /** What overlapped the default then, as the SUBNET_CONFLICT message said it. */
+  reason: string;
+  /** RFC 3339 time of the pick. */
+  at: string;
+  /** The file that keeps it (delete it, or set net.subnet, to choose again). */
+  saved_in: string;
 }
 
 export interface StateSnapshot {

@@ -14,3 +14,17 @@ export const DEFAULT_API_URL = 'https://api.ngrok.com';
 /** Extra CA certificates for the binding ingress, as ngrok-operator ships them. */
 export const DEFAULT_TRUST_DIR = '/etc/ssl/certs/ngrok';
 export const DEFAULT_INGRESS = 'kubernetes-binding-ingress.ngrok.io:443';
+/**
+ * Where endpoint addresses may go when net.subnet is not set, in order: the default first. A root
+ * daemon whose default overlaps a network of this machine at its first start (no mappings yet) takes
+ * the first one nothing overlaps and keeps it (subnet.json in the state directory); a conflict found
+ * later names the first free one in its fix. All RFC 1918, disjoint, and never 100.64.0.0/10, which
+ * Tailscale and carrier-grade NAT use.
+ */
+export const SUBNET_CANDIDATES: readonly string[] = [
+  DEFAULT_SUBNET,
+  '10.108.0.0/16',
+  '10.109.0.0/16',
+  '172.29.0.0/16',
+  '192.168.107.0/24',
+];

@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   SUBNET_EXHAUSTED: 'Subnet has no free addresses',
   SUBNET_CONFLICT: 'Subnet overlaps an existing network',
   INTERFACE_IN_USE: 'Another ngrokd is already using the interface',
+  CLEANUP_INCOMPLETE: 'Something ngrokd made could not be removed',
   HOSTNAME_INVALID: 'Hostname is invalid',
   URL_INVALID: 'Endpoint URL is invalid',
   HOSTS_FILE_BROKEN: 'Managed section of the hosts file is broken',

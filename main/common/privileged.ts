@@ -7,6 +7,7 @@
  *    privileged ports passed as file descriptors.
  */
 import type { Server } from 'node:net';
+import type { UserFacingError } from './errors.ts';
 
 /** What can carry the endpoint addresses: Linux links, a macOS utun, loopback aliases, user mode's lo. */
 export const INTERFACE_KINDS = ['dummy', 'bridge', 'utun', 'loopback-alias', 'loopback'] as const;
@@ -47,6 +48,13 @@ export interface PrivilegedOps {
   effectiveSubnet(configured: string): string;
   /** Create (or adopt) the interface; idempotent. */
   ensureInterface(spec: InterfaceSpec): Promise<InterfaceInfo>;
+  /**
+   * Read-only: whether `spec.subnet` overlaps a network of this machine (another interface's
+   * address, a route not via our interface), as SUBNET_CONFLICT naming what overlaps and a free
+   * subnet; null when nothing does (user mode's loopback: always). May be asked before
+   * ensureInterface (root mode picks a subnet with it); the helper answers only for its own.
+   */
+  checkNetwork(spec: InterfaceSpec): Promise<UserFacingError | null>;
   /** Make exactly these endpoint addresses exist on the interface (adds and removes the difference). */
   setAddresses(ips: readonly string[]): Promise<void>;
   /** Replace the managed hosts section with exactly these entries; `changed` is false when nothing was written. */

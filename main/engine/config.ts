@@ -134,7 +134,13 @@ export const configSchema = z
   })
   .strict();
 
-export type Config = z.infer<typeof configSchema>;
+export type Config = z.infer<typeof configSchema> & {
+  /**
+   * Whether net.subnet was given (set by validateConfig). When it was not, a root daemon whose
+   * default overlaps a network of this machine at its first start picks a free one (engine.ts).
+   */
+  subnetExplicit: boolean;
+};
 
 /** Settings the daemon derives from the config, the environment and the platform. */
 export interface ResolvedConfig extends Config {
@@ -173,7 +179,9 @@ function describeIssues(error: z.ZodError, source: string): string {
 export function validateConfig(input: unknown, source = 'config'): Config {
   const result = configSchema.safeParse(input ?? {});
   if (!result.success) throw configError(describeIssues(result.error, source));
-  return result.data;
+  // The schema accepted it, so `net`, when present, is an object.
+  const net = (input as { net?: { subnet?: unknown } } | null | undefined)?.net;
+  return { ...result.data, subnetExplicit: net?.subnet !== undefined };
 }
 
 /** Parse YAML text. Syntax errors name the line. */

@@ -16,6 +16,7 @@ import { UserModeOps } from './user-mode.ts';
 import { VERSION } from './version.ts';
 import { Engine } from './engine.ts';
 import { startControlServer } from './control-socket.ts';
+import { startRootWatchdog } from './root-watchdog.ts';
 
 export interface ChosenOps {
   ops: PrivilegedOps;
@@ -87,11 +88,41 @@ export async function startDaemon(
     ...(helperSocket === undefined ? {} : { helperSocket }),
   });
   const engine = new Engine({ config, ops, logger, privilegeProblem: problem });
-  const control = await startControlServer(config.socketPath, engine.handlers, engine);
+  // Root mode has no helper to clean up after a crash: a watchdog does.
+  const watchdog =
+    ops.mode === 'root'
+      ? startRootWatchdog({
+          interfaceName: config.net.interface_name,
+          hostsPath: ops.hostsPath ?? DEFAULT_HOSTS_PATH,
+          stateDir: config.stateDir,
+        })
+      : null;
+  let control;
+  try {
+    control = await startControlServer(config.socketPath, engine.handlers, engine);
+  } catch (err) {
+    await ops.teardown().catch(() => undefined);
+    watchdog?.release();
+    throw err;
+  }
   try {
     await engine.start();
   } catch (err) {
+    // Whatever the start made (interface, addresses, a section) goes again; what cannot is named.
     await control.close();
+    await engine.stop().catch((cleanup: unknown) => {
+      logger.error(
+        { err: toUserFacing(cleanup, 'CLEANUP_INCOMPLETE') },
+        'start failed and cleanup was incomplete',
+      );
+      throw new NgrokdError(
+        'CLEANUP_INCOMPLETE',
+        `${err instanceof Error ? err.message : String(err)}; and ${cleanup instanceof Error ? cleanup.message : String(cleanup)}`,
+        cleanup instanceof NgrokdError ? cleanup.fix : 'Run `sudo npm run ngrokd -- cleanup`.',
+        { cause: err },
+      );
+    });
+    watchdog?.release();
     throw err;
   }
   let stopping: Promise<void> | undefined;
@@ -101,6 +132,7 @@ export async function startDaemon(
       stopping ??= (async () => {
         await control.close();
         await engine.stop();
+        watchdog?.release();
       })();
       return stopping;
     },

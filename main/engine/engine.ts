@@ -8,6 +8,7 @@
  *  - status-view.ts: status, endpoint views and the engine's state, as pure functions;
  *  - state-feed.ts: the one feed of state snapshots every bridge subscribes to.
  */
+import { join } from 'node:path';
 import type {
   CommandHandlers,
   EndpointView,
@@ -15,13 +16,16 @@ import type {
   SettingsPatch,
   StateSnapshot,
   StatusView,
+  SubnetChoice,
 } from '../common/contract.ts';
+import { SUBNET_CANDIDATES } from '../common/defaults.ts';
 import { CONTROL_PROTOCOL_VERSION } from '../common/contract.ts';
 import { NgrokdError, toUserFacing, type UserFacingError } from '../common/errors.ts';
 import type { InterfaceInfo, PrivilegedOps } from '../common/privileged.ts';
 import type { ResolvedConfig } from './config.ts';
 import type { Logger } from './log.ts';
 import { IngressSession } from './ingress-session.ts';
+import { chooseSubnet, MAPPINGS_FILE } from './ipam.ts';
 import { Problems } from './problems.ts';
 import { Reconciler } from './reconciler.ts';
 import { StateFeed } from './state-feed.ts';
@@ -36,6 +40,8 @@ export interface EngineOptions {
   logger: Logger;
   /** Why privileged operations are degraded (e.g. the helper is missing), shown in status. */
   privilegeProblem?: UserFacingError | null;
+  /** How often the subnet is checked for conflicts between passes (tests); see reconciler.ts. */
+  networkCheckIntervalMs?: number;
 }
 
 function apiKeyMissing(): NgrokdError {
@@ -62,11 +68,15 @@ export class Engine {
   /** Subnet and interface name as last set; they apply on the next start. */
   #pending: { subnet: string; interface_name: string };
   #interface: InterfaceInfo;
+  /** The subnet root mode picked because the default overlapped a network here, or null. */
+  #subnetPicked: SubnetChoice | null = null;
+  readonly #networkCheckIntervalMs: number | undefined;
 
   constructor(options: EngineOptions) {
     this.config = options.config;
     this.ops = options.ops;
     this.#log = options.logger;
+    this.#networkCheckIntervalMs = options.networkCheckIntervalMs;
     const subnet = this.ops.effectiveSubnet(this.config.net.subnet);
     this.#interface = { name: this.config.net.interface_name, kind: 'loopback', subnet };
     this.#pollInterval = this.config.bound_endpoints.poll_interval;
@@ -148,13 +158,34 @@ export class Engine {
 
   /** Bring up the interface and IPAM, load the ingress trust, then run the first pass and keep polling. */
   async start(): Promise<void> {
-    this.#interface = await this.ops.ensureInterface({
-      name: this.config.net.interface_name,
-      subnet: this.#interface.subnet,
-    });
+    const name = this.config.net.interface_name;
+    const subnet = await this.#chooseSubnet(name);
+    this.#interface = await this.ops.ensureInterface({ name, subnet });
+    this.#reconciler.watchNetwork({ name, subnet: this.#interface.subnet }, this.#networkCheckIntervalMs);
     await this.#reconciler.openIpam(this.#interface.subnet);
     this.#session.loadTrust(); // a broken ingressCA file fails the start, naming the file
     await this.reconcile();
+  }
+
+  /**
+   * The subnet to set up. Root mode with net.subnet not set keeps a subnet picked at an earlier
+   * start, or picks the first free one of SUBNET_CANDIDATES when the default overlaps a network
+   * here and nothing is mapped yet (ipam.ts, chooseSubnet). The helper's subnet is fixed by root,
+   * so helper mode never picks: a conflict refuses the start with the helper.json fix instead.
+   */
+  async #chooseSubnet(name: string): Promise<string> {
+    const configured = this.#interface.subnet;
+    if (this.ops.mode !== 'root' || this.config.subnetExplicit) return configured;
+    const decision = await chooseSubnet({
+      fallback: configured,
+      stateDir: this.config.stateDir,
+      mappingsPath: join(this.config.stateDir, MAPPINGS_FILE),
+      candidates: SUBNET_CANDIDATES,
+      conflict: (subnet) => this.ops.checkNetwork({ name, subnet }),
+    });
+    for (const note of decision.notes) this.#log.warn({ subnet: decision.subnet }, note);
+    this.#subnetPicked = decision.choice;
+    return decision.subnet;
   }
 
   /** Run one reconcile pass now (coalescing with one already running), then reschedule polling. */
@@ -200,6 +231,7 @@ export class Engine {
         mode: this.ops.mode,
         interface: this.#interface,
         hostsPath: this.ops.hostsPath ?? null,
+        subnetPicked: this.#subnetPicked,
         lastPollAt: this.#reconciler.lastPollAt,
         errors: this.#problems.list(),
       },

@@ -4,11 +4,24 @@
  * old address; they are reclaimed, oldest first, only when the subnet is full. Allocation is O(1)
  * amortised: a byte per address plus a cursor that moves forward.
  */
-import { readFile, rename } from 'node:fs/promises';
+import { mkdir, readFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
 import { writeFileAtomic } from '../system/atomic-write.ts';
+import type { SubnetChoice } from '../common/contract.ts';
 import { assertHostname, hostnameProblem } from '../common/endpoint-url.ts';
-import { errorCode, NgrokdError } from '../common/errors.ts';
-import { intToIp, isReserved, parseCidr, parseIpv4, usableSize, type Subnet } from '../common/subnet.ts';
+import { errorCode, NgrokdError, type UserFacingError } from '../common/errors.ts';
+import {
+  intToIp,
+  isReserved,
+  parseCidr,
+  parseIpv4,
+  parsePrivateCidr,
+  usableSize,
+  type Subnet,
+} from '../common/subnet.ts';
+
+/** The mappings file's name in the state directory. */
+export const MAPPINGS_FILE = 'ip_mappings.json';
 
 export interface IpamOptions {
   subnet: string;
@@ -225,4 +238,121 @@ export class Ipam {
       else this.#place(hostname, offset);
     }
   }
+}
+
+// --- The subnet itself, when net.subnet is not set --------------------------------------------
+
+/** In the state directory: the subnet a root daemon picked at its first start (see chooseSubnet). */
+export const SUBNET_CHOICE_FILE = 'subnet.json';
+
+/** Whether the mappings file holds any mapping (absent, empty or not a JSON object: no). */
+export async function hasMappings(path: string): Promise<boolean> {
+  const text = await readFile(path, 'utf8').catch((err: unknown) => {
+    if (errorCode(err) === 'ENOENT') return '{}';
+    throw stateError(`could not read the IP mappings ${path}`, err);
+  });
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return typeof parsed === 'object' && parsed !== null && Object.keys(parsed).length > 0;
+  } catch {
+    return false;
+  }
+}
+
+/** The first of `candidates` that `conflict` finds nothing overlapping, in order; null when all do. */
+export async function firstFreeSubnet(
+  candidates: readonly string[],
+  conflict: (subnet: string) => Promise<UserFacingError | null>,
+): Promise<string | null> {
+  for (const candidate of candidates) if ((await conflict(candidate)) === null) return candidate;
+  return null;
+}
+
+export interface SubnetDecision {
+  subnet: string;
+  /** Set when the subnet is a pick (now or at an earlier start): status shows it. */
+  choice: SubnetChoice | null;
+  /** Worth a line in the log: a pick made now, a choice file that was not usable. */
+  notes: string[];
+}
+
+/**
+ * The subnet of a root daemon whose net.subnet is not set, stable across starts:
+ *  1. the one picked at an earlier start (subnet.json), whatever the network does now;
+ *  2. else `fallback` (the default) when nothing overlaps it, or when addresses are mapped already:
+ *     they stay where they are, and a conflict refuses the start with its fix;
+ *  3. else the first of `candidates` nothing overlaps, saved to subnet.json. None free: `fallback`.
+ */
+export async function chooseSubnet(options: {
+  fallback: string;
+  stateDir: string;
+  mappingsPath: string;
+  candidates: readonly string[];
+  conflict: (subnet: string) => Promise<UserFacingError | null>;
+  now?: () => Date;
+}): Promise<SubnetDecision> {
+  const path = join(options.stateDir, SUBNET_CHOICE_FILE);
+  const notes: string[] = [];
+  const saved = await readSubnetChoice(path, notes);
+  if (saved !== null) return { subnet: saved.subnet, choice: saved, notes };
+  const keep: SubnetDecision = { subnet: options.fallback, choice: null, notes };
+  if (await hasMappings(options.mappingsPath)) return keep;
+  const overlap = await options.conflict(options.fallback);
+  if (overlap === null) return keep;
+  const others = options.candidates.filter((c) => c !== options.fallback);
+  const free = await firstFreeSubnet(others, options.conflict);
+  if (free === null) return keep;
+  const choice: SubnetChoice = {
+    subnet: free,
+    instead_of: options.fallback,
+    reason: overlap.message,
+    at: (options.now ?? (() => new Date()))().toISOString(),
+    saved_in: path,
+  };
+  const { saved_in: _, ...stored } = choice;
+  try {
+    await mkdir(options.stateDir, { recursive: true, mode: 0o700 });
+    await writeFileAtomic(path, `${JSON.stringify(stored, null, 2)}\n`, { mode: 0o600 });
+  } catch (err) {
+    throw stateError(`could not save the subnet picked (${free}) to ${path}`, err);
+  }
+  notes.push(`${overlap.message}; net.subnet is not set, so ${free} is used instead (kept in ${path})`);
+  return { subnet: free, choice, notes };
+}
+
+/** The choice saved at an earlier start, or null (absent; unusable, with a note). */
+async function readSubnetChoice(path: string, notes: string[]): Promise<SubnetChoice | null> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if (errorCode(err) === 'ENOENT') return null;
+    throw stateError(`could not read the subnet picked earlier, ${path}`, err);
+  }
+  try {
+    const value = JSON.parse(text) as Partial<Record<keyof SubnetChoice, unknown>>;
+    const subnet = parsePrivateCidr(String(value.subnet), `subnet in ${path}`).cidr;
+    const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+    return {
+      subnet,
+      instead_of: str(value.instead_of),
+      reason: str(value.reason),
+      at: str(value.at),
+      saved_in: path,
+    };
+  } catch (err) {
+    notes.push(
+      `ignored ${path}: ${err instanceof Error ? err.message : String(err)} (not a subnet picked by ngrokd)`,
+    );
+    return null;
+  }
+}
+
+function stateError(what: string, err: unknown): NgrokdError {
+  return new NgrokdError(
+    'STATE_DIR',
+    `${what}: ${err instanceof Error ? err.message : String(err)}`,
+    'Check that the state directory exists, is writable by ngrokd and the disk is not full.',
+    { cause: err },
+  );
 }

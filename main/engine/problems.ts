@@ -4,7 +4,16 @@
  */
 import { toUserFacing, type UserFacingError } from '../common/errors.ts';
 
-export type ProblemSource = 'helper' | 'config' | 'api' | 'discovery' | 'interface' | 'hosts' | 'ipam';
+export type ProblemSource =
+  | 'helper'
+  | 'config'
+  | 'api'
+  | 'discovery'
+  | 'interface'
+  /** The subnet overlaps a network of this machine (a VPN, a Docker network): reconciler.ts. */
+  | 'network'
+  | 'hosts'
+  | 'ipam';
 
 export class Problems {
   readonly #bySource = new Map<ProblemSource, UserFacingError>();
@@ -25,6 +34,10 @@ export class Problems {
 
   has(source: ProblemSource): boolean {
     return this.#bySource.has(source);
+  }
+
+  get(source: ProblemSource): UserFacingError | undefined {
+    return this.#bySource.get(source);
   }
 
   list(): UserFacingError[] {

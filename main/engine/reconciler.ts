@@ -2,13 +2,15 @@
  * The reconciler: one pass at a time diffs the endpoints that should exist (discovery) against
  * those that do and converges idempotently: discovery → IPAM → addresses → listeners → hosts. A
  * request during a pass coalesces into one more pass; passes repeat every poll interval, sooner
- * with backoff after a failure; when the API is down whatever works keeps running.
+ * with backoff after a failure; when the API is down whatever works keeps running. Besides, the
+ * interface's subnet is checked against this machine's networks on every pass and every few seconds
+ * (watchNetwork): a VPN or Docker network that comes to overlap it is a `network` problem.
  */
 import { join } from 'node:path';
 import { toUserFacing, type UserFacingError } from '../common/errors.ts';
-import type { PrivilegedOps } from '../common/privileged.ts';
+import type { InterfaceSpec, PrivilegedOps } from '../common/privileged.ts';
 import type { Logger } from './log.ts';
-import { Ipam } from './ipam.ts';
+import { Ipam, MAPPINGS_FILE } from './ipam.ts';
 import { NgrokApiError } from './api/api-errors.ts';
 import { discoverEndpoints, type DesiredEndpoint } from './api/discovery.ts';
 import { EndpointListener } from './forwarder/endpoint-listener.ts';
@@ -21,6 +23,13 @@ import type { EndpointFacts } from './status-view.ts';
  * alive past young-generation collections, which roughly doubles the heap a big start peaks at.
  */
 const LISTEN_CONCURRENCY = 256;
+
+/**
+ * How often the subnet is checked between passes. A poll, not rtnetlink route events: one check is
+ * two small dumps (cheap even with 10,000 addresses), needs no socket kept open in the helper, and
+ * cannot miss an event the way an overflowing multicast socket does.
+ */
+export const NETWORK_CHECK_INTERVAL_MS = 5_000;
 
 interface ActiveEndpoint {
   desired: DesiredEndpoint;
@@ -67,6 +76,10 @@ export class Reconciler {
   #rerun = false;
   #stopped = false;
   #failures = 0;
+  /** The interface whose subnet is watched (watchNetwork), its timer and the check running. */
+  #network: InterfaceSpec | null = null;
+  #networkTimer: NodeJS.Timeout | undefined;
+  #checking: Promise<void> | null = null;
 
   constructor(options: ReconcilerOptions) {
     this.#o = options;
@@ -79,7 +92,7 @@ export class Reconciler {
 
   /** Open (or reopen) the address mappings for `subnet`; a pass needs them. */
   async openIpam(subnet: string): Promise<void> {
-    this.#ipam = await Ipam.open({ subnet, path: join(this.#o.stateDir, 'ip_mappings.json') });
+    this.#ipam = await Ipam.open({ subnet, path: join(this.#o.stateDir, MAPPINGS_FILE) });
     for (const warning of this.#ipam.report.warnings)
       this.#o.logger.warn({ warning }, 'ip_mappings.json entry dropped');
   }
@@ -113,10 +126,55 @@ export class Reconciler {
     clearTimeout(this.#timer);
   }
 
+  /**
+   * Check `spec`'s subnet against this machine's addresses and routes on every pass and every
+   * `intervalMs`; what overlaps is the `network` problem until it is gone. ngrokd keeps serving
+   * meanwhile (the problem says whose traffic it now receives and how to move).
+   */
+  watchNetwork(spec: InterfaceSpec, intervalMs = NETWORK_CHECK_INTERVAL_MS): void {
+    this.#network = { name: spec.name, subnet: spec.subnet };
+    clearInterval(this.#networkTimer);
+    this.#networkTimer = setInterval(() => void this.checkNetwork(), intervalMs);
+    this.#networkTimer.unref?.();
+  }
+
+  /** One check now (joining one that runs); sets or clears the `network` problem. */
+  checkNetwork(): Promise<void> {
+    const spec = this.#network;
+    if (spec === null || this.#stopped) return Promise.resolve();
+    this.#checking ??= this.#checkNetwork(spec).finally(() => {
+      this.#checking = null;
+    });
+    return this.#checking;
+  }
+
+  async #checkNetwork(spec: InterfaceSpec): Promise<void> {
+    const { problems, logger } = this.#o;
+    let conflict: UserFacingError | null;
+    try {
+      conflict = await this.#o.ops.checkNetwork(spec);
+    } catch (err) {
+      // Not knowing is not a conflict: keep what was last seen (the helper may be reconnecting).
+      logger.debug({ err: toUserFacing(err) }, 'subnet check failed');
+      return;
+    }
+    const current = problems.get('network');
+    if (conflict === null) {
+      if (current !== undefined) logger.info({ subnet: spec.subnet }, 'subnet conflict gone');
+      problems.clear('network');
+    } else if (current?.message !== conflict.message || current.fix !== conflict.fix) {
+      // Replaced only when it changed, so its time says when it began and the state feed stays quiet.
+      problems.set('network', conflict);
+      logger.warn({ err: conflict }, 'subnet conflict');
+    }
+  }
+
   /** Stop polling, let a running pass finish and close every listener. */
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    clearInterval(this.#networkTimer);
+    await this.#checking?.catch(() => undefined);
     await this.#running?.catch(() => undefined);
     await Promise.all([...this.#endpoints.values()].map((e) => e.listener?.close()));
     this.#endpoints.clear();
@@ -151,8 +209,9 @@ export class Reconciler {
     this.#timer.unref?.();
   }
 
-  /** The one pass: discovery → IPAM → addresses → listeners → hosts. */
+  /** The one pass: the subnet check, then discovery → IPAM → addresses → listeners → hosts. */
   async #pass(): Promise<void> {
+    await this.checkNetwork();
     const desired = await this.#discover();
     if (desired === null) return; // API trouble: keep what works running.
     const ips = await this.#assignAddresses(desired);

@@ -3,7 +3,7 @@
  * endpoint views, the status view and the one derivation of the engine's state
  * (needs_key / starting / running / degraded / off) that the CLI, the tray and the UI all read.
  */
-import type { EndpointView, EngineState, StatusView } from '../common/contract.ts';
+import type { EndpointView, EngineState, StatusView, SubnetChoice } from '../common/contract.ts';
 import type { UserFacingError } from '../common/errors.ts';
 import type { InterfaceInfo, PrivilegeMode } from '../common/privileged.ts';
 import type { DesiredEndpoint } from './api/discovery.ts';
@@ -29,6 +29,8 @@ export interface StatusFacts {
   mode: PrivilegeMode;
   interface: InterfaceInfo;
   hostsPath: string | null;
+  /** The subnet root mode picked instead of the default, or null (absent: none). */
+  subnetPicked?: SubnetChoice | null;
   lastPollAt: string | null;
   /** The engine's own current errors, one per source. */
   errors: readonly UserFacingError[];
@@ -126,6 +128,7 @@ export function statusView(
     ingress_endpoint: facts.ingress,
     mode: facts.mode,
     interface: { name: facts.interface.name, kind: facts.interface.kind, subnet: facts.interface.subnet },
+    ...(facts.subnetPicked ? { subnet_picked: facts.subnetPicked } : {}),
     endpoint_count: endpoints.length,
     hosts_path: facts.hostsPath,
     cert_not_after: facts.operator?.notAfter.toISOString() ?? null,

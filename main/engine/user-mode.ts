@@ -8,7 +8,7 @@ import { listenTcp } from '../system/listen.ts';
 import { dirname } from 'node:path';
 import { DEFAULT_HOSTS_PATH, DEFAULT_INTERFACE, DEFAULT_USER_SUBNET } from '../common/defaults.ts';
 import { HostsSection } from '../system/hosts-file.ts';
-import { NgrokdError } from '../common/errors.ts';
+import { NgrokdError, type UserFacingError } from '../common/errors.ts';
 import type {
   HostsEntry,
   InterfaceInfo,
@@ -101,6 +101,11 @@ export class UserModeOps implements PrivilegedOps {
       this.#hosts = null;
     }
     return { name: 'lo', kind: 'loopback', subnet: this.subnet.cidr };
+  }
+
+  /** Nothing can overlap: every 127/8 address is local on lo, whatever routes exist. */
+  async checkNetwork(_spec: InterfaceSpec): Promise<UserFacingError | null> {
+    return null;
   }
 
   /** Nothing to configure: every 127/8 address is local. Only checks the addresses belong here. */

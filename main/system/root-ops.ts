@@ -6,7 +6,7 @@
  * an address this object put on the interface.
  */
 import { DEFAULT_HOSTS_PATH } from '../common/defaults.ts';
-import { NgrokdError } from '../common/errors.ts';
+import { NgrokdError, toUserFacing, type UserFacingError } from '../common/errors.ts';
 import type {
   HostsEntry,
   InterfaceInfo,
@@ -25,7 +25,7 @@ import {
 } from '../common/subnet.ts';
 import { listenTcp } from './listen.ts';
 import { HostsSection } from './hosts-file.ts';
-import type { NetworkBackend } from './network-backend.ts';
+import { subnetConflictError, type NetworkBackend } from './network-backend.ts';
 import { currentProcess } from './process-identity.ts';
 import { platformBackend } from './platform-backend.ts';
 import { validateInterfaceName } from '../common/interface-name.ts';
@@ -63,15 +63,16 @@ interface ManagedInterface {
 }
 
 /**
- * Uninstall cleanup without a running helper: remove `interfaceName`'s hosts section and every
- * interface ngrokd created. Idempotent.
+ * Cleanup without a running owner (uninstall, `ngrokd cleanup`, the root watchdog, a helper's
+ * start): remove `interfaceName`'s hosts section and every interface ngrokd created that no running
+ * ngrokd uses. Idempotent; says what it removed.
  */
 export async function removeLeftovers(options: {
   interfaceName: string;
   hostsPath?: string;
   stateDir?: string;
   backend?: NetworkBackend;
-}): Promise<void> {
+}): Promise<{ section: boolean; interfaces: string[] }> {
   const name = validateInterfaceName(options.interfaceName);
   const path = options.hostsPath ?? DEFAULT_HOSTS_PATH;
   resolveSafePath(path, { what: 'hosts file', owners: trustedOwners(), code: 'HOSTS_FILE_WRITE' });
@@ -85,8 +86,33 @@ export async function removeLeftovers(options: {
   const removed = await hosts.remove();
   const backend = options.backend ?? platformBackend();
   await hostsChanged(backend, removed);
-  await backend.destroyInterface(name);
-  await backend.destroyManagedInterfaces();
+  const interfaces = await backend.destroyManagedInterfaces();
+  return { section: removed.changed, interfaces };
+}
+
+/**
+ * What a teardown could not remove, collected so that every step is still tried and the one error
+ * names all of it, with the way out.
+ */
+export class Leftovers {
+  readonly #items: { what: string; why: string }[] = [];
+
+  async attempt(what: string, step: () => Promise<unknown>): Promise<void> {
+    try {
+      await step();
+    } catch (err) {
+      this.#items.push({ what, why: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  throwIfAny(): void {
+    if (this.#items.length === 0) return;
+    throw new NgrokdError(
+      'CLEANUP_INCOMPLETE',
+      `left behind: ${this.#items.map((i) => `${i.what} (${i.why})`).join('; ')}`,
+      'Fix the cause (a full disk, a file made read-only), then remove the rest with `sudo npm run ngrokd -- cleanup`.',
+    );
+  }
 }
 
 /** The uids that may own the directories on the way to a file this process writes as root. */
@@ -163,6 +189,9 @@ export class RootOps implements PrivilegedOps {
     // starts, a root daemon's net.subnet by the config schema.
     const subnet = parseCidr(spec.subnet, 'net.subnet');
     this.#refuseUnpinned(name, subnet);
+    // The backend refuses a conflict too; asked first here so the fix fits who sets the subnet.
+    const conflict = await this.#subnetConflict(name, subnet, null);
+    if (conflict !== null) throw conflict;
     const previous = this.#interface;
     if (previous !== null && (previous.name !== name || previous.subnet.cidr !== subnet.cidr)) {
       // A new name or subnet: what was published for the old one must not linger.
@@ -185,6 +214,29 @@ export class RootOps implements PrivilegedOps {
       }),
     };
     return info;
+  }
+
+  /**
+   * Read-only: what on this machine overlaps `spec.subnet` now (see PrivilegedOps.checkNetwork).
+   * The helper answers only for its pinned interface and subnet, with the fix for helper.json.
+   */
+  async checkNetwork(spec: InterfaceSpec): Promise<UserFacingError | null> {
+    const name = validateInterfaceName(spec.name);
+    const subnet = parseCidr(spec.subnet, 'net.subnet');
+    this.#refuseUnpinned(name, subnet);
+    const managed = this.#interface;
+    const serving = managed?.name === name && managed.subnet.cidr === subnet.cidr ? managed.info.name : null;
+    const conflict = await this.#subnetConflict(name, subnet, serving);
+    return conflict === null ? null : toUserFacing(conflict);
+  }
+
+  async #subnetConflict(name: string, subnet: Subnet, serving: string | null): Promise<NgrokdError | null> {
+    const conflict = (await this.#backend.findSubnetConflict?.(subnet.cidr, name)) ?? null;
+    if (conflict === null) return null;
+    return subnetConflictError(conflict, {
+      serving,
+      helperConfig: this.#pinned === null ? null : HELPER_NET_CONFIG_PATH,
+    });
   }
 
   async setAddresses(ips: readonly string[]): Promise<void> {
@@ -252,18 +304,29 @@ export class RootOps implements PrivilegedOps {
    */
   async teardown(): Promise<void> {
     const managed = this.#interface;
-    const problems: unknown[] = [];
+    const left = new Leftovers();
     if (managed !== null) {
-      await this.clearEndpoints().catch((err: unknown) => problems.push(err));
-      await this.#backend.destroyInterface(managed.info.name).catch((err: unknown) => problems.push(err));
+      await left.attempt(`the hosts section in ${this.hostsPath}`, () => this.#removeSection(managed));
+      await left.attempt(`the addresses on ${managed.info.name}`, () =>
+        this.#backend.setAddresses(managed.info.name, []),
+      );
+      this.#addresses.clear();
+      await left.attempt(`the interface ${managed.info.name}`, () =>
+        this.#backend.destroyInterface(managed.info.name),
+      );
       this.#interface = null;
     } else if (this.#pinned !== null) {
       // A helper that restarted knows no interface yet, but its section may still be there.
-      await this.removeLeftovers().catch((err: unknown) => problems.push(err));
+      await left.attempt(`the hosts section in ${this.hostsPath}`, () => this.removeLeftovers());
     }
     if (this.#pinned !== null)
-      await this.#backend.destroyManagedInterfaces().catch((err: unknown) => problems.push(err));
-    if (problems.length > 0) throw problems[0];
+      await left.attempt('the other interfaces ngrokd made', () => this.#backend.destroyManagedInterfaces());
+    left.throwIfAny();
+  }
+
+  async #removeSection(managed: ManagedInterface): Promise<void> {
+    this.checkHostsPath();
+    await hostsChanged(this.#backend, await managed.hosts.remove());
   }
 
   /**

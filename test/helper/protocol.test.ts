@@ -118,7 +118,7 @@ test('unknown methods are refused and the allowed ones are named', () => {
   assert.equal(id, 4);
   assert.match(
     message,
-    /unknown method "exec" \(allowed: hello, ensureInterface, setAddresses, setHosts, listen, teardown\)/,
+    /unknown method "exec" \(allowed: hello, ensureInterface, setAddresses, setHosts, listen, teardown, checkNetwork\)/,
   );
   assert.match(refusal(request({ id: 4, method: '__proto__', params: {} })).message, /unknown method/);
   assert.match(refusal(request({ id: 4, method: 'toString', params: {} })).message, /unknown method/);
@@ -143,6 +143,8 @@ test('params are strict: wrong types, missing fields, extra fields and out-of-ra
     ['listen', { ip: '10.107.0.2', port: 80.5 }],
     ['teardown', { force: true }],
     ['teardown', []],
+    ['checkNetwork', {}],
+    ['checkNetwork', { name: 'ngrokd0', subnet: '10.107.0.0/16', table: 'all' }],
   ];
   for (const [method, params] of cases) {
     const { message } = refusal(request({ id: 3, method, params }));

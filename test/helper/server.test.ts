@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NgrokdError } from '../../main/common/errors.ts';
+import { NgrokdError, type UserFacingError } from '../../main/common/errors.ts';
 import type { HostsEntry, InterfaceSpec } from '../../main/common/privileged.ts';
 import { HelperClientOps } from '../../helper/client/helper-client.ts';
 import { decodeResponse, encodeFrame, FrameReader, HELPER_PROTOCOL_VERSION } from '../../helper/protocol.ts';
@@ -48,6 +48,11 @@ class RecordingOps implements ServedOps {
   }
   async teardown() {
     this.calls.push(['teardown']);
+  }
+  conflict: UserFacingError | null = null;
+  async checkNetwork(spec: InterfaceSpec) {
+    this.calls.push(['checkNetwork', spec]);
+    return this.conflict;
   }
   methods(): string[] {
     return this.calls.map((c) => c[0]);

@@ -24,7 +24,7 @@ export interface DaemonObservations {
 }
 
 /** Run `scenario` (a .ts file) as root in the namespaces with `hosts` as /etc/hosts; its JSON line. */
-export function runWithPrivateEtc<T>(scenario: string, hosts: string): T {
+export function runWithPrivateEtc<T>(scenario: string, hosts: string, timeoutMs = 90_000): T {
   if (process.getuid?.() !== 0) throw new Error('this test must run as root (CI does)');
   const dir = mkdtempSync(join(tmpdir(), 'ngrokd-etc-'));
   try {
@@ -38,7 +38,7 @@ export function runWithPrivateEtc<T>(scenario: string, hosts: string): T {
       ['-m', '-n', 'sh', '-c', script, 'sh', etc, process.execPath, scenario],
       {
         encoding: 'utf8',
-        timeout: 90_000,
+        timeout: timeoutMs,
       },
     );
     if (child.status !== 0) throw new Error(`scenario failed:\n${child.stdout}\n${child.stderr}`);

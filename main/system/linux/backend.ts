@@ -12,4 +12,5 @@ export const linuxBackend: NetworkBackend = {
     linuxInterface.destroyInterface(name);
   },
   destroyManagedInterfaces: async (options) => linuxInterface.destroyManagedInterfaces(options),
+  findSubnetConflict: async (subnet, ownName) => linuxInterface.findSubnetConflict(subnet, ownName),
 };

@@ -18,7 +18,8 @@ import {
   type Subnet,
 } from '../../common/subnet.ts';
 import { validateInterfaceName } from '../../common/interface-name.ts';
-import type { InterfaceOwner } from '../network-backend.ts';
+import { SUBNET_CANDIDATES } from '../../common/defaults.ts';
+import { subnetConflictError, type InterfaceOwner, type SubnetConflict } from '../network-backend.ts';
 import { isRunning } from '../process-identity.ts';
 import {
   addressRequest,
@@ -52,6 +53,7 @@ import {
   type Address,
   type Ack,
   type Link,
+  type Route,
 } from './netlink.ts';
 
 /**
@@ -225,7 +227,10 @@ export function destroyManagedInterfaces(
   socket?: RtnetlinkSocket,
 ): string[] {
   return withSocket(socket, (nl) => {
-    const doomed = listLinks(nl).filter((link) => isManaged(link) && link.name !== options.keep);
+    // A link another running ngrokd uses (a second root daemon under its own name) is its to remove.
+    const doomed = listLinks(nl).filter(
+      (link) => isManaged(link) && link.name !== options.keep && !inUseByAnother(link),
+    );
     if (doomed.length === 0) return [];
     const acks = nl.transact(doomed.map((link) => deleteLinkRequest(link.index)));
     const failed = doomed.filter((_, i) => {
@@ -287,10 +292,15 @@ function isManaged(link: Link): link is ManagedLink {
   );
 }
 
+function inUseByAnother(link: Link): boolean {
+  const owner = aliasOwner(link.alias);
+  return owner !== null && owner.pid !== process.pid && isRunning(owner);
+}
+
 /** Refuse a link another running ngrokd uses; a dead owner's link is adopted. */
 function refuseLiveOwner(link: ManagedLink, owner: InterfaceOwner | undefined): void {
   const current = aliasOwner(link.alias);
-  if (current === null || (owner !== undefined && current.pid === owner.pid) || !isRunning(current)) return;
+  if (current === null || (owner !== undefined && current.pid === owner.pid) || !inUseByAnother(link)) return;
   throw new NgrokdError(
     'INTERFACE_IN_USE',
     `interface "${link.name}" is in use by another ngrokd (pid ${current.pid}, socket ${current.socket})`,
@@ -322,6 +332,95 @@ function rangeOf(ip: string, prefix: number): Subnet {
   };
 }
 
+/** What the subnet rule looks at, read once: every link, IPv4 address and IPv4 route. */
+interface NetworkView {
+  links: readonly Link[];
+  addresses: readonly Address[];
+  routes: readonly Route[];
+}
+
+/**
+ * Polled every few seconds, so what the rule never looks at is skipped before it is parsed: our own
+ * addresses (up to 65,533 of them) and the local table (a route for each of them). With 10,000
+ * endpoint addresses a check takes ~20 ms here, most of it the kernel's dumps.
+ */
+function readNetwork(nl: RtnetlinkSocket, links: readonly Link[], ownIndex: number | null): NetworkView {
+  const addresses = nl
+    .dump(dumpRequest(RTM_GETADDR))
+    .filter((m) => m.body.length < 8 || m.body.readUInt32LE(4) !== ownIndex) // ifaddrmsg.ifa_index
+    .map(parseAddress)
+    .filter((a) => a !== null);
+  const routes = nl
+    .dump(dumpRequest(RTM_GETROUTE))
+    .filter((m) => m.body.length < 5 || m.body.readUInt8(4) !== RT_TABLE_LOCAL) // rtmsg.rtm_table
+    .map(parseRoute)
+    .filter((r) => r !== null);
+  return { links, addresses, routes };
+}
+
+/**
+ * The subnet rule, the one place it is written: the first thing overlapping `subnet` that is not
+ * ours (`ownIndex`): an address of another interface, or a route in any table but local (which
+ * mirrors addresses) other than a default route (which overlaps everything). Null: nothing does.
+ */
+function overlapOf(
+  net: NetworkView,
+  subnet: Subnet,
+  ownIndex: number | null,
+): { range: string; what: string } | null {
+  const interfaceName = (index: number): string =>
+    net.links.find((l) => l.index === index)?.name ?? `#${index}`;
+  for (const address of net.addresses) {
+    if (address.index === ownIndex) continue;
+    const range = rangeOf(address.ip, address.prefix);
+    if (overlaps(subnet, range))
+      return {
+        range: range.cidr,
+        what: `address ${address.ip}/${address.prefix} of interface "${interfaceName(address.index)}"`,
+      };
+  }
+  for (const route of net.routes) {
+    if (route.table === RT_TABLE_LOCAL || route.prefix === 0) continue;
+    if (ownIndex !== null && route.oif === ownIndex) continue;
+    const range = rangeOf(route.dst, route.prefix);
+    if (overlaps(subnet, range)) {
+      const via = route.oif === null ? 'with no interface' : `via interface "${interfaceName(route.oif)}"`;
+      return { range: range.cidr, what: `a route ${via}` };
+    }
+  }
+  return null;
+}
+
+/** What overlaps `subnet`, with the first free subnet of SUBNET_CANDIDATES for the fix; or null. */
+function conflictOf(net: NetworkView, subnet: Subnet, ownIndex: number | null): SubnetConflict | null {
+  const overlap = overlapOf(net, subnet, ownIndex);
+  if (overlap === null) return null;
+  const free = SUBNET_CANDIDATES.find(
+    (candidate) => candidate !== subnet.cidr && overlapOf(net, parseCidr(candidate), ownIndex) === null,
+  );
+  return { subnet: subnet.cidr, ...overlap, free: free ?? null };
+}
+
+/**
+ * Read-only: what on this machine overlaps `subnet` under the rule ensureInterface refuses by, or
+ * null. `ownName` is ngrokd's interface: when it exists and is ours, its addresses and routes are
+ * not a conflict. Cheap enough to poll (two dumps).
+ */
+export function findSubnetConflict(
+  subnet: string,
+  ownName: string | null,
+  socket?: RtnetlinkSocket,
+): SubnetConflict | null {
+  const parsed = parseCidr(subnet, 'net.subnet');
+  const own = ownName === null ? null : validateInterfaceName(ownName);
+  return withSocket(socket, (nl) => {
+    const links = listLinks(nl);
+    const link = own === null ? null : findLink(links, own);
+    const ownIndex = link !== null && isManaged(link) ? link.index : null;
+    return conflictOf(readNetwork(nl, links, ownIndex), parsed, ownIndex);
+  });
+}
+
 /** Refuse a subnet overlapping another interface's address or any route not through `ownIndex`. */
 function refuseConflicts(
   nl: RtnetlinkSocket,
@@ -329,32 +428,8 @@ function refuseConflicts(
   links: readonly Link[],
   ownIndex: number | null,
 ): void {
-  const interfaceName = (index: number): string => links.find((l) => l.index === index)?.name ?? `#${index}`;
-  const conflict = (what: string): NgrokdError =>
-    new NgrokdError(
-      'SUBNET_CONFLICT',
-      `net.subnet ${subnet.cidr} overlaps ${what}`,
-      'Set net.subnet to a private range that no interface or route on this machine uses, such as 10.108.0.0/16.',
-    );
-  for (const address of allAddresses(nl)) {
-    if (address.index === ownIndex) continue;
-    const range = rangeOf(address.ip, address.prefix);
-    if (overlaps(subnet, range))
-      throw conflict(
-        `${range.cidr} (address ${address.ip}/${address.prefix} of interface "${interfaceName(address.index)}")`,
-      );
-  }
-  for (const message of nl.dump(dumpRequest(RTM_GETROUTE))) {
-    const route = parseRoute(message);
-    // The local table mirrors addresses (checked above); default routes overlap everything.
-    if (route === null || route.table === RT_TABLE_LOCAL || route.prefix === 0) continue;
-    if (ownIndex !== null && route.oif === ownIndex) continue;
-    const range = rangeOf(route.dst, route.prefix);
-    if (overlaps(subnet, range)) {
-      const via = route.oif === null ? 'with no interface' : `via interface "${interfaceName(route.oif)}"`;
-      throw conflict(`${range.cidr} (a route ${via})`);
-    }
-  }
+  const conflict = conflictOf(readNetwork(nl, links, ownIndex), subnet, ownIndex);
+  if (conflict !== null) throw subnetConflictError(conflict);
 }
 
 /** Create `name` with the first kind this kernel supports; the link is UP and tagged once setAck is 0. */

@@ -14,7 +14,7 @@ import { NgrokdError } from '../../common/errors.ts';
 import type { InterfaceInfo, InterfaceSpec } from '../../common/privileged.ts';
 import { contains, intToIp, ipToInt, isReserved, parseCidr, type Subnet } from '../../common/subnet.ts';
 import { validateInterfaceName } from '../../common/interface-name.ts';
-import type { NetworkBackend } from '../network-backend.ts';
+import type { NetworkBackend, SubnetConflict } from '../network-backend.ts';
 import { runCommand, type CommandArgv, type CommandRunner } from '../run-command.ts';
 import {
   addAddressCommand,
@@ -138,6 +138,15 @@ export class MacosBackend implements NetworkBackend {
   /** macOS caches lookups, negative ones included: a changed hosts file is seen only after a flush. */
   async afterHostsChange(): Promise<void> {
     await this.#runAll(flushDnsCommands());
+  }
+
+  /**
+   * Not detected on macOS yet: reading the routing table needs a PF_ROUTE sysctl dump (or parsing
+   * `netstat -rn`), neither written nor verified here. Null means "nothing found", so status shows
+   * no conflict; the subnet rule is enforced on Linux only. NOT VERIFIED ON macOS.
+   */
+  async findSubnetConflict(_subnet: string, _ownName: string): Promise<SubnetConflict | null> {
+    return null;
   }
 
   /** Gateway as a point-to-point alias, the interface up, the subnet routed to it; or nothing left. */

@@ -231,6 +231,7 @@ test('the hello handshake tells the running helper version; no helper answers nu
     setHosts: unused,
     listen: unused,
     teardown: unused,
+    checkNetwork: unused,
   };
   const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
   const server = await HelperServer.start({

@@ -173,3 +173,13 @@ test("README's configuration table is generated from the schema and current", ()
     'README.md config table is stale: run `npm run docs:config` and paste it',
   );
 });
+
+test('whether net.subnet was given is kept: only a default subnet may be replaced by a free one', () => {
+  assert.equal(validateConfig({}).subnetExplicit, false);
+  assert.equal(parseConfigText('net:\n  interface_name: ngrokd0\n').subnetExplicit, false);
+  // Given, even as the default value: the user chose it.
+  assert.equal(parseConfigText('net:\n  subnet: 10.107.0.0/16\n').subnetExplicit, true);
+  const resolved = resolveConfig(validateConfig({ net: { subnet: '10.50.0.0/16' } }));
+  assert.equal(resolved.subnetExplicit, true);
+  assert.equal(resolved.net.subnet, '10.50.0.0/16');
+});

@@ -166,10 +166,7 @@ test('uninstall cleanup removes a section left behind and the interface, without
   const backend = new RecordingBackend();
   await removeLeftovers({ interfaceName: 'ngrokt2', hostsPath, backend });
   assert.equal(readFileSync(hostsPath, 'utf8'), USER_LINES);
-  assert.deepEqual(backend.calls, [
-    ['destroyInterface', 'ngrokt2'],
-    ['destroyManagedInterfaces', null],
-  ]);
+  assert.deepEqual(backend.calls, [['destroyManagedInterfaces', null]]);
 });
 
 // --- The daemon's configuration ------------------------------------------------------------------

@@ -1,0 +1,111 @@
+/**
+ * Runs as root inside `unshare -m -n` with a private copy of /etc (subnet-conflict.test.ts): the
+ * privileged helper as root owns ngrokd0 on 10.107.0.0/16, the daemon runs as an unprivileged user.
+ * A "VPN" route that comes to overlap the subnet is found by the helper and shown in the user's
+ * `status` with the administrator's fix; it clears when the route goes. Started while the route is
+ * there, the daemon cannot move the helper's subnet: the start is refused with that fix.
+ * Prints one JSON line of observations.
+ */
+import { spawn } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { StatusView } from '../../../main/common/contract.ts';
+import { startSimulator } from '../../sim/simulator.ts';
+import { assertPrivateEtc, waitForListening, writeDaemonConfig } from '../../support/private-etc.ts';
+import { pollStatus, run, type DaemonProcess } from './root-daemon-process.ts';
+
+assertPrivateEtc();
+const USER = 4242;
+const root = new URL('../../..', import.meta.url).pathname;
+const ip = async (...args: string[]): Promise<void> => void (await run('ip', args));
+await ip('link', 'add', 'vpn0', 'type', 'bridge');
+await ip('link', 'set', 'vpn0', 'up');
+
+const sim = await startSimulator({ endpoints: [{ url: 'http://my-api.ngrok.app' }] });
+const dir = mkdtempSync(join(tmpdir(), 'ngrokd-helper-conflict-'));
+chmodSync(dir, 0o755);
+const userDir = join(dir, 'user');
+mkdirSync(userDir, { mode: 0o700 });
+const { config, files } = writeDaemonConfig(userDir, sim);
+for (const f of [userDir, ...files]) chownSync(f, USER, USER);
+const helperSocket = join(dir, 'helper.sock');
+
+const helper = spawn(
+  process.execPath,
+  [
+    join(root, 'helper/main.ts'),
+    ...['--socket', helperSocket, '--uid', String(USER), '--grace-ms', '500'],
+    ...['--state-dir', join(dir, 'helper-state'), '--net-config', join(dir, 'no-helper.json')],
+  ],
+  { stdio: ['ignore', 'ignore', 'pipe'] },
+);
+let helperLog = '';
+helper.stderr.on('data', (c: Buffer) => (helperLog += c.toString()));
+for (let i = 0; i < 200 && !existsSync(helperSocket); i++) await new Promise((r) => setTimeout(r, 50));
+
+const asUser = ['--reuid', String(USER), '--regid', String(USER), '--clear-groups'];
+const env = { PATH: process.env.PATH ?? '', HOME: userDir, NGROKD_HELPER_SOCKET: helperSocket };
+const cli = join(root, 'main/cli/ngrokd.ts');
+
+function startUserDaemon(): DaemonProcess {
+  const child = spawn('setpriv', [...asUser, process.execPath, cli, 'daemon', '--config', config], {
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const ctl = async (...args: string[]): Promise<string> =>
+    (
+      await run('setpriv', [...asUser, process.execPath, cli, ...args, '--config', config], {
+        env,
+        timeout: 30_000,
+      })
+    ).stdout;
+  return {
+    ctl,
+    status: async () => JSON.parse(await ctl('status', '--json')) as StatusView,
+    stop: async () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+    exited,
+    stderr: () => stderr,
+  };
+}
+
+const conflicts = (s: StatusView) => s.errors.filter((e) => e.code === 'SUBNET_CONFLICT');
+const daemon = startUserDaemon();
+const list = await waitForListening(() => daemon.ctl('list', '--json'), 1);
+await ip('route', 'add', '10.107.128.0/17', 'dev', 'vpn0');
+const vpn = await pollStatus(daemon, (s) => conflicts(s).length > 0);
+await ip('route', 'del', '10.107.128.0/17', 'dev', 'vpn0');
+const vpnGone = await pollStatus(daemon, (s) => conflicts(s).length === 0);
+const exitCode = await daemon.stop();
+
+// The route is there before the daemon starts: the helper's subnet stays, the start is refused.
+await ip('route', 'add', '10.107.0.0/16', 'dev', 'vpn0');
+const refused = startUserDaemon();
+let timer: NodeJS.Timeout | undefined;
+const refusedExit = await Promise.race([
+  refused.exited,
+  new Promise<string>((resolve) => (timer = setTimeout(() => resolve('still running after 60 s'), 60_000))),
+]);
+clearTimeout(timer);
+if (typeof refusedExit === 'string') await refused.stop();
+
+helper.kill('SIGTERM');
+await new Promise((resolve) => helper.once('exit', resolve));
+await sim.close();
+process.stdout.write(
+  `${JSON.stringify({
+    list,
+    vpn,
+    vpnGone,
+    exitCode,
+    refused: { exit: refusedExit, stderr: refused.stderr() },
+    daemonLog: daemon.stderr(),
+    helperLog,
+  })}\n`,
+);
