@@ -13,6 +13,11 @@ import { INTERFACE_KINDS, type InterfaceInfo } from '../main/common/privileged.t
 export const HELPER_PROTOCOL_VERSION = 1;
 /** Large enough for 65,536 addresses or ~15,000 long hostnames, small enough to refuse abuse. */
 export const MAX_FRAME_BYTES = 4 * 1024 * 1024;
+/**
+ * Before a successful hello the helper buffers at most this much per frame: enough for any request
+ * to be answered with its own validation error, a quarter of what a greeted client may send.
+ */
+export const PRE_HELLO_MAX_FRAME_BYTES = 1024 * 1024;
 /** One /16 worth of endpoint addresses. */
 export const MAX_ADDRESSES = 65_536;
 export const MAX_HOSTS_ENTRIES = 65_536;
@@ -169,6 +174,12 @@ export function encodeFrame(message: object): Buffer {
 export class FrameReader {
   #chunks: Buffer[] = [];
   #buffered = 0;
+  /** The largest frame accepted now: the helper keeps it small until a client said hello. */
+  limit: number;
+
+  constructor(limit: number = MAX_FRAME_BYTES) {
+    this.limit = limit;
+  }
 
   push(chunk: Buffer): Buffer[] {
     this.#chunks.push(chunk);
@@ -178,8 +189,8 @@ export class FrameReader {
       if (this.#buffered < FRAME_HEADER_BYTES) return payloads;
       const pending = this.#flatten();
       const length = pending.readUInt32BE(0);
-      if (length > MAX_FRAME_BYTES) {
-        throw protocolError(`frame of ${length} bytes exceeds the ${MAX_FRAME_BYTES}-byte limit`);
+      if (length > this.limit) {
+        throw protocolError(`frame of ${length} bytes exceeds the ${this.limit}-byte limit`);
       }
       if (pending.length < FRAME_HEADER_BYTES + length) return payloads;
       payloads.push(pending.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + length));

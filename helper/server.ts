@@ -26,6 +26,8 @@ import {
   HELPER_PROTOCOL_VERSION,
   type HelperRequest,
   type HelperResponse,
+  MAX_FRAME_BYTES,
+  PRE_HELLO_MAX_FRAME_BYTES,
 } from './protocol.ts';
 import { trustedOwners, type RootOps } from '../main/system/root-ops.ts';
 import { closeFd, duplicateFd, handleFd, sendWithFd } from '../main/system/fd-passing.ts';
@@ -169,7 +171,7 @@ export class HelperServer {
       id: this.#nextSessionId++,
       socket,
       peer,
-      reader: new FrameReader(),
+      reader: new FrameReader(PRE_HELLO_MAX_FRAME_BYTES),
       pump: new RequestPump<Buffer>({
         socket,
         handle: async (payload) => {
@@ -232,6 +234,7 @@ export class HelperServer {
       if (request.method === 'hello') {
         // Answered whatever the client speaks, so an app can always learn the helper's version.
         session.greeted = request.params.protocol === HELPER_PROTOCOL_VERSION;
+        if (session.greeted) session.reader.limit = MAX_FRAME_BYTES;
         return success(request.id, {
           version: this.#options.version,
           protocol: HELPER_PROTOCOL_VERSION,
@@ -354,7 +357,14 @@ export class HelperServer {
       return;
     }
     try {
-      await session.lastWrite;
+      // A client that stops reading must not pin a root-held listening fd: give up and hang up.
+      let timer: NodeJS.Timeout | undefined;
+      const drained = await Promise.race([
+        session.lastWrite.then(() => true),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), FD_SEND_TIMEOUT_MS))),
+      ]);
+      clearTimeout(timer);
+      if (!drained) session.socket.destroy();
       if (session.socket.destroyed) return;
       const sent = await sendFrameWithFd(session.socket, frame, reply.fd);
       if (sent < frame.length) this.#write(session, frame.subarray(sent));

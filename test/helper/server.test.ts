@@ -327,3 +327,33 @@ test('a refused or vanished helper mid-request is retried once on a fresh connec
   await app.setHosts(HOSTS);
   assert.deepEqual(second.ops.methods().slice(-2), ['ensureInterface', 'setHosts']);
 });
+
+test('before a successful hello, frames over 1 MiB are refused; a greeted client may send up to 4 MiB', async () => {
+  const { socketPath } = await startServer();
+  const big = { id: 7, method: 'setHosts', params: { entries: [], pad: 'x'.repeat(1_200_000) } };
+  const [stranger] = await rawExchange(socketPath, [big]);
+  assert.ok(stranger !== undefined && !stranger.ok);
+  assert.match(stranger.error.message, /exceeds the 1048576-byte limit/);
+  // A greeted client (hello answered first, as every client does) may send the big frame.
+  const socket = connect(socketPath);
+  await once(socket, 'connect');
+  const reader = new FrameReader();
+  const replies: ReturnType<typeof decodeResponse>[] = [];
+  socket.on('data', (chunk: Buffer) => {
+    for (const payload of reader.push(chunk)) replies.push(decodeResponse(payload));
+  });
+  const next = async () => {
+    await eventually(() => replies.length > 0, 'a reply');
+    return replies.shift();
+  };
+  socket.write(
+    encodeFrame({ id: 1, method: 'hello', params: { version: 'test', protocol: HELPER_PROTOCOL_VERSION } }),
+  );
+  const greeted = await next();
+  socket.write(encodeFrame(big));
+  const answer = await next();
+  socket.destroy();
+  assert.equal(greeted?.ok, true);
+  assert.ok(answer !== undefined && !answer.ok);
+  assert.match(answer.error.message, /invalid params for setHosts/, 'validated, not refused for its size');
+});
