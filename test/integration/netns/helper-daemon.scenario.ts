@@ -4,13 +4,13 @@
  * the helper — the desktop app's everyday setup. Prints one JSON line of observations.
  */
 import { execFile, spawn } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startSimulator } from '../../sim/simulator.ts';
 import type { StatusView } from '../../../main/common/contract.ts';
-import { assertPrivateEtc, waitForListening, writeDaemonConfig } from '../../support/private-etc.ts';
+import { assertPrivateEtc, waitForListening } from '../../support/private-etc.ts';
+import { startHelperForUser } from '../../support/helper-process.ts';
 
 assertPrivateEtc();
 const USER = 4242;
@@ -18,27 +18,14 @@ const root = new URL('../../..', import.meta.url).pathname;
 const run = promisify(execFile);
 
 const sim = await startSimulator({ endpoints: [{ url: 'http://my-api.ngrok.app' }] });
-const dir = mkdtempSync(join(tmpdir(), 'ngrokd-helper-daemon-'));
-chmodSync(dir, 0o755);
-const userDir = join(dir, 'user');
-mkdirSync(userDir, { mode: 0o700 });
-const { config, files } = writeDaemonConfig(userDir, sim);
-for (const f of [userDir, ...files]) chownSync(f, USER, USER);
-const helperSocket = join(dir, 'helper.sock');
+const {
+  helper,
+  helperSocket,
+  userDir,
+  config,
+  log: helperLogOf,
+} = await startHelperForUser(USER, sim, 'ngrokd-helper-daemon-');
 const hostsBefore = readFileSync('/etc/hosts', 'utf8');
-
-const helper = spawn(
-  process.execPath,
-  [
-    join(root, 'helper/main.ts'),
-    ...['--socket', helperSocket, '--uid', String(USER), '--grace-ms', '500'],
-    ...['--state-dir', join(dir, 'helper-state'), '--net-config', join(dir, 'no-helper.json')],
-  ],
-  { stdio: ['ignore', 'ignore', 'pipe'] },
-);
-let helperLog = '';
-helper.stderr.on('data', (c: Buffer) => (helperLog += c.toString()));
-for (let i = 0; i < 100 && !existsSync(helperSocket); i++) await new Promise((r) => setTimeout(r, 50));
 
 const asUser = ['--reuid', String(USER), '--regid', String(USER), '--clear-groups'];
 const env = { PATH: process.env.PATH ?? '', HOME: userDir, NGROKD_HELPER_SOCKET: helperSocket };
@@ -69,5 +56,5 @@ await new Promise((resolve) => helper.once('exit', resolve));
 await sim.close();
 
 process.stdout.write(
-  `${JSON.stringify({ list, status, curl, hostsBefore, hostsDuring, hostsAfter, listenerOwner, daemonPid: daemon.pid, exitCode, daemonLog, helperLog })}\n`,
+  `${JSON.stringify({ list, status, curl, hostsBefore, hostsDuring, hostsAfter, listenerOwner, daemonPid: daemon.pid, exitCode, daemonLog, helperLog: helperLogOf() })}\n`,
 );

@@ -7,12 +7,11 @@
  * Prints one JSON line of observations.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StatusView } from '../../../main/common/contract.ts';
 import { startSimulator } from '../../sim/simulator.ts';
-import { assertPrivateEtc, waitForListening, writeDaemonConfig } from '../../support/private-etc.ts';
+import { assertPrivateEtc, waitForListening } from '../../support/private-etc.ts';
+import { startHelperForUser } from '../../support/helper-process.ts';
 import { pollStatus, run, type DaemonProcess } from './root-daemon-process.ts';
 
 assertPrivateEtc();
@@ -23,26 +22,13 @@ await ip('link', 'add', 'vpn0', 'type', 'bridge');
 await ip('link', 'set', 'vpn0', 'up');
 
 const sim = await startSimulator({ endpoints: [{ url: 'http://my-api.ngrok.app' }] });
-const dir = mkdtempSync(join(tmpdir(), 'ngrokd-helper-conflict-'));
-chmodSync(dir, 0o755);
-const userDir = join(dir, 'user');
-mkdirSync(userDir, { mode: 0o700 });
-const { config, files } = writeDaemonConfig(userDir, sim);
-for (const f of [userDir, ...files]) chownSync(f, USER, USER);
-const helperSocket = join(dir, 'helper.sock');
-
-const helper = spawn(
-  process.execPath,
-  [
-    join(root, 'helper/main.ts'),
-    ...['--socket', helperSocket, '--uid', String(USER), '--grace-ms', '500'],
-    ...['--state-dir', join(dir, 'helper-state'), '--net-config', join(dir, 'no-helper.json')],
-  ],
-  { stdio: ['ignore', 'ignore', 'pipe'] },
-);
-let helperLog = '';
-helper.stderr.on('data', (c: Buffer) => (helperLog += c.toString()));
-for (let i = 0; i < 200 && !existsSync(helperSocket); i++) await new Promise((r) => setTimeout(r, 50));
+const {
+  helper,
+  helperSocket,
+  userDir,
+  config,
+  log: helperLogOf,
+} = await startHelperForUser(USER, sim, 'ngrokd-helper-conflict-');
 
 const asUser = ['--reuid', String(USER), '--regid', String(USER), '--clear-groups'];
 const env = { PATH: process.env.PATH ?? '', HOME: userDir, NGROKD_HELPER_SOCKET: helperSocket };
@@ -106,6 +92,6 @@ process.stdout.write(
     exitCode,
     refused: { exit: refusedExit, stderr: refused.stderr() },
     daemonLog: daemon.stderr(),
-    helperLog,
+    helperLog: helperLogOf(),
   })}\n`,
 );
