@@ -6,17 +6,14 @@
  * there, the daemon cannot move the helper's subnet: the start is refused with that fix.
  * Prints one JSON line of observations.
  */
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import type { StatusView } from '../../../main/common/contract.ts';
 import { startSimulator } from '../../sim/simulator.ts';
 import { assertPrivateEtc, waitForListening } from '../../support/private-etc.ts';
 import { startHelperForUser } from '../../support/helper-process.ts';
-import { pollStatus, run, type DaemonProcess } from './root-daemon-process.ts';
+import { pollStatus, run, startDaemonProcess, type DaemonProcess } from './root-daemon-process.ts';
 
 assertPrivateEtc();
 const USER = 4242;
-const root = new URL('../../..', import.meta.url).pathname;
 const ip = async (...args: string[]): Promise<void> => void (await run('ip', args));
 await ip('link', 'add', 'vpn0', 'type', 'bridge');
 await ip('link', 'set', 'vpn0', 'up');
@@ -30,36 +27,8 @@ const {
   log: helperLogOf,
 } = await startHelperForUser(USER, sim, 'ngrokd-helper-conflict-');
 
-const asUser = ['--reuid', String(USER), '--regid', String(USER), '--clear-groups'];
 const env = { PATH: process.env.PATH ?? '', HOME: userDir, NGROKD_HELPER_SOCKET: helperSocket };
-const cli = join(root, 'main/cli/ngrokd.ts');
-
-function startUserDaemon(): DaemonProcess {
-  const child = spawn('setpriv', [...asUser, process.execPath, cli, 'daemon', '--config', config], {
-    env,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const ctl = async (...args: string[]): Promise<string> =>
-    (
-      await run('setpriv', [...asUser, process.execPath, cli, ...args, '--config', config], {
-        env,
-        timeout: 30_000,
-      })
-    ).stdout;
-  return {
-    ctl,
-    status: async () => JSON.parse(await ctl('status', '--json')) as StatusView,
-    stop: async () => {
-      child.kill('SIGTERM');
-      return exited;
-    },
-    exited,
-    stderr: () => stderr,
-  };
-}
+const startUserDaemon = (): DaemonProcess => startDaemonProcess(config, { uid: USER, env });
 
 const conflicts = (s: StatusView) => s.errors.filter((e) => e.code === 'SUBNET_CONFLICT');
 const daemon = startUserDaemon();

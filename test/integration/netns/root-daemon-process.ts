@@ -26,15 +26,32 @@ export interface DaemonProcess {
 }
 
 export function startRootDaemon(config: string): DaemonProcess {
-  const child = spawn(process.execPath, [cli, 'daemon', '--config', config], {
-    env,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  return startDaemonProcess(config, { env });
+}
+
+/**
+ * The daemon as `as.uid` (setpriv: real and effective ids, no supplementary groups) with `as.env`,
+ * as a normal user runs it next to the helper; without `as`, as root.
+ */
+export function startDaemonProcess(
+  config: string,
+  as: { uid?: number; env: NodeJS.ProcessEnv },
+): DaemonProcess {
+  const prefix =
+    as.uid === undefined ? [] : ['--reuid', String(as.uid), '--regid', String(as.uid), '--clear-groups'];
+  const command = (args: string[]): [string, string[]] =>
+    as.uid === undefined
+      ? [process.execPath, [cli, ...args]]
+      : ['setpriv', [...prefix, process.execPath, cli, ...args]];
+  const [file, argv] = command(['daemon', '--config', config]);
+  const child = spawn(file, argv, { env: as.env, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const ctl = async (...args: string[]): Promise<string> =>
-    (await run(process.execPath, [cli, ...args, '--config', config], { env, timeout: 30_000 })).stdout;
+  const ctl = async (...args: string[]): Promise<string> => {
+    const [ctlFile, ctlArgv] = command([...args, '--config', config]);
+    return (await run(ctlFile, ctlArgv, { env: as.env, timeout: 30_000 })).stdout;
+  };
   return {
     ctl,
     status: async () => JSON.parse(await ctl('status', '--json')) as StatusView,
