@@ -5,11 +5,8 @@
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runNetnsScenario } from '../support/netns-scenario.ts';
 import { rootOnly } from '../support/root-only.ts';
 
 const SCENARIO = fileURLToPath(new URL('../integration/netns/helper-attack.scenario.ts', import.meta.url));
@@ -66,22 +63,7 @@ let results: Results;
 
 before(async () => {
   if (skip !== false) return;
-  const dir = mkdtempSync(join(tmpdir(), 'ngrokd-attack-'));
-  try {
-    const child = spawn('unshare', ['-n', process.execPath, SCENARIO, dir], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-    assert.equal(code, 0, `the scenario failed (exit ${code}):\n${stderr}`);
-    results = JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as Results;
-    assert.equal(results.error, undefined, `the scenario threw:\n${results.error}\n${stderr}`);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  ({ results } = await runNetnsScenario<Results>(SCENARIO, 'ngrokd-attack-'));
 });
 
 function refusedWith(reply: Reply | undefined, code: string, pattern: RegExp): void {

@@ -3,16 +3,15 @@
  * hosts file, the daemon (helper/main.ts) and the app client as an unprivileged uid (setpriv).
  * The scenario runs once in a child process (netns/helper-scenario.ts); each test checks one promise.
  */
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pkg from '../../package.json' with { type: 'json' };
 import { HELPER_PROTOCOL_VERSION } from '../../helper/protocol.ts';
 import { ALLOWED_UID, OTHER_UID, SCENARIO_HOSTS, SCENARIO_INTERFACE } from './netns/helper-fixture.ts';
+import { runNetnsScenario } from '../support/netns-scenario.ts';
 import { rootOnly } from '../support/root-only.ts';
 
 const skip = rootOnly('it creates an interface and binds port 80 inside `unshare -n`');
@@ -76,23 +75,7 @@ before(async () => {
     'the helper tests must run as root: they create an interface and bind port 80 inside `unshare -n`',
   );
   for (const tool of ['unshare', 'setpriv', 'ip']) requireTool(tool);
-  dir = mkdtempSync(join(tmpdir(), 'ngrokd-helper-'));
-  const child = spawn('unshare', ['-n', process.execPath, SCENARIO, dir], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  assert.equal(code, 0, `the scenario failed (exit ${code}):\n${stderr}`);
-  const last = stdout.trim().split('\n').at(-1) ?? '';
-  results = JSON.parse(last) as Results;
-  assert.equal(results.error, undefined, `the scenario threw:\n${results.error}\n${stderr}`);
-});
-
-after(() => {
-  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  ({ dir, results } = await runNetnsScenario<Results>(SCENARIO, 'ngrokd-helper-'));
 });
 
 const ips = (o: Observation) => o.addresses.map((a) => a.split('/')[0]).sort();
