@@ -14,6 +14,7 @@ export const ERROR_CODES = {
   INGRESS_UNTRUSTED: 'Binding ingress certificate not trusted',
   CLIENT_CERT_REJECTED: 'Client certificate rejected by the binding ingress',
   INGRESS_UNREACHABLE: 'Binding ingress unreachable',
+  INGRESS_RESET: 'Binding ingress dropped the connection',
   UPGRADE_REFUSED: 'Binding ingress refused the connection',
   PROTOCOL_ERROR: 'Malformed binding protocol frame',
   SUBNET_INVALID: 'Subnet is invalid',

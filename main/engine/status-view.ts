@@ -37,7 +37,12 @@ export interface StatusFacts {
 }
 
 /** Errors of the shared ingress: one endpoint's is everybody's until a connection gets through. */
-const INGRESS_CODES = new Set(['INGRESS_UNTRUSTED', 'CLIENT_CERT_REJECTED', 'INGRESS_UNREACHABLE']);
+const INGRESS_CODES = new Set([
+  'INGRESS_UNTRUSTED',
+  'CLIENT_CERT_REJECTED',
+  'INGRESS_UNREACHABLE',
+  'INGRESS_RESET',
+]);
 /** Errors only a (new) API key fixes. */
 const KEY_CODES = new Set(['API_KEY_MISSING', 'API_AUTH']);
 

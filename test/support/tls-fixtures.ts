@@ -4,6 +4,7 @@
  * local backend. Just enough of ngrok's side to exercise the dialer and the forwarder for real.
  */
 import 'reflect-metadata'; // @peculiar/x509's dependency injection needs the Reflect metadata API.
+import { spawn } from 'node:child_process';
 import { webcrypto } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
@@ -155,7 +156,9 @@ export type IngressAnswer =
   | { backendPort: number; early?: Buffer }
   | { errorCode: string; errorMessage: string }
   /** Anything else: these bytes, then close. */
-  | { raw: Buffer };
+  | { raw: Buffer }
+  /** Reset the TCP connection (RST) instead of answering. */
+  | { reset: true };
 
 export interface FakeIngress {
   port: number;
@@ -176,6 +179,17 @@ export interface FakeIngressOptions {
   clientCA: string;
   answer: (request: ConnRequest) => IngressAnswer;
   maxVersion?: SecureVersion;
+}
+
+/**
+ * Abort a server-side TLS connection with a TCP RST. A TLSSocket cannot reset (its handle is the TLS
+ * wrap), but the server keeps the TCP socket it wrapped as `_parent`.
+ */
+export function resetTcp(socket: TLSSocket): void {
+  const tcp = (socket as unknown as { _parent?: Socket | null })._parent;
+  if (tcp === null || tcp === undefined) throw new Error('this TLS socket wraps no TCP socket');
+  tcp.resetAndDestroy();
+  socket.destroy();
 }
 
 export async function startIngress(options: FakeIngressOptions): Promise<FakeIngress> {
@@ -221,7 +235,9 @@ export async function startIngress(options: FakeIngressOptions): Promise<FakeIng
       const request = decodeConnRequestMessage(result.message);
       state.requests.push(request);
       const answer = options.answer(request);
-      if ('raw' in answer) {
+      if ('reset' in answer) {
+        resetTcp(socket);
+      } else if ('raw' in answer) {
         socket.end(answer.raw);
       } else if ('errorCode' in answer) {
         socket.end(encodeConnResponse({ errorCode: answer.errorCode, errorMessage: answer.errorMessage }));
@@ -248,6 +264,72 @@ export async function startIngress(options: FakeIngressOptions): Promise<FakeIng
   state.port = typeof address === 'object' && address !== null ? address.port : 0;
   state.address = `127.0.0.1:${state.port}`;
   return state;
+}
+
+/** A TLS server that ends at its handshake, for how a client certificate is refused. */
+export interface AlertingIngress {
+  address: string;
+  close(): Promise<void>;
+}
+
+/**
+ * `openssl s_server` requiring a client certificate of the PKI's client CA. Unlike a node:tls
+ * server (which checks the certificate in JavaScript after the handshake and just closes), OpenSSL
+ * refuses a foreign certificate with a TLS alert, as Go's crypto/tls (ngrok's ingress) does: in the
+ * handshake with TLS 1.2, right after it with TLS 1.3.
+ */
+export async function startAlertingIngress(
+  pki: Pki,
+  maxVersion: 'TLSv1.2' | 'TLSv1.3',
+): Promise<AlertingIngress> {
+  const dir = mkdtempSync(join(tmpdir(), 'ngrokd-openssl-'));
+  const file = (name: string, text: string): string => {
+    writeFileSync(join(dir, name), text);
+    return join(dir, name);
+  };
+  const [leaf, ...chain] = pki.server.certPem
+    .split(/(?<=-----END CERTIFICATE-----)\s*/)
+    .filter((c) => c.trim());
+  const args = [
+    's_server',
+    '-accept',
+    '127.0.0.1:0',
+    '-cert',
+    file('leaf.pem', `${leaf ?? ''}\n`),
+    '-cert_chain',
+    file('chain.pem', `${chain.join('\n')}\n`),
+    '-key',
+    file('key.pem', pki.server.keyPem),
+    '-CAfile',
+    file('client-ca.pem', pki.clientCA.certPem),
+    '-Verify',
+    '1',
+    '-verify_return_error',
+    maxVersion === 'TLSv1.2' ? '-tls1_2' : '-tls1_3',
+  ];
+  const child = spawn('openssl', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const address = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    const onData = (chunk: Buffer): void => {
+      out += chunk.toString();
+      const match = /ACCEPT (\S+:\d+)/.exec(out);
+      if (match?.[1] !== undefined) resolve(match[1]);
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`openssl s_server exited (${code}): ${out}`)));
+  });
+  return {
+    address,
+    close: async () => {
+      if (child.exitCode === null) {
+        child.kill();
+        await new Promise((resolve) => child.once('exit', resolve));
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** The test PKI on both sides of a binding connection: an ingress it serves and dialers that trust it. */

@@ -1,10 +1,13 @@
 /**
  * How a dial to the binding ingress fails, as NgrokdErrors a user can act on. A failed TLS handshake
- * is one of three things with three different fixes: the ingress's certificate is not trusted (fix
- * the trust), ours is not accepted (register again), or the ingress cannot be reached (fix the
- * network). Node reports all three as socket errors, so they are told apart here by error code and
- * by how far the handshake got. After the handshake the ingress may refuse the ConnRequest or hang
- * up mid-response.
+ * is one of four things with four different fixes: the ingress's certificate is not trusted (fix
+ * the trust), ours is not accepted (register again), the ingress cannot be reached (fix the
+ * network), or it dropped the connection (a reset or a close without an answer: retry, check the
+ * path). Node reports them all as socket errors, so they are told apart here by error code. Only a
+ * TLS alert about the certificate means ours was rejected: a reset or a bare close can be a proxy,
+ * a restarting ingress or a dead NAT mapping just as well, and "sign out and in again" would be the
+ * wrong advice for those. After the handshake the ingress may refuse the ConnRequest or hang up
+ * mid-response.
  */
 import { DEFAULT_TRUST_DIR } from '../../common/defaults.ts';
 import { NgrokdError } from '../../common/errors.ts';
@@ -39,21 +42,28 @@ const VERIFY_ERRORS = new Set([
 const CLIENT_CERT_ALERT =
   /ALERT_(?:BAD_CERTIFICATE|CERTIFICATE_\w+|UNSUPPORTED_CERTIFICATE|UNKNOWN_CA|ACCESS_DENIED)/;
 
-export type HandshakeFailure = 'untrusted' | 'certificate-rejected' | 'unreachable';
+/** Socket errors by which the peer (or something on the path) tore the connection down. */
+const RESET_ERRORS = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+
+export type HandshakeFailure = 'untrusted' | 'certificate-rejected' | 'reset' | 'unreachable';
 
 /**
- * What a socket error during the TLS handshake means. `authorizationError` is the socket's own
- * verdict on the server certificate; `certificateSent` whether our certificate had gone out (TLS
- * 1.2), after which a failure means the server refused it.
+ * What a socket error during (or right after) the TLS handshake means. `authorizationError` is the
+ * socket's own verdict on the server certificate.
  */
 export function classifyHandshakeError(
   err: NodeJS.ErrnoException,
   authorizationError: unknown,
-  certificateSent: boolean,
 ): HandshakeFailure {
   if (authorizationError || VERIFY_ERRORS.has(err.code ?? '')) return 'untrusted';
-  if (certificateSent || CLIENT_CERT_ALERT.test(err.code ?? '')) return 'certificate-rejected';
+  if (isCertificateAlert(err)) return 'certificate-rejected';
+  if (RESET_ERRORS.has(err.code ?? '')) return 'reset';
   return 'unreachable';
+}
+
+/** Whether `err` is a TLS alert by which the server says it does not accept our certificate. */
+export function isCertificateAlert(err: NodeJS.ErrnoException): boolean {
+  return CLIENT_CERT_ALERT.test(err.code ?? '');
 }
 
 /** An error's message, with its code when the message does not already carry it. */
@@ -81,7 +91,7 @@ export function ingressUntrusted(
 export function clientCertificateRejected(ingress: string, reason: string): NgrokdError {
   return new NgrokdError(
     'CLIENT_CERT_REJECTED',
-    `the binding ingress ${ingress} did not accept the client certificate (${reason} before it answered)`,
+    `the binding ingress ${ingress} did not accept the client certificate (${reason})`,
     'The certificate may be expired, revoked or issued for another ingress: check ingressEndpoint matches the one the ngrok API returns, or sign out and in again to register a new certificate.',
   );
 }
@@ -91,6 +101,18 @@ export function ingressUnreachable(ingress: string, port: number, reason: string
     'INGRESS_UNREACHABLE',
     `cannot reach the binding ingress ${ingress}: ${reason}`,
     `Check the network connection, that outbound TCP to port ${port} is allowed (firewall, proxy), and ingressEndpoint in the config.`,
+  );
+}
+
+/**
+ * The ingress (or something between) reset the connection, or closed it without a word, before it
+ * answered. `stage` says how far the dial got, e.g. "during the TLS handshake".
+ */
+export function ingressReset(ingress: string, stage: string, reason: string): NgrokdError {
+  return new NgrokdError(
+    'INGRESS_RESET',
+    `the binding ingress ${ingress} dropped the connection ${stage} (${reason})`,
+    'ngrokd dials again for the next connection, so a one-off drop needs nothing. If every connection fails this way, check that no proxy or firewall cuts TLS to the ingress and that ingressEndpoint is the one the API returns; if it persists after that, sign out and in again to register a new certificate.',
   );
 }
 

@@ -21,7 +21,9 @@ import {
   classifyHandshakeError,
   clientCertificateRejected,
   describeError,
+  ingressReset,
   ingressUnreachable,
+  isCertificateAlert,
   ingressUntrusted,
   responseTruncated,
   upgradeRefused,
@@ -218,7 +220,7 @@ export class BindingDialer implements Dialer {
   /**
    * TCP and TLS to the ingress. Resolves once the server certificate has been verified; nothing
    * has been written by then. Failures are classified here, except TLS 1.3's late rejection of the
-   * client certificate, which only shows once a response is awaited.
+   * client certificate (an alert after the handshake), which only shows once a response is awaited.
    */
   private handshake(context: SecureContext, signal: AbortSignal, background = false): Promise<TLSSocket> {
     // TLS 1.3 tickets are meant to be used once: take the newest, the socket brings fresh ones.
@@ -232,8 +234,6 @@ export class BindingDialer implements Dialer {
         reject(signal.reason);
         return;
       }
-      /** TLS 1.2 only: the key exchange (and with it our certificate) has been sent. */
-      let certificateSent = false;
       // allowHalfOpen is honoured by tls.connect but missing from its typings.
       const connectOptions: ConnectionOptions & { allowHalfOpen: boolean } = {
         host: this.host,
@@ -257,7 +257,6 @@ export class BindingDialer implements Dialer {
       socket.on('error', ignoreError);
 
       const done = (): void => {
-        socket.off('keylog', onKeylog);
         socket.off('error', onError);
         socket.off('end', onEnd);
         socket.off('close', onEnd);
@@ -269,26 +268,23 @@ export class BindingDialer implements Dialer {
         socket.destroy();
         reject(err);
       };
-      // With TLS 1.2 a server that does not accept our certificate may just hang up mid-handshake.
-      // OpenSSL logs CLIENT_RANDOM when it sends the key exchange, in the flight that carries the
-      // certificate, so a hang-up after it means the certificate was rejected.
-      const onKeylog = (line: Buffer): void => {
-        if (line.subarray(0, 14).toString('latin1') === 'CLIENT_RANDOM ') certificateSent = true;
-      };
       const onError = (err: NodeJS.ErrnoException): void => {
-        const failure = classifyHandshakeError(err, socket.authorizationError, certificateSent);
+        const failure = classifyHandshakeError(err, socket.authorizationError);
         if (failure === 'untrusted') fail(ingressUntrusted(this.ingress, this.trust.sources, err));
         else if (failure === 'certificate-rejected')
-          fail(clientCertificateRejected(this.ingress, describeError(err)));
+          fail(clientCertificateRejected(this.ingress, `TLS alert ${describeError(err)}`));
+        else if (failure === 'reset')
+          fail(ingressReset(this.ingress, 'during the TLS handshake', describeError(err)));
         else fail(this.unreachable(describeError(err)));
       };
-      const onEnd = (): void => {
-        if (certificateSent)
-          fail(
-            clientCertificateRejected(this.ingress, 'the connection was closed during the TLS 1.2 handshake'),
-          );
-        else fail(this.unreachable('the connection was closed during the TLS handshake'));
-      };
+      const onEnd = (): void =>
+        fail(
+          ingressReset(
+            this.ingress,
+            'during the TLS handshake',
+            'it closed the connection without a TLS alert',
+          ),
+        );
       const onSecureConnect = (): void => {
         // Node only gets here when the server certificate verified (rejectUnauthorized).
         done();
@@ -296,7 +292,6 @@ export class BindingDialer implements Dialer {
       };
       const onAbort = (): void => fail(signal.reason);
 
-      socket.on('keylog', onKeylog);
       socket.on('error', onError);
       socket.on('end', onEnd);
       socket.on('close', onEnd);
@@ -333,13 +328,20 @@ export class BindingDialer implements Dialer {
       const onClosed = (err?: NodeJS.ErrnoException | boolean): void => {
         const error = err instanceof Error ? err : undefined;
         if (warm && frames.buffered === 0) fail(new StaleConnection(error?.message ?? 'closed'));
-        // TLS 1.3 rejects a client certificate after the handshake: it shows up right here.
+        // TLS 1.3 rejects a client certificate after the handshake, with an alert: it shows up here.
+        else if (error !== undefined && isCertificateAlert(error))
+          fail(
+            clientCertificateRejected(this.ingress, `TLS alert ${describeError(error)} after the handshake`),
+          );
         else if (frames.buffered < 2)
           fail(
-            clientCertificateRejected(
-              this.ingress,
-              error === undefined ? 'the connection was closed' : describeError(error),
-            ),
+            error === undefined || classifyHandshakeError(error, null) === 'reset'
+              ? ingressReset(
+                  this.ingress,
+                  'before answering the connection request',
+                  error === undefined ? 'it closed the connection without a TLS alert' : describeError(error),
+                )
+              : this.unreachable(`the connection failed before the response: ${describeError(error)}`),
           );
         else if (error === undefined) fail(responseTruncated(this.ingress, frames.buffered));
         else

@@ -12,6 +12,7 @@ import {
   INGRESS_NAME,
   createBindingFixture,
   eventually,
+  startAlertingIngress,
   type BindingFixture,
   type FakeIngress,
 } from '../../../support/tls-fixtures.ts';
@@ -236,22 +237,41 @@ test('a certificate for another name fails with INGRESS_UNTRUSTED', async () => 
   assert.equal(fake.bytesReceived, 0);
 });
 
-test('a client certificate the ingress does not accept fails with CLIENT_CERT_REJECTED (TLS 1.3 and 1.2)', async () => {
+test('a TLS alert refusing the client certificate fails with CLIENT_CERT_REJECTED (TLS 1.3 and 1.2)', async () => {
+  for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
+    const server = await startAlertingIngress(binding.pki, maxVersion);
+    cleanups.push(() => server.close());
+    const err = await rejection(
+      dialer(server, { credentials: binding.pki.foreignClient }).dial('web.prod', 80),
+    );
+    assert.equal(err.code, 'CLIENT_CERT_REJECTED', `${maxVersion}: ${err.message}`);
+    assert.match(err.message, /client certificate.*TLS alert/);
+  }
+});
+
+test('an ingress that closes or resets without an alert is INGRESS_RESET, never a certificate problem', async () => {
+  // node:tls refuses a foreign certificate by closing after the handshake, without an alert: from
+  // the client that is indistinguishable from a proxy or a restart dropping the connection.
   for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
     const fake = await ingress({ maxVersion });
     const err = await rejection(
       dialer(fake, { credentials: binding.pki.foreignClient }).dial('web.prod', 80),
     );
-    assert.equal(err.code, 'CLIENT_CERT_REJECTED', `${maxVersion}: ${err.message}`);
-    assert.match(err.message, /client certificate/);
+    assert.equal(err.code, 'INGRESS_RESET', `${maxVersion}: ${err.message}`);
     assert.equal(fake.requests.length, 0);
   }
+  // A reset right after the handshake, before the ConnResponse.
+  const fake = await ingress({ answer: () => ({ reset: true }) });
+  const err = await rejection(dialer(fake, { warmConnections: 0 }).dial('web.prod', 80));
+  assert.equal(err.code, 'INGRESS_RESET', err.message);
+  assert.match(err.message, /before answering the connection request.*ECONNRESET/);
+  assert.doesNotMatch(err.fix, /^The certificate/);
 });
 
 test('setCredentials switches certificates for new dials and drops cached sessions', async () => {
   const fake = await ingress();
   const d = dialer(fake, { credentials: binding.pki.foreignClient });
-  assert.equal((await rejection(d.dial('web.prod', 80))).code, 'CLIENT_CERT_REJECTED');
+  assert.equal((await rejection(d.dial('web.prod', 80))).code, 'INGRESS_RESET');
   d.setCredentials(binding.pki.client);
   const conn = await d.dial('web.prod', 80);
   conn.socket.destroy();
@@ -379,7 +399,8 @@ test('a warm connection that dies before answering is retried once, with a fresh
   hop.targetPort = await closedPort();
   accepted = hop.accepted;
   const err = await rejection(d.dial('web.prod', 80));
-  assert.equal(err.code, 'INGRESS_UNREACHABLE', err.message);
+  // The hop accepts, then closes when it cannot reach the ingress: a drop in the handshake.
+  assert.equal(err.code, 'INGRESS_RESET', err.message);
   assert.equal(hop.accepted, accepted + 1, 'exactly one fresh attempt');
 });
 
