@@ -45,10 +45,23 @@ export function formatStatus(s: StatusView): string {
     );
   if (s.errors.length === 0) lines.push('  problems:    none');
   else for (const e of s.errors) lines.push(`  problem:     ${formatError(e)}`);
+  // Absent from a daemon older than this CLI.
+  for (const w of s.warnings ?? []) lines.push(`  warning:     ${formatError(w)}`);
   return lines.join('\n');
 }
 
-export function formatEndpoints(endpoints: readonly EndpointView[]): string {
+/** "12 s ago", "3 min ago", "5 h ago", "2 d ago"; "-" for never. */
+export function formatAgo(iso: string | null, now: number): string {
+  if (iso === null) return '-';
+  const seconds = Math.max(0, (now - Date.parse(iso)) / 1000);
+  if (!Number.isFinite(seconds)) return '-';
+  if (seconds < 60) return `${Math.round(seconds)} s ago`;
+  if (seconds < 3600) return `${Math.round(seconds / 60)} min ago`;
+  if (seconds < 86_400) return `${Math.round(seconds / 3600)} h ago`;
+  return `${Math.round(seconds / 86_400)} d ago`;
+}
+
+export function formatEndpoints(endpoints: readonly EndpointView[], now = Date.now()): string {
   if (endpoints.length === 0) return 'No bound endpoints.';
   const rows = endpoints.map((e) => [
     e.hostname,
@@ -57,8 +70,11 @@ export function formatEndpoints(endpoints: readonly EndpointView[]): string {
     e.listening ? 'listening' : e.last_error === null ? 'pending' : 'error',
     `${formatBytes(e.bytes_out)} / ${formatBytes(e.bytes_in)}`,
     String(e.connections),
+    // Both absent from a daemon older than this CLI.
+    formatAgo(e.last_ok_at ?? null, now),
+    e.last_ingress_error ?? '-',
   ]);
-  const header = ['HOSTNAME', 'ADDRESS', 'PROTO', 'STATE', 'OUT / IN', 'CONNS'];
+  const header = ['HOSTNAME', 'ADDRESS', 'PROTO', 'STATE', 'OUT / IN', 'CONNS', 'LAST OK', 'LAST ERROR'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const render = (r: string[]): string =>
     r

@@ -97,6 +97,8 @@ function bigSnapshot(base: StateSnapshot): StateSnapshot {
       errors: 0,
       last_error: null,
       upgrade_ms_p50: null,
+      last_ok_at: null,
+      last_ingress_error: null,
     });
   }
   return {

@@ -1,10 +1,11 @@
 /**
  * Fake binding ingress (shared/ngrok-protocol.md §3): mTLS on loopback, one ConnRequest frame in,
  * one ConnResponse frame out, then raw bytes spliced to the endpoint's backend with half-close
- * carried both ways.
+ * carried both ways, and a reset of either side carried to the other as a reset. Fault modes
+ * (`behaviour`, `resetAfterBytes`) make it fail the ways a real ingress or the path to it can.
  */
 import tls from 'node:tls';
-import type net from 'node:net';
+import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -13,6 +14,7 @@ import {
   FrameAccumulator,
 } from '../../main/engine/binding/frames.ts';
 import type { ConnRequest, ConnResponse } from '../../main/engine/binding/frames.ts';
+import { endedByReset, resetConnection } from '../../main/engine/forwarder/abortive-close.ts';
 import type { IssuedCert } from './ca.ts';
 import type { EndpointStore } from './api-server.ts';
 import { closeServer, listen } from './backends.ts';
@@ -24,10 +26,17 @@ export const DEFAULT_INGRESS_SERVER_NAME = 'binding-ingress.sim.ngrokd.test';
 const GARBAGE_FRAME = Buffer.from([0x06, 0x00, 0x0f, 0xff, 0xff, 0xff, 0xff, 0xff]);
 
 /**
- * How the ingress answers a ConnRequest: normally; with a garbage frame; by closing without a
- * response; or never (to exercise client timeouts).
+ * How the ingress treats a new connection:
+ *  - `normal`: answers the ConnRequest and splices;
+ *  - `garbage`: answers with a frame that is not a ConnResponse;
+ *  - `close`: reads the ConnRequest and closes cleanly without a response;
+ *  - `reset`: reads the ConnRequest and resets the TCP connection (RST) without a response, i.e.
+ *    after the TLS handshake and before any ConnResponse;
+ *  - `silent`: reads the ConnRequest and never answers (client response timeouts);
+ *  - `stall`: accepts the TCP connection, then never reads nor writes a byte (no TLS handshake)
+ *    and keeps it open, like a black-holed ingress (client handshake timeouts).
  */
-export type IngressBehaviour = 'normal' | 'garbage' | 'close' | 'silent';
+export type IngressBehaviour = 'normal' | 'garbage' | 'close' | 'reset' | 'silent' | 'stall';
 
 export interface HostFailure {
   errorCode: string;
@@ -62,11 +71,26 @@ export class IngressServer {
   /** ConnRequest frames that did not decode. */
   protocolErrors = 0;
   behaviour: IngressBehaviour = 'normal';
+  /**
+   * When set, every spliced connection is reset (TCP RST, both ways) once this many bytes went
+   * from the backend to the client: a drop mid-download.
+   */
+  resetAfterBytes: number | null = null;
+  /** Connections taken in by `stall`, open and untouched. */
+  stalledConnections = 0;
+  /**
+   * How spliced connections from clients ended: `clean` a FIN (after close_notify or not: Node
+   * cannot tell), `reset` a reset or an error; each side's end is carried to the backend the same
+   * way.
+   */
+  readonly clientEnds = { clean: 0, reset: 0 };
   /** Delay before each ConnResponse. */
   responseDelayMs = 0;
   /** Sent with every successful ConnResponse. */
   notices: string[] = [];
   private readonly options: IngressServerOptions;
+  /** Takes the TCP connections and hands them to `server` (unless stalling). */
+  private readonly listener: net.Server;
   private readonly server: tls.Server;
   private ticketKeys = randomBytes(48);
   private readonly sockets = new Set<net.Socket>();
@@ -90,16 +114,23 @@ export class IngressServer {
       },
       (socket) => this.accept(socket),
     );
-    this.server.on('connection', (socket: net.Socket) => {
+    this.server.on('tlsClientError', (err) => this.tlsErrors.push(err.message));
+    this.listener = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
+      if (this.behaviour === 'stall') {
+        this.stalledConnections++;
+        socket.pause();
+        socket.on('error', () => socket.destroy());
+        return;
+      }
+      this.server.emit('connection', socket);
     });
-    this.server.on('tlsClientError', (err) => this.tlsErrors.push(err.message));
   }
 
   static async start(options: IngressServerOptions): Promise<IngressServer> {
     const ingress = new IngressServer(options);
-    ingress.port = await listen(ingress.server);
+    ingress.port = await listen(ingress.listener);
     return ingress;
   }
 
@@ -135,7 +166,7 @@ export class IngressServer {
 
   async close(): Promise<void> {
     for (const socket of this.sockets) socket.destroy();
-    await closeServer(this.server);
+    await closeServer(this.listener);
   }
 
   /** The current ticket keys in every context, so a renewed context keeps resumption working. */
@@ -181,6 +212,7 @@ export class IngressServer {
     if (this.responseDelayMs > 0) await sleep(this.responseDelayMs);
     if (this.behaviour === 'silent') return;
     if (this.behaviour === 'close') return void socket.end();
+    if (this.behaviour === 'reset') return resetConnection(socket);
     if (this.behaviour === 'garbage') return void socket.end(GARBAGE_FRAME);
 
     const refuse = (response: Partial<ConnResponse>): void => void socket.end(encodeConnResponse(response));
@@ -219,25 +251,69 @@ export class IngressServer {
       encodeConnResponse({ endpointId: endpoint.id, proto: endpoint.proto, notices: this.notices }),
     );
     if (rest.length > 0) upstream.write(rest);
-    splice(socket, upstream);
+    this.splice(socket, upstream);
   }
-}
 
-/**
- * Pipe both ways; a FIN from either side ends the other's write side only (half-close). Both
- * sockets close once both directions are done; an abrupt close of one tears down the other.
- */
-function splice(a: net.Socket, b: net.Socket): void {
-  a.pipe(b);
-  b.pipe(a);
-  const teardown = (): void => {
-    if (!a.readableEnded || !b.readableEnded) {
-      a.destroy();
-      b.destroy();
+  /**
+   * Pipe both ways; a FIN from either side ends the other's write side only (half-close). Both
+   * sockets close once both directions are done; a reset, an error or an abrupt close of one
+   * resets the other.
+   */
+  private splice(client: tls.TLSSocket, backend: net.Socket): void {
+    let aborted = false;
+    const abort = (): void => {
+      if (aborted) return;
+      aborted = true;
+      resetConnection(client);
+      resetConnection(backend);
+    };
+    client.pipe(backend, { end: false });
+    const limit = this.resetAfterBytes;
+    if (limit === null) {
+      backend.pipe(client, { end: false });
+    } else {
+      let relayed = 0;
+      backend.on('data', (chunk: Buffer) => {
+        if (aborted) return;
+        if (relayed + chunk.length < limit) {
+          relayed += chunk.length;
+          if (!client.write(chunk)) backend.pause();
+          return;
+        }
+        client.write(chunk.subarray(0, limit - relayed));
+        relayed = limit;
+        abort();
+      });
+      client.on('drain', () => backend.resume());
     }
-  };
-  for (const s of [a, b]) {
-    s.on('error', () => s.destroy());
-    s.on('close', teardown);
+    /** Counts how the client's side ended, unless we were tearing it down already. */
+    const clientEnded = (how: 'clean' | 'reset'): void => {
+      if (!aborted) this.clientEnds[how]++;
+    };
+    client.on('end', () => {
+      if (endedByReset(client)) {
+        clientEnded('reset');
+        abort();
+      } else {
+        clientEnded('clean');
+        backend.end();
+      }
+    });
+    backend.on('end', () => {
+      if (endedByReset(backend)) abort();
+      else client.end();
+    });
+    client.on('error', () => {
+      clientEnded('reset');
+      abort();
+    });
+    backend.on('error', abort);
+    client.on('close', () => {
+      if (!client.readableEnded) clientEnded('reset');
+    });
+    for (const s of [client, backend])
+      s.on('close', () => {
+        if (!client.readableEnded || !backend.readableEnded) abort();
+      });
   }
 }

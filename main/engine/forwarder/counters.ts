@@ -8,7 +8,15 @@ import type { EndpointView } from '../../common/contract.ts';
 /** The counter fields of EndpointView, in its wire names. */
 export type CounterSnapshot = Pick<
   EndpointView,
-  'bytes_in' | 'bytes_out' | 'connections' | 'connections_total' | 'errors' | 'last_error' | 'upgrade_ms_p50'
+  | 'bytes_in'
+  | 'bytes_out'
+  | 'connections'
+  | 'connections_total'
+  | 'errors'
+  | 'last_error'
+  | 'upgrade_ms_p50'
+  | 'last_ok_at'
+  | 'last_ingress_error'
 >;
 
 /** How many recent upgrade latencies the median is taken over. */
@@ -23,9 +31,21 @@ export class EndpointCounters {
   active = 0;
   total = 0;
   errors = 0;
+  /** The current failure: cleared by the next successful upgrade. */
   lastError: UserFacingError | null = null;
+  /**
+   * The code of the last failure, kept after a success so a user sees what last went wrong: the
+   * ngrok code of a refused ConnResponse (ERR_NGROK_…), or ours (INGRESS_RESET, …) without one.
+   */
+  lastIngressError: string | null = null;
   /** Epoch ms of the last successful upgrade, 0 before the first. */
   lastUpgradeAt = 0;
+  /** HTTP/2 prior-knowledge connections, forwarded without a Host (:authority) rewrite. */
+  h2cConnections = 0;
+  /** Connections whose bytes after an Upgrade or CONNECT overflowed the hold before the answer. */
+  upgradeHoldOverflows = 0;
+  /** Connections closed by `connections.idle_timeout`. */
+  idleTimeouts = 0;
 
   /** Allocated on the first upgrade: most of 10,000 endpoints never see a connection. */
   private samples: Float64Array | null = null;
@@ -55,6 +75,7 @@ export class EndpointCounters {
   recordError(err: unknown): UserFacingError {
     this.errors++;
     this.lastError = toUserFacing(err, 'INGRESS_UNREACHABLE');
+    this.lastIngressError = this.lastError.ngrokCode ?? this.lastError.code;
     return this.lastError;
   }
 
@@ -79,6 +100,8 @@ export class EndpointCounters {
       errors: this.errors,
       last_error: this.lastError,
       upgrade_ms_p50: this.upgradeP50(),
+      last_ok_at: this.lastUpgradeAt === 0 ? null : new Date(this.lastUpgradeAt).toISOString(),
+      last_ingress_error: this.lastIngressError,
     };
   }
 }

@@ -3,14 +3,20 @@
  * ConnRequest{host, port}, then bytes both ways with backpressure and half-close. This is the hot
  * path: data moves by plain write()/pause()/resume() (what pipe() does, minus a stream hop), and
  * counting is a number increment per chunk.
+ *
+ * A side that ends cleanly (FIN) ends the other side's write direction, and the other direction goes
+ * on. A side that fails (a reset, an error, a close before both of its directions finished) resets
+ * the other (RST), so a truncated stream never reaches a client as a complete, short one.
  */
 import type { Server, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { TLSSocket } from 'node:tls';
 import type { EndpointAddress } from '../../common/endpoint-url.ts';
 import type { ListenSocket } from '../../common/privileged.ts';
+import { NgrokdError, errorCode } from '../../common/errors.ts';
 import type { Dialer } from '../binding/dialer.ts';
 import { silentLogger, type Logger } from '../log.ts';
+import { endedByReset, resetConnection } from './abortive-close.ts';
 import { EndpointCounters } from './counters.ts';
 import { HostRewriter } from './host-rewrite.ts';
 
@@ -24,6 +30,11 @@ export interface EndpointListenerOptions {
   dialer: Dialer;
   counters?: EndpointCounters;
   logger?: Logger;
+  /**
+   * Close a forwarded connection after this many ms without a byte either way; 0 (the default)
+   * never does: long-lived, quiet database connections are normal.
+   */
+  idleTimeoutMs?: number;
 }
 
 /** net.Server reads these when it accepts; they are not in its typings. */
@@ -39,6 +50,7 @@ export class EndpointListener {
   private readonly server: Server;
   private readonly dialer: Dialer;
   private readonly log: Logger;
+  private readonly idleTimeoutMs: number;
   /** Created on the first connection: most of 10,000 endpoints never see one. */
   private sockets: Set<Socket | TLSSocket> | null = null;
   private dials: Set<AbortController> | null = null;
@@ -46,6 +58,7 @@ export class EndpointListener {
   private closing: Promise<void> | null = null;
   /** Set by close(): called when the last socket has closed. */
   private onDrained: (() => void) | null = null;
+  private warnedH2c = false;
 
   constructor(options: EndpointListenerOptions) {
     this.address = options.address;
@@ -53,6 +66,7 @@ export class EndpointListener {
     this.counters = options.counters ?? new EndpointCounters();
     // No child logger per endpoint (10,000 of them add up): log calls name the endpoint instead.
     this.log = options.logger ?? silentLogger;
+    this.idleTimeoutMs = options.idleTimeoutMs ?? 0;
     this.server = options.socket.server;
     this.port = options.socket.port;
     // Half-close must survive (a client may send FIN and still read the answer), and nothing may be
@@ -138,54 +152,154 @@ export class EndpointListener {
     });
   }
 
-  /** Bytes both ways until both directions have ended; either side failing ends both. */
+  /**
+   * Bytes both ways until both directions have ended. A clean end (FIN) of one side ends the other's
+   * write direction; one side failing resets the other.
+   */
   private join(client: Socket, upstream: TLSSocket): void {
     const counters = this.counters;
     upstream.setNoDelay(true);
     const rewriter = this.address.proto === 'http' ? new HostRewriter(this.address) : null;
+    /** This connection's bytes to the client, for the error message of a drop. */
+    let delivered = 0;
+    let failed = false;
+    /** The client ended while its last bytes wait for the server's answer to an upgrade. */
+    let endAfterAnswer = false;
 
     const toUpstream = (chunk: Buffer): void => {
       counters.bytesOut += chunk.length;
       if (!upstream.write(chunk)) client.pause();
     };
-    if (rewriter === null) {
-      client.on('data', toUpstream);
-    } else {
-      client.on('data', (chunk: Buffer) => {
-        for (const part of rewriter.push(chunk)) toUpstream(part);
-      });
-    }
-    upstream.on('drain', () => client.resume());
-    client.on('end', () => {
+    const toClient = (chunk: Buffer): void => {
+      counters.bytesIn += chunk.length;
+      delivered += chunk.length;
+      if (!client.write(chunk)) upstream.pause();
+    };
+    const endUpstream = (): void => {
       if (rewriter !== null) for (const part of rewriter.end()) toUpstream(part);
       upstream.end();
-    });
-
-    upstream.on('data', (chunk: Buffer) => {
-      counters.bytesIn += chunk.length;
-      if (!client.write(chunk)) upstream.pause();
-    });
-    client.on('drain', () => upstream.resume());
-    upstream.on('end', () => client.end());
-
-    upstream.on('error', (err) => {
-      counters.recordError(err);
-      this.log.debug({ err, endpoint: this.address.normalized }, 'ingress connection error');
-      client.destroy();
-    });
-    client.on('error', () => upstream.destroy());
-    // A side that closes before both of its directions finished was torn down: the other one
-    // can no longer deliver, so it goes too. A side that finished normally lets the other flush.
-    const tearDownWith = (closed: Socket, other: Socket): void => {
-      closed.once('close', () => {
-        if (!(closed.readableEnded && closed.writableFinished)) other.destroy();
-      });
     };
-    tearDownWith(client, upstream);
-    tearDownWith(upstream, client);
+    /** One side failed: reset the other (or close it, where all it was owed has been delivered). */
+    const fail = (side: 'client' | 'ingress', err: unknown): void => {
+      if (failed) return;
+      failed = true;
+      if (side === 'ingress') {
+        const error = counters.recordError(this.dropped(err, delivered));
+        this.log.debug({ err, endpoint: this.address.normalized }, error.message);
+      }
+      const other = side === 'client' ? upstream : client;
+      // Bytes still queued for the other side would be lost to a reset; when its direction has
+      // already ended cleanly, it gets a plain close instead.
+      if (other.writableFinished) other.destroy();
+      else resetConnection(other);
+      (side === 'client' ? client : upstream).destroy();
+    };
 
+    if (rewriter === null) {
+      client.on('data', toUpstream);
+      upstream.on('data', toClient);
+    } else {
+      const rewrite = (chunk: Buffer): void => {
+        for (const part of rewriter.push(chunk)) toUpstream(part);
+        if (rewriter.passthrough) {
+          // Nothing is parsed any more: the plain hot path from the next chunk on.
+          client.off('data', rewrite);
+          client.on('data', toUpstream);
+          this.passedThrough(rewriter);
+        }
+      };
+      const watch = (chunk: Buffer): void => {
+        toClient(chunk);
+        for (const part of rewriter.pushResponse(chunk)) toUpstream(part);
+        if (endAfterAnswer && !rewriter.awaitingAnswer) {
+          endAfterAnswer = false;
+          endUpstream();
+        }
+        if (!rewriter.watchingResponses) {
+          upstream.off('data', watch);
+          upstream.on('data', toClient);
+        }
+      };
+      client.on('data', rewrite);
+      upstream.on('data', watch);
+    }
+    upstream.on('drain', () => client.resume());
+    client.on('drain', () => upstream.resume());
+
+    client.on('end', () => {
+      // On Linux a reset often shows as a clean end; the kernel still knows which it was.
+      if (endedByReset(client)) return fail('client', null);
+      if (rewriter?.awaitingAnswer === true) endAfterAnswer = true;
+      else endUpstream();
+    });
+    upstream.on('end', () => {
+      // A drop mid-stream must not reach the client as a clean (short) end.
+      if (endedByReset(upstream)) return fail('ingress', null);
+      if (rewriter !== null) {
+        // No answer is coming: bytes held for one go out as they are.
+        for (const part of rewriter.abandon()) toUpstream(part);
+        if (endAfterAnswer) {
+          endAfterAnswer = false;
+          endUpstream();
+        }
+      }
+      client.end();
+    });
+    upstream.on('error', (err) => fail('ingress', err));
+    client.on('error', (err) => fail('client', err));
+    // A side that closes before both of its directions finished was torn down: the other one can no
+    // longer be served, so it is reset. A side that finished normally lets the other flush.
+    client.once('close', () => {
+      if (!(client.readableEnded && client.writableFinished)) fail('client', null);
+    });
+    upstream.once('close', () => {
+      if (!(upstream.readableEnded && upstream.writableFinished)) fail('ingress', null);
+    });
+
+    if (this.idleTimeoutMs > 0) {
+      // Every byte either way passes through the client socket (read or written), so its own
+      // inactivity timer is the connection's. An idle close is a policy, not a failure: both sides
+      // get a clean close (FIN), with nothing in flight to lose.
+      client.setTimeout(this.idleTimeoutMs, () => {
+        if (failed) return;
+        failed = true;
+        counters.idleTimeouts++;
+        this.log.debug(
+          { endpoint: this.address.normalized, idleTimeoutMs: this.idleTimeoutMs },
+          'idle connection closed',
+        );
+        upstream.destroy();
+        client.destroy();
+      });
+    }
     client.resume();
     upstream.resume();
+  }
+
+  /** What an ingress connection that dropped mid-stream is reported as. */
+  private dropped(err: unknown, delivered: number): NgrokdError {
+    const { hostname, port } = this.address;
+    const how =
+      err === null ? 'reset the connection' : `failed (${errorCode(err) ?? (err as Error).message})`;
+    return new NgrokdError(
+      'INGRESS_RESET',
+      `the binding ingress connection for ${hostname}:${port} ${how} after ${delivered} bytes to the client`,
+      'The local connection was reset too, so the client sees the drop (ECONNRESET) rather than a short answer: retry. If it keeps happening, check that no proxy or firewall cuts long connections to the ingress.',
+      { cause: err ?? undefined },
+    );
+  }
+
+  /** The Host rewrite of a connection stopped; HTTP/2 cleartext cannot be rewritten at all. */
+  private passedThrough(rewriter: HostRewriter): void {
+    if (rewriter.passthroughReason === 'hold-limit') this.counters.upgradeHoldOverflows++;
+    if (rewriter.passthroughReason !== 'h2c') return;
+    this.counters.h2cConnections++;
+    if (this.warnedH2c) return;
+    this.warnedH2c = true;
+    this.log.warn(
+      { endpoint: this.address.normalized },
+      'HTTP/2 cleartext with prior knowledge is forwarded without a Host rewrite (its :authority cannot be changed): a client that connects by IP is not routed by hostname. Use the hostname, or HTTP/1.1.',
+    );
   }
 
   /**

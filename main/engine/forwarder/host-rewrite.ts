@@ -4,16 +4,29 @@
  * HTTP/1.x request parser for the client-to-ingress direction that rewrites Host on every request of
  * a keep-alive connection. It only needs message boundaries, so bodies are counted, never buffered.
  *
+ * It also watches the answers (`pushResponse`, bytes from the ingress, never changed): after a
+ * request carrying `Upgrade` (curl sends `Upgrade: h2c` with every --http2 request) or a CONNECT,
+ * what the client sends next is the new protocol if the server switches (101, or 2xx to CONNECT)
+ * and the next HTTP request if it declines. So those bytes are held (up to MAX_HELD_BYTES) until the
+ * status of that answer is known, then passed through unchanged or parsed and rewritten. Responses
+ * are counted like requests: heads are parsed, bodies skipped by their length; 1xx other than 101
+ * do not end a request, answers to HEAD have no body, a body without a length ends at close.
+ *
  * Safety rule: the output is always the input with, at most, Host lines replaced or inserted. As
- * soon as something is not plain HTTP/1.x (Upgrade, CONNECT, the HTTP/2 preface, TLS, a malformed
- * or oversized head, ambiguous framing) it switches to passthrough and emits every byte it holds
- * unchanged and in order. Only request heads are held back; everything else is emitted as
- * subarrays of the input chunks.
+ * soon as something is not plain HTTP/1.x (a switched protocol, the HTTP/2 preface, TLS, a malformed
+ * or oversized head, ambiguous framing, an answer that cannot be known) it switches to passthrough
+ * and emits every byte it holds unchanged and in order. Only request heads, and the bytes after an
+ * upgrade request until its answer, are held back; everything else is emitted as subarrays of the
+ * input chunks.
  */
 import { Transform, type TransformCallback } from 'node:stream';
 
-/** A request head (or a chunked trailer section) larger than this is not parsed. */
+/** A request or response head (or a chunked trailer section) larger than this is not parsed. */
 export const MAX_HEAD_BYTES = 64 * 1024;
+/** Client bytes held after an Upgrade or CONNECT request while its answer is awaited. */
+export const MAX_HELD_BYTES = 64 * 1024;
+/** Requests sent ahead of their answers (pipelining) beyond which answers are no longer matched. */
+const MAX_PENDING = 256;
 const MAX_CHUNK_SIZE_LINE = 4096;
 const MAX_METHOD_LENGTH = 32;
 
@@ -21,8 +34,44 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const TOKEN_PREFIX = /^[!#$%&'*+.^_`|~0-9A-Za-z-]*/;
 const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) ([^\s]+) HTTP\/1\.[01]$/;
 const CHUNK_SIZE_LINE = /^([0-9A-Fa-f]{1,13})[ \t]*(?:;[^\r]*)?$/;
+const STATUS_LINE = /^HTTP\/1\.[01] ([1-9][0-9]{2})(?:[ \t][^\r]*)?$/;
+const STATUS_PREFIX = 'HTTP/1.';
+const H2_PREFACE_LINE = 'PRI * HTTP/2.0';
 
-type State = 'head' | 'body' | 'chunk-size' | 'chunk-data' | 'chunk-data-end' | 'trailers' | 'passthrough';
+type State =
+  | 'head'
+  | 'body'
+  | 'chunk-size'
+  | 'chunk-data'
+  | 'chunk-data-end'
+  | 'trailers'
+  /** After an Upgrade or CONNECT request: holding what follows until the answer's status. */
+  | 'await-answer'
+  | 'passthrough';
+
+/** Where the answers are; 'off' once they cannot be followed (or need not be any more). */
+type ResponseState = 'head' | 'body' | 'chunk-size' | 'chunk-data' | 'chunk-data-end' | 'trailers' | 'off';
+
+/** Why a connection stopped being parsed. */
+export type PassthroughReason =
+  /** A 101 to an Upgrade, or a 2xx to CONNECT: the bytes are no longer HTTP/1.x. */
+  | 'switched'
+  /** The HTTP/2 prior-knowledge preface: `:authority` cannot be rewritten without HPACK. */
+  | 'h2c'
+  /** Not HTTP/1.x, malformed, oversized or ambiguous. */
+  | 'unparsed'
+  /** More than MAX_HELD_BYTES followed an Upgrade or CONNECT before its answer. */
+  | 'hold-limit'
+  /** An Upgrade or CONNECT whose answer cannot be known (the answers could not be followed). */
+  | 'unanswered';
+
+/** A request whose final answer has not been seen yet. */
+interface PendingRequest {
+  /** A HEAD request: its answer has no body. */
+  head: boolean;
+  kind: 'plain' | 'upgrade' | 'connect';
+  answer: 'switched' | 'declined' | null;
+}
 
 export interface HostRewriteTarget {
   /** The endpoint hostname (no port). */
@@ -60,6 +109,11 @@ function stripEol(line: string): string {
   return line.endsWith('\r\n') ? line.slice(0, -2) : line.slice(0, -1);
 }
 
+/** Whether `s`, the start of a response's first line, can still become `HTTP/1.x ...`. */
+function plausibleStatusStart(s: string): boolean {
+  return s.length <= STATUS_PREFIX.length ? STATUS_PREFIX.startsWith(s) : s.startsWith(STATUS_PREFIX);
+}
+
 /** Whether `s`, the start of a first line, can still become `METHOD SP ...`. */
 function plausibleRequestStart(s: string): boolean {
   if (s === '\r') return true;
@@ -95,11 +149,21 @@ function emptyHead(): RequestHead {
   };
 }
 
-type LineVerdict = 'more' | 'done' | 'invalid';
+/** A Content-Length value (repeated values must agree), or null when it is not a valid one. */
+function contentLength(value: string): number | null {
+  const values = new Set(value.split(',').map(trimOws));
+  const [only] = values;
+  if (values.size !== 1 || only === undefined || !/^[0-9]{1,15}$/.test(only)) return null;
+  return Number(only);
+}
+
+type LineVerdict = 'more' | 'done' | 'invalid' | 'h2c';
 
 export class HostRewriter {
   /** Requests whose Host was rewritten (or inserted). */
   rewritten = 0;
+  /** Why the request direction is in passthrough, or null while it is parsed. */
+  passthroughReason: PassthroughReason | null = null;
 
   private readonly hostname: string;
   private readonly hostLine: Buffer;
@@ -116,14 +180,49 @@ export class HostRewriter {
   /** Bytes of the current head consumed so far. */
   private headLength = 0;
   private head: RequestHead = emptyHead();
+  /** The request whose body is being read. */
+  private current: PendingRequest | null = null;
+  /** Client bytes (copied) after an Upgrade or CONNECT request, held until its answer. */
+  private waiting: Buffer[] = [];
+  private waitingBytes = 0;
+  private awaited: PendingRequest | null = null;
+
+  /** Requests sent whose final answer has not come back, oldest first. */
+  private pending: PendingRequest[] = [];
+  private res: ResponseState = 'head';
+  private resRemaining = 0;
+  /** The incomplete response line so far (latin1). */
+  private resLine = '';
+  private resHeadBytes = 0;
+  private resTrailerBytes = 0;
+  /** The status of the response head being read, -1 before its status line. */
+  private resStatus = -1;
+  private resContentLength: string | null = null;
+  private resTransferEncoding: string | null = null;
 
   constructor(target: HostRewriteTarget) {
     this.hostname = hostOf(target.hostname);
     this.hostLine = Buffer.from(`Host: ${hostHeaderValue(target)}\r\n`, 'latin1');
   }
 
+  /** The request direction is no longer parsed: bytes go out as they come. */
   get passthrough(): boolean {
     return this.state === 'passthrough';
+  }
+
+  /** Bytes after an Upgrade or CONNECT request are held until its answer comes back. */
+  get awaitingAnswer(): boolean {
+    return this.state === 'await-answer';
+  }
+
+  /** Whether pushResponse still needs the bytes from the ingress. */
+  get watchingResponses(): boolean {
+    return this.followingAnswers && this.state !== 'passthrough';
+  }
+
+  /** Answers are parsed, so the one to an Upgrade or CONNECT can be known. */
+  private get followingAnswers(): boolean {
+    return this.res !== 'off';
   }
 
   /** Feed client bytes; returns what to send upstream, in order. */
@@ -140,6 +239,12 @@ export class HostRewriter {
           pos = length;
           break;
 
+        case 'await-answer':
+          this.hold(chunk.subarray(pos), out);
+          pos = length;
+          emitStart = length;
+          break;
+
         case 'body':
         case 'chunk-data': {
           const n = Math.min(this.remaining, length - pos);
@@ -149,9 +254,9 @@ export class HostRewriter {
             if (this.state === 'chunk-data') {
               this.state = 'chunk-data-end';
             } else {
-              this.startHead();
               if (emitStart < pos) out.push(chunk.subarray(emitStart, pos));
               emitStart = pos;
+              this.requestDone(out);
             }
           }
           break;
@@ -170,13 +275,14 @@ export class HostRewriter {
               ? this.trailerBytes > MAX_HEAD_BYTES
               : this.line.length > MAX_CHUNK_SIZE_LINE;
           if (tooLong) {
-            this.state = 'passthrough';
+            this.toPassthrough(out, 'unparsed');
           } else if (nl >= 0) {
-            const requestDone = this.bodyLineComplete(stripEol(this.line));
+            const requestDone = this.bodyLineComplete(stripEol(this.line), out);
             this.line = '';
             if (requestDone) {
               if (emitStart < pos) out.push(chunk.subarray(emitStart, pos));
               emitStart = pos;
+              this.requestDone(out);
             }
           }
           break;
@@ -190,7 +296,7 @@ export class HostRewriter {
             pos = length;
             const firstLine = this.head.requestLineEnd < 0;
             if (this.headLength > MAX_HEAD_BYTES || (firstLine && !plausibleRequestStart(this.partialLine)))
-              this.toPassthrough(out);
+              this.toPassthrough(out, 'unparsed');
             break;
           }
           const text = this.partialLine + chunk.toString('latin1', pos, nl + 1);
@@ -200,8 +306,8 @@ export class HostRewriter {
           this.headLength += nl + 1 - pos;
           pos = nl + 1;
           const verdict = this.headLength > MAX_HEAD_BYTES ? 'invalid' : this.headLine(text, lineStart);
-          if (verdict === 'invalid') {
-            this.toPassthrough(out);
+          if (verdict === 'invalid' || verdict === 'h2c') {
+            this.toPassthrough(out, verdict === 'h2c' ? 'h2c' : 'unparsed');
           } else if (verdict === 'done') {
             const headBytes = chunk.subarray(emitStart, pos);
             emitStart = pos;
@@ -222,10 +328,87 @@ export class HostRewriter {
     return out;
   }
 
+  /**
+   * Feed bytes from the ingress (they are only looked at, and go to the client unchanged); returns
+   * client bytes the answer released, to send upstream after what push() returned so far.
+   */
+  pushResponse(chunk: Buffer): Buffer[] {
+    const out: Buffer[] = [];
+    const length = chunk.length;
+    let pos = 0;
+    while (pos < length && this.res !== 'off') {
+      switch (this.res) {
+        case 'body':
+        case 'chunk-data': {
+          const n = Math.min(this.resRemaining, length - pos);
+          pos += n;
+          this.resRemaining -= n;
+          if (this.resRemaining === 0) this.res = this.res === 'chunk-data' ? 'chunk-data-end' : 'head';
+          break;
+        }
+
+        case 'chunk-size':
+        case 'chunk-data-end':
+        case 'trailers': {
+          const nl = chunk.indexOf(10, pos);
+          const end = nl < 0 ? length : nl + 1;
+          this.resLine += chunk.toString('latin1', pos, end);
+          if (this.res === 'trailers') this.resTrailerBytes += end - pos;
+          pos = end;
+          const tooLong =
+            this.res === 'trailers'
+              ? this.resTrailerBytes > MAX_HEAD_BYTES
+              : this.resLine.length > MAX_CHUNK_SIZE_LINE;
+          if (tooLong) {
+            this.responsesLost(out);
+          } else if (nl >= 0) {
+            const line = stripEol(this.resLine);
+            this.resLine = '';
+            this.responseBodyLine(line, out);
+          }
+          break;
+        }
+
+        case 'head': {
+          const nl = chunk.indexOf(10, pos);
+          const end = nl < 0 ? length : nl + 1;
+          this.resLine += chunk.toString('latin1', pos, end);
+          this.resHeadBytes += end - pos;
+          pos = end;
+          if (this.resHeadBytes > MAX_HEAD_BYTES) {
+            this.responsesLost(out);
+          } else if (nl >= 0) {
+            const line = stripEol(this.resLine);
+            this.resLine = '';
+            this.responseHeadLine(line, out);
+          } else if (this.resStatus < 0 && this.resLine !== '\r' && !plausibleStatusStart(this.resLine)) {
+            // Not HTTP/1.x coming back: answers cannot be followed.
+            this.responsesLost(out);
+          }
+          break;
+        }
+      }
+    }
+    return out;
+  }
+
   /** The input ended: whatever is still held goes out unchanged. */
   end(): Buffer[] {
-    const out = this.held;
+    const out = [...this.held, ...this.waiting];
     this.held = [];
+    this.waiting = [];
+    this.waitingBytes = 0;
+    if (this.state === 'await-answer') this.setPassthrough('unanswered');
+    return out;
+  }
+
+  /**
+   * The ingress's side ended, so no answer is coming: bytes held for one go out unchanged, and
+   * later Upgrade or CONNECT requests switch to passthrough.
+   */
+  abandon(): Buffer[] {
+    const out: Buffer[] = [];
+    this.responsesLost(out);
     return out;
   }
 
@@ -236,11 +419,60 @@ export class HostRewriter {
     this.partialLine = '';
   }
 
-  /** Give up parsing: everything held goes out unchanged, and so will everything after. */
-  private toPassthrough(out: Buffer[]): void {
-    out.push(...this.held);
-    this.held = [];
+  private setPassthrough(reason: PassthroughReason): void {
     this.state = 'passthrough';
+    this.passthroughReason = reason;
+    this.res = 'off';
+    this.pending = [];
+  }
+
+  /** Give up parsing: everything held goes out unchanged, and so will everything after. */
+  private toPassthrough(out: Buffer[], reason: PassthroughReason): void {
+    out.push(...this.held, ...this.waiting);
+    this.held = [];
+    this.waiting = [];
+    this.waitingBytes = 0;
+    this.awaited = null;
+    this.setPassthrough(reason);
+  }
+
+  /** Hold client bytes until the awaited answer; past the cap they go out unchanged. */
+  private hold(bytes: Buffer, out: Buffer[]): void {
+    this.waiting.push(Buffer.from(bytes));
+    this.waitingBytes += bytes.length;
+    if (this.waitingBytes > MAX_HELD_BYTES) this.toPassthrough(out, 'hold-limit');
+  }
+
+  /** The current request (head and body) has been emitted. */
+  private requestDone(out: Buffer[]): void {
+    const request = this.current;
+    this.current = null;
+    if (request === null || request.kind === 'plain' || request.answer === 'declined') {
+      this.startHead();
+    } else if (!this.followingAnswers) {
+      // Its answer cannot be known: what follows may be anything, so it is not touched.
+      this.toPassthrough(out, 'unanswered');
+    } else {
+      this.state = 'await-answer';
+      this.awaited = request;
+    }
+  }
+
+  /** The awaited upgrade was declined: what was held is the next request(s), parsed as usual. */
+  private resume(out: Buffer[]): void {
+    const held = this.waiting;
+    this.waiting = [];
+    this.waitingBytes = 0;
+    this.awaited = null;
+    this.startHead();
+    for (const bytes of held) out.push(...this.push(bytes));
+  }
+
+  /** Answers can no longer be followed: stop, and release what waits for one. */
+  private responsesLost(out: Buffer[]): void {
+    this.res = 'off';
+    this.pending = [];
+    if (this.state === 'await-answer') this.toPassthrough(out, 'unanswered');
   }
 
   private headLine(text: string, lineStart: number): LineVerdict {
@@ -249,6 +481,7 @@ export class HostRewriter {
     if (head.requestLineEnd < 0) {
       // RFC 9112 §2.2: ignore empty lines before the request line.
       if (line === '') return lineStart + text.length > MAX_METHOD_LENGTH ? 'invalid' : 'more';
+      if (line === H2_PREFACE_LINE) return 'h2c';
       const m = REQUEST_LINE.exec(line);
       if (m === null) return 'invalid';
       head.method = m[1] as string;
@@ -288,7 +521,7 @@ export class HostRewriter {
     const head = this.head;
     const next = this.framing(head);
     if (next === 'invalid') {
-      this.toPassthrough(out);
+      this.toPassthrough(out, 'unparsed');
       out.push(tail);
       return;
     }
@@ -303,46 +536,49 @@ export class HostRewriter {
       this.rewritten++;
     }
     this.held = [];
-    if (next === 'passthrough') {
-      this.state = 'passthrough';
+
+    const connect = head.method === 'CONNECT';
+    const request: PendingRequest = {
+      head: head.method === 'HEAD',
+      kind: connect ? 'connect' : head.upgrade ? 'upgrade' : 'plain',
+      answer: null,
+    };
+    this.current = request;
+    if (this.followingAnswers) {
+      if (this.pending.length < MAX_PENDING) this.pending.push(request);
+      else this.responsesLost(out);
+    }
+    // A CONNECT request has no content: what follows its head belongs to the tunnel, if any.
+    if (connect || next === 0) {
+      this.requestDone(out);
     } else if (next === 'chunked') {
       this.state = 'chunk-size';
       this.line = '';
-    } else if (next > 0) {
+    } else {
       this.state = 'body';
       this.remaining = next;
-    } else {
-      this.startHead();
     }
   }
 
   /** How the body of this request is delimited (RFC 9112 §6), or why we stop parsing. */
-  private framing(head: RequestHead): 'invalid' | 'passthrough' | 'chunked' | number {
+  private framing(head: RequestHead): 'invalid' | 'chunked' | number {
     // Duplicate Host, or both framings (a request-smuggling shape): let the ingress judge it untouched.
     if (head.hostCount > 1) return 'invalid';
     if (head.transferEncoding !== null && head.contentLength !== null) return 'invalid';
-    let next: 'chunked' | number = 0;
     if (head.transferEncoding !== null) {
       const codings = head.transferEncoding.split(',').map((c) => trimOws(c).toLowerCase());
-      if (codings[codings.length - 1] !== 'chunked') return 'invalid';
-      next = 'chunked';
-    } else if (head.contentLength !== null) {
-      const values = new Set(head.contentLength.split(',').map(trimOws));
-      const [only] = values;
-      if (values.size !== 1 || only === undefined || !/^[0-9]{1,15}$/.test(only)) return 'invalid';
-      next = Number(only);
+      return codings[codings.length - 1] === 'chunked' ? 'chunked' : 'invalid';
     }
-    // After an upgrade or CONNECT the bytes are no longer HTTP/1.x; this head is still rewritten.
-    if (head.upgrade || head.method === 'CONNECT') return 'passthrough';
-    return next;
+    if (head.contentLength !== null) return contentLength(head.contentLength) ?? 'invalid';
+    return 0;
   }
 
   /** A chunked-body line ended; true when it ended the request. */
-  private bodyLineComplete(line: string): boolean {
+  private bodyLineComplete(line: string, out: Buffer[]): boolean {
     if (this.state === 'chunk-size') {
       const m = CHUNK_SIZE_LINE.exec(line);
       if (m === null) {
-        this.state = 'passthrough';
+        this.toPassthrough(out, 'unparsed');
         return false;
       }
       const size = parseInt(m[1] as string, 16);
@@ -354,12 +590,100 @@ export class HostRewriter {
         this.remaining = size;
       }
     } else if (this.state === 'chunk-data-end') {
-      this.state = line === '' ? 'chunk-size' : 'passthrough';
+      if (line === '') this.state = 'chunk-size';
+      else this.toPassthrough(out, 'unparsed');
     } else if (line === '') {
-      this.startHead();
       return true;
     }
     return false;
+  }
+
+  private responseHeadLine(line: string, out: Buffer[]): void {
+    if (this.resStatus < 0) {
+      // Tolerate a stray CRLF after a body (some servers send one); anything else must be a status line.
+      if (line === '' && this.resHeadBytes <= 4) return;
+      const m = STATUS_LINE.exec(line);
+      if (m === null) return this.responsesLost(out);
+      this.resStatus = Number(m[1]);
+      return;
+    }
+    if (line === '') return this.responseHeadComplete(out);
+    const colon = line.indexOf(':');
+    if (colon <= 0 || !TOKEN.test(line.slice(0, colon))) return this.responsesLost(out);
+    const value = trimOws(line.slice(colon + 1));
+    switch (line.slice(0, colon).toLowerCase()) {
+      case 'content-length':
+        this.resContentLength = this.resContentLength === null ? value : `${this.resContentLength},${value}`;
+        break;
+      case 'transfer-encoding':
+        this.resTransferEncoding =
+          this.resTransferEncoding === null ? value : `${this.resTransferEncoding},${value}`;
+        break;
+    }
+  }
+
+  /** A response head ended: match it to its request and find where its body ends (RFC 9112 §6.3). */
+  private responseHeadComplete(out: Buffer[]): void {
+    const status = this.resStatus;
+    const contentLengthValue = this.resContentLength;
+    const transferEncoding = this.resTransferEncoding;
+    this.resStatus = -1;
+    this.resHeadBytes = 0;
+    this.resContentLength = null;
+    this.resTransferEncoding = null;
+    this.res = 'head';
+    // 1xx (100 Continue, 103 Early Hints) are interim: the final answer follows.
+    if (status < 200 && status !== 101) return;
+
+    const request = this.pending.shift();
+    if (status === 101 || (request?.kind === 'connect' && status < 300)) {
+      // From here both directions are the new protocol or the tunnel.
+      if (request !== undefined) request.answer = 'switched';
+      this.toPassthrough(out, 'switched');
+      return;
+    }
+    if (request !== undefined) {
+      request.answer = 'declined';
+      if (this.state === 'await-answer' && this.awaited === request) this.resume(out);
+      // Parsing what was held may have given up on answers.
+      if (!this.followingAnswers) return;
+    }
+
+    if (request?.head === true || status === 204 || status === 304) return;
+    if (transferEncoding !== null) {
+      const codings = transferEncoding.split(',').map((c) => trimOws(c).toLowerCase());
+      if (codings[codings.length - 1] === 'chunked') this.res = 'chunk-size';
+      // Any other coding: the body ends at close, and nothing after it can be matched.
+      else this.responsesLost(out);
+      return;
+    }
+    if (contentLengthValue === null) return this.responsesLost(out);
+    const n = contentLength(contentLengthValue);
+    if (n === null) return this.responsesLost(out);
+    if (n > 0) {
+      this.res = 'body';
+      this.resRemaining = n;
+    }
+  }
+
+  private responseBodyLine(line: string, out: Buffer[]): void {
+    if (this.res === 'chunk-size') {
+      const m = CHUNK_SIZE_LINE.exec(line);
+      if (m === null) return this.responsesLost(out);
+      const size = parseInt(m[1] as string, 16);
+      if (size === 0) {
+        this.res = 'trailers';
+        this.resTrailerBytes = 0;
+      } else {
+        this.res = 'chunk-data';
+        this.resRemaining = size;
+      }
+    } else if (this.res === 'chunk-data-end') {
+      if (line === '') this.res = 'chunk-size';
+      else this.responsesLost(out);
+    } else if (line === '') {
+      this.res = 'head';
+    }
   }
 }
 

@@ -1,7 +1,7 @@
 import type { ReactElement } from 'react';
 import type { EndpointView } from '../../../main/common/contract.ts';
 import { ERROR_CODES } from '../../../main/common/errors.ts';
-import { formatRate, localAddress } from '../format.ts';
+import { formatRate, formatRelative, localAddress } from '../format.ts';
 import type { Rate } from '../traffic.ts';
 import { CheckIcon, CopyIcon, LinkIcon } from './Icons.tsx';
 import { Sparkline } from './Sparkline.tsx';
@@ -41,6 +41,9 @@ export function EndpointRow(props: EndpointRowProps): ReactElement {
   const tabIndex = active ? 0 : -1;
   const portNote = e.listen_port !== e.port ? `endpoint port ${e.port}` : null;
   const idle = props.rate.in < 1 && props.rate.out < 1 && e.connections === 0;
+  // What last got through and what last failed, kept after the failure is over.
+  const lastOk = e.last_ok_at === null ? null : `last ok ${formatRelative(e.last_ok_at, Date.now())}`;
+  const lastFailure = e.last_ingress_error === null ? null : `last error ${e.last_ingress_error}`;
   return (
     <div
       role="listitem"
@@ -77,11 +80,16 @@ export function EndpointRow(props: EndpointRowProps): ReactElement {
               <span className="address">{localAddress(e)}</span>
               {portNote !== null && <span className="row-note"> · {portNote}</span>}
               {e.connections > 0 && <span className="row-note"> · {e.connections} active</span>}
+              {lastOk !== null && <span className="row-note"> · {lastOk}</span>}
+              {lastFailure !== null && <span className="row-note"> · {lastFailure}</span>}
             </>
           ) : (
-            <span className="row-problem" title={state.text}>
-              {state.text}
-            </span>
+            <>
+              <span className="row-problem" title={state.text}>
+                {state.text}
+              </span>
+              {lastOk !== null && <span className="row-note"> · {lastOk}</span>}
+            </>
           )}
         </span>
       </button>

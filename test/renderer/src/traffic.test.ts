@@ -33,6 +33,8 @@ function view(
     errors: 0,
     last_error: null,
     upgrade_ms_p50: null,
+    last_ok_at: null,
+    last_ingress_error: null,
     ...extra,
   };
 }

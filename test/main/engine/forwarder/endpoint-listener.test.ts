@@ -3,10 +3,14 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { Agent, createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { readSync } from 'node:fs';
 import { connect, createServer as createNetServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { parseEndpointUrl } from '../../../../main/common/endpoint-url.ts';
 import type { ListenSocket } from '../../../../main/common/privileged.ts';
 import type { BindingDialer } from '../../../../main/engine/binding/dialer.ts';
+import { FrameAccumulator, encodeConnResponse } from '../../../../main/engine/binding/frames.ts';
+import { resetConnection } from '../../../../main/engine/forwarder/abortive-close.ts';
 import { EndpointListener } from '../../../../main/engine/forwarder/endpoint-listener.ts';
 import {
   createBindingFixture,
@@ -77,10 +81,19 @@ after(async () => {
   binding.removeDir();
 });
 
-async function listener(url: string, withDialer: BindingDialer = dialer): Promise<EndpointListener> {
+async function listener(
+  url: string,
+  withDialer: BindingDialer = dialer,
+  idleTimeoutMs?: number,
+): Promise<EndpointListener> {
   const server = await listenLocal(createNetServer());
   const socket: ListenSocket = { server, port: portOf(server) };
-  const created = new EndpointListener({ socket, address: parseEndpointUrl(url), dialer: withDialer });
+  const created = new EndpointListener({
+    socket,
+    address: parseEndpointUrl(url),
+    dialer: withDialer,
+    idleTimeoutMs,
+  });
   listeners.push(created);
   return created;
 }
@@ -207,6 +220,175 @@ test('later connections resume the TLS session', async () => {
     assert.equal(received.toString(), `ping ${i}`);
   }
   assert.equal(ingress.resumptions - resumedBefore, 2);
+});
+
+/**
+ * An ingress that answers every ConnRequest with success and then hands the TLS socket to
+ * `script`: the failures a real ingress (or the path to it) can produce, over real TLS.
+ */
+async function scriptedIngress(script: (socket: TLSSocket) => void): Promise<{ dialer: BindingDialer }> {
+  const server = createTlsServer({
+    key: binding.pki.server.keyPem,
+    cert: binding.pki.server.certPem,
+    ca: [binding.pki.clientCA.certPem],
+    requestCert: true,
+    rejectUnauthorized: true,
+    allowHalfOpen: true,
+  });
+  server.on('secureConnection', (socket: TLSSocket) => {
+    socket.on('error', () => {});
+    const frames = new FrameAccumulator();
+    const onData = (chunk: Buffer): void => {
+      if (frames.push(chunk) === null) return;
+      socket.off('data', onData);
+      socket.write(encodeConnResponse({ endpointId: 'ep_script', proto: 'tcp' }));
+      script(socket);
+    };
+    socket.on('data', onData);
+  });
+  await listenLocal(server);
+  servers.push(server);
+  // No warm pool: a warm connection would be taken by whichever test dials next.
+  return { dialer: binding.dialer(`127.0.0.1:${portOf(server)}`, { warmConnections: 0 }) };
+}
+
+/**
+ * How the kernel ended a socket's read side: 'fin', or the error a read() returned (ECONNRESET).
+ * Node on Linux often reports a reset as a clean 'end' (libuv skips the read that would fail), so
+ * on 'end' the descriptor is read once more, which gives the kernel's answer.
+ */
+function readEnd(socket: Socket): Promise<{ end: string; received: number }> {
+  return new Promise((resolve) => {
+    let received = 0;
+    let end: string | null = null;
+    socket.on('data', (c: Buffer) => (received += c.length));
+    socket.on('error', (err: NodeJS.ErrnoException) => (end ??= err.code ?? err.message));
+    socket.on('end', () => {
+      const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
+      try {
+        readSync(fd, Buffer.alloc(1), 0, 1, null);
+        end ??= 'fin';
+      } catch (err) {
+        end ??=
+          (err as NodeJS.ErrnoException).code === 'EAGAIN'
+            ? 'fin'
+            : ((err as NodeJS.ErrnoException).code ?? 'error');
+      }
+      socket.end();
+    });
+    socket.on('close', () => resolve({ end: end ?? 'closed', received }));
+  });
+}
+
+const MIB = 1024 * 1024;
+
+test('an ingress reset mid-download reaches the client as ECONNRESET, not as a short clean end', async () => {
+  const { dialer: resetting } = await scriptedIngress((socket) => {
+    socket.write(Buffer.alloc(32 * MIB));
+    // Most of it is still on its way.
+    setImmediate(() => resetConnection(socket));
+  });
+  const download = await listener('tcp://download.prod:9000', resetting);
+  const client = connect({ port: download.port, host: '127.0.0.1', allowHalfOpen: true });
+  const { end, received } = await readEnd(client);
+  assert.ok(received < 32 * MIB, `the download was cut short (${received} bytes)`);
+  assert.equal(end, 'ECONNRESET');
+  await eventually(() => download.counters.active === 0, 'the connection is closed');
+  assert.equal(download.counters.lastError?.code, 'INGRESS_RESET');
+  assert.match(download.counters.lastError?.message ?? '', /download\.prod:9000 .* after \d+ bytes/);
+  assert.equal(download.counters.snapshot().last_ingress_error, 'INGRESS_RESET');
+});
+
+test('an ingress that ends cleanly after the download gives the client all of it and a clean FIN', async () => {
+  const { dialer: clean } = await scriptedIngress((socket) => socket.end(Buffer.alloc(16 * MIB)));
+  const download = await listener('tcp://download.prod:9001', clean);
+  const client = connect({ port: download.port, host: '127.0.0.1', allowHalfOpen: true });
+  assert.deepEqual(await readEnd(client), { end: 'fin', received: 16 * MIB });
+  assert.equal(download.counters.errors, 0);
+});
+
+test('a client that resets its upload resets the ingress connection too', async () => {
+  let ingressSide: ((result: { end: string; received: number }) => void) | undefined;
+  const ingressEnded = new Promise<{ end: string; received: number }>((resolve) => (ingressSide = resolve));
+  let accepted: () => void = () => {};
+  const connected = new Promise<void>((resolve) => (accepted = resolve));
+  const { dialer: uploadIngress } = await scriptedIngress((socket) => {
+    void readEnd(socket).then((result) => ingressSide?.(result));
+    accepted();
+  });
+  const upload = await listener('tcp://upload.prod:9002', uploadIngress);
+  const client = connect({ port: upload.port, host: '127.0.0.1' });
+  client.on('error', () => {});
+  for (let i = 0; i < 128; i++) client.write(Buffer.alloc(64 * 1024));
+  await connected;
+  await eventually(() => upload.counters.bytesOut > 0, 'the upload is under way');
+  client.resetAndDestroy();
+  const { end, received } = await ingressEnded;
+  assert.ok(received < 8 * MIB);
+  assert.equal(end, 'ECONNRESET', 'the ingress saw the upload torn down, not a complete one');
+  await eventually(() => upload.counters.active === 0, 'the connection is closed');
+  assert.equal(upload.counters.errors, 0, "the client's reset is not an ingress error");
+});
+
+test('a declined Upgrade: h2c keeps the Host rewrite for the following requests of the connection', async () => {
+  const web = await listener('http://web.prod');
+  const before = hostsSeen.length;
+  const client = connect({ port: web.port, host: '127.0.0.1' });
+  let buffered = '';
+  client.setEncoding('latin1');
+  client.on('data', (c: string) => (buffered += c));
+  for (const path of ['/1', '/2', '/3']) {
+    client.write(
+      `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${web.port}\r\nConnection: Upgrade, HTTP2-Settings\r\n` +
+        'Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n',
+    );
+    await eventually(() => buffered.includes(`backend saw GET ${path} body=0`), `the answer to ${path}`);
+  }
+  client.destroy();
+  assert.deepEqual(hostsSeen.slice(before), ['web.prod', 'web.prod', 'web.prod']);
+});
+
+test('HTTP/2 prior knowledge passes through unchanged, counted', async () => {
+  const echoHttp = await listener('http://echo.prod:8080');
+  const preface = Buffer.from(
+    'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00',
+    'latin1',
+  );
+  const { received, error } = await exchange(echoHttp.port, preface);
+  assert.equal(error, null);
+  assert.deepEqual(received, preface);
+  assert.equal(echoHttp.counters.h2cConnections, 1);
+});
+
+test('idle_timeout: traffic either way keeps a connection open; silence closes it cleanly, counted', async () => {
+  const idleMs = 2_000;
+  const echo = await listener('tcp://echo.prod:5432', dialer, idleMs);
+  const socket = connect({ port: echo.port, host: '127.0.0.1' });
+  let error: Error | null = null;
+  let ended = false;
+  socket.on('error', (err) => (error = err));
+  socket.on('end', () => (ended = true));
+  await once(socket, 'connect');
+  // A conversation longer than the timeout, never silent for long: it must not be cut.
+  const startedAt = Date.now();
+  let rounds = 0;
+  while (Date.now() - startedAt < idleMs * 1.5) {
+    socket.write(`ping ${rounds}\n`);
+    const [chunk] = (await once(socket, 'data')) as [Buffer];
+    assert.match(chunk.toString(), /^ping \d+/);
+    rounds++;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.equal(ended, false, 'an active connection is not closed by the idle timeout');
+  assert.equal(echo.counters.idleTimeouts, 0);
+  // Then silence: the forwarder closes it, cleanly (FIN, not a reset).
+  const silentFrom = Date.now();
+  await once(socket, 'close');
+  assert.ok(Date.now() - silentFrom >= idleMs - 100, 'closed only after the idle timeout');
+  assert.equal(ended, true, 'the client saw a clean end');
+  assert.equal(error, null);
+  assert.equal(echo.counters.idleTimeouts, 1);
+  assert.equal(echo.counters.errors, 0);
 });
 
 test('close() stops listening and destroys active connections, leaving no open handles', async () => {

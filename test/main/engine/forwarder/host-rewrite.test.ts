@@ -6,11 +6,28 @@ import {
   HostRewriteStream,
   HostRewriter,
   MAX_HEAD_BYTES,
+  MAX_HELD_BYTES,
   hostHeaderValue,
 } from '../../../../main/engine/forwarder/host-rewrite.ts';
 import { seededRandom } from '../../../support/seeded-random.ts';
 
 const WEB = { hostname: 'web.prod', port: 80 };
+const SWITCHING = 'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n';
+
+const bytes = (s: string): Buffer => Buffer.from(s, 'latin1');
+const text = (parts: Buffer[]): string => Buffer.concat(parts).toString('latin1');
+
+/** A request as curl --http2 sends it over plain HTTP: with `Upgrade: h2c`, here by IP. */
+function h2cRequest(path: string, host = '10.107.0.5'): string {
+  return (
+    `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\n` +
+    'Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n'
+  );
+}
+
+function ok(body: string, extra = ''): string {
+  return `HTTP/1.1 200 OK\r\n${extra}Content-Length: ${body.length}\r\n\r\n${body}`;
+}
 
 /** Feed `input` in the given pieces and return everything emitted, as latin1 text. */
 function run(
@@ -153,20 +170,39 @@ test('empty lines before a request line are kept and ignored', () => {
   );
 });
 
-test('Upgrade: the upgrade request is rewritten, everything after it passes through', () => {
+test('Upgrade: the request is rewritten, and what follows waits for the answer', () => {
   const head = 'GET /ws HTTP/1.1\r\nHost: 10.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n';
   const after = 'GET /not-http-any-more HTTP/1.1\r\nHost: 10.0.0.1\r\n\r\n\x81\x05hello';
-  const { out, rewriter } = run(head + after, [head.length + 3]);
-  assert.equal(out, head.replace('10.0.0.1', 'web.prod') + after);
+  const rewriter = new HostRewriter(WEB);
+  assert.equal(text(rewriter.push(bytes(head + after))), head.replace('10.0.0.1', 'web.prod'));
+  assert.equal(rewriter.awaitingAnswer, true);
+  // 101: the held bytes are the new protocol, released unchanged; so is everything after.
+  assert.equal(text(rewriter.pushResponse(bytes(SWITCHING))), after);
   assert.equal(rewriter.passthrough, true);
+  assert.equal(rewriter.passthroughReason, 'switched');
+  assert.equal(rewriter.watchingResponses, false);
+  assert.equal(
+    text(rewriter.push(bytes('GET / HTTP/1.1\r\nHost: 1.2.3.4\r\n\r\n'))),
+    'GET / HTTP/1.1\r\nHost: 1.2.3.4\r\n\r\n',
+  );
 });
 
-test('CONNECT switches to passthrough after its head', () => {
-  const input =
-    'CONNECT web.prod:443 HTTP/1.1\r\nHost: web.prod:443\r\n\r\n\x16\x03\x01GET / HTTP/1.1\r\n\r\n';
-  const { out, rewriter } = run(input);
-  assert.equal(out, input);
-  assert.equal(rewriter.passthrough, true);
+test('CONNECT: a 2xx answer makes the rest a tunnel', () => {
+  const head = 'CONNECT web.prod:443 HTTP/1.1\r\nHost: web.prod:443\r\n\r\n';
+  const tunnel = '\x16\x03\x01GET / HTTP/1.1\r\n\r\n';
+  const rewriter = new HostRewriter(WEB);
+  assert.equal(text(rewriter.push(bytes(head + tunnel))), head);
+  assert.equal(text(rewriter.pushResponse(bytes('HTTP/1.1 200 Connection established\r\n\r\n'))), tunnel);
+  assert.equal(rewriter.passthroughReason, 'switched');
+});
+
+test('CONNECT refused (407): the connection stays HTTP and the next request is rewritten', () => {
+  const rewriter = new HostRewriter(WEB);
+  const connect = 'CONNECT web.prod:443 HTTP/1.1\r\nHost: web.prod:443\r\n\r\n';
+  assert.equal(text(rewriter.push(bytes(`${connect}GET /next HTTP/1.1\r\nHost: 10.0.0.1\r\n\r\n`))), connect);
+  const refused = 'HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 4\r\n\r\nnope';
+  assert.equal(text(rewriter.pushResponse(bytes(refused))), 'GET /next HTTP/1.1\r\nHost: web.prod\r\n\r\n');
+  assert.equal(rewriter.passthrough, false);
 });
 
 test('non-HTTP/1 input passes through byte for byte, and is not held back', () => {
@@ -276,5 +312,263 @@ test('mutated input: the output never depends on how it was split, and nothing i
         .filter((line) => !/^host:/i.test(line))
         .join('\n');
     assert.equal(stripHosts(whole.out), stripHosts(input.toString('latin1')), `round ${round}`);
+  }
+});
+
+/**
+ * Play a conversation: client bytes and server bytes in the order they travel, each side fed in
+ * the given pieces. Returns what went to the ingress.
+ */
+function converse(
+  steps: { client?: string; server?: string }[],
+  cuts = 1,
+): { sent: string; rewriter: HostRewriter } {
+  const rewriter = new HostRewriter(WEB);
+  const sent: Buffer[] = [];
+  const pieces = (s: string): Buffer[] => {
+    const b = bytes(s);
+    const size = Math.max(1, Math.ceil(b.length / cuts));
+    const out: Buffer[] = [];
+    for (let i = 0; i < b.length; i += size) out.push(b.subarray(i, i + size));
+    return out;
+  };
+  for (const step of steps) {
+    if (step.client !== undefined) for (const p of pieces(step.client)) sent.push(...rewriter.push(p));
+    if (step.server !== undefined)
+      for (const p of pieces(step.server)) sent.push(...rewriter.pushResponse(p));
+  }
+  sent.push(...rewriter.end());
+  return { sent: text(sent), rewriter };
+}
+
+test('a declined Upgrade: h2c (200 over HTTP/1.1) keeps rewriting requests 2 and 3 of the connection', () => {
+  const rewriter = new HostRewriter(WEB);
+  const out1 = text(rewriter.push(bytes(h2cRequest('/1'))));
+  assert.equal(out1, h2cRequest('/1', 'web.prod'));
+  assert.equal(text(rewriter.pushResponse(bytes(ok('one')))), '');
+  assert.equal(rewriter.awaitingAnswer, false);
+  for (const path of ['/2', '/3']) {
+    assert.equal(text(rewriter.push(bytes(h2cRequest(path)))), h2cRequest(path, 'web.prod'));
+    assert.equal(rewriter.awaitingAnswer, true, 'waits for the answer to each upgrade request');
+    assert.equal(text(rewriter.pushResponse(bytes(ok(path)))), '');
+  }
+  assert.equal(rewriter.rewritten, 3);
+  assert.equal(rewriter.passthrough, false);
+});
+
+test('bytes after an upgrade request are held until its answer, then rewritten when it is declined', () => {
+  const rewriter = new HostRewriter(WEB);
+  // Pipelined: request 2 comes before answer 1.
+  const sent = text(rewriter.push(bytes(h2cRequest('/1') + h2cRequest('/2'))));
+  assert.equal(sent, h2cRequest('/1', 'web.prod'), 'request 2 is held, neither rewritten blindly nor sent');
+  assert.equal(
+    text(rewriter.pushResponse(bytes(ok('one').slice(0, 10)))),
+    '',
+    'a partial status line decides nothing',
+  );
+  assert.equal(text(rewriter.pushResponse(bytes(ok('one').slice(10)))), h2cRequest('/2', 'web.prod'));
+  assert.equal(text(rewriter.pushResponse(bytes(ok('two')))), '');
+  assert.equal(rewriter.rewritten, 2);
+});
+
+test('pipelined plain, upgrade and plain requests: each answer is matched to its request', () => {
+  const requests = `GET /a HTTP/1.1\r\nHost: 10.0.0.1\r\n\r\n${h2cRequest('/b')}GET /c HTTP/1.1\r\n\r\n`;
+  const answerA = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nHTTP/\r\n0\r\nX-T: 1\r\n\r\n';
+  const expected = `GET /a HTTP/1.1\r\nHost: web.prod\r\n\r\n${h2cRequest('/b', 'web.prod')}GET /c HTTP/1.1\r\nHost: web.prod\r\n\r\n`;
+  for (const cuts of [1, 3, 17, 200]) {
+    const { sent, rewriter } = converse(
+      [{ client: requests }, { server: answerA + ok('b') + ok('c') }],
+      cuts,
+    );
+    assert.equal(sent, expected, `cuts ${cuts}`);
+    assert.equal(rewriter.rewritten, 3);
+    assert.equal(rewriter.passthrough, false);
+  }
+});
+
+test('a 101 after pipelined answers switches: held bytes go out unchanged', () => {
+  const preface = 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00';
+  const requests = `GET /a HTTP/1.1\r\nHost: 10.0.0.1\r\n\r\n${h2cRequest('/b')}${preface}`;
+  for (const cuts of [1, 5, 64]) {
+    const { sent, rewriter } = converse(
+      [{ client: requests }, { server: `${ok('a')}${SWITCHING}\x00\x00\x06\x04\x00\x00\x00\x00\x00` }],
+      cuts,
+    );
+    assert.equal(sent, `GET /a HTTP/1.1\r\nHost: web.prod\r\n\r\n${h2cRequest('/b', 'web.prod')}${preface}`);
+    assert.equal(rewriter.passthroughReason, 'switched');
+  }
+});
+
+test('100 Continue does not answer the request; the final status does', () => {
+  const post = 'POST /up HTTP/1.1\r\nHost: 10.0.0.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n';
+  const rewriter = new HostRewriter(WEB);
+  assert.equal(text(rewriter.push(bytes(post))), post.replace('10.0.0.1', 'web.prod'));
+  assert.equal(text(rewriter.pushResponse(bytes('HTTP/1.1 100 Continue\r\n\r\n'))), '');
+  assert.equal(
+    text(rewriter.push(bytes(`hello${h2cRequest('/next')}GET /after HTTP/1.1\r\n\r\n`))),
+    `hello${h2cRequest('/next', 'web.prod')}`,
+  );
+  // The POST's final answer (after its 100) must not be taken for the upgrade's.
+  assert.equal(text(rewriter.pushResponse(bytes(ok('stored')))), '');
+  assert.equal(rewriter.awaitingAnswer, true);
+  // An interim answer to the upgrade request decides nothing either.
+  assert.equal(text(rewriter.pushResponse(bytes('HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\n'))), '');
+  assert.equal(
+    text(rewriter.pushResponse(bytes(ok('next')))),
+    'GET /after HTTP/1.1\r\nHost: web.prod\r\n\r\n',
+  );
+});
+
+test('an upgrade request with a body waits only after its body, and a 101 is honoured', () => {
+  const body = 'x'.repeat(300);
+  const head = `POST /u HTTP/1.1\r\nHost: 10.0.0.1\r\nUpgrade: h2c\r\nContent-Length: ${body.length}\r\n\r\n`;
+  const { sent, rewriter } = converse([{ client: head + body + 'h2 frames' }, { server: SWITCHING }], 7);
+  assert.equal(sent, head.replace('10.0.0.1', 'web.prod') + body + 'h2 frames');
+  assert.equal(rewriter.passthroughReason, 'switched');
+});
+
+test('the answer to HEAD has no body, even with a Content-Length', () => {
+  const requests = `HEAD /big HTTP/1.1\r\nHost: 10.0.0.1\r\n\r\n${h2cRequest('/b')}GET /c HTTP/1.1\r\n\r\n`;
+  const answers = 'HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n' + ok('b') + ok('c');
+  const { sent, rewriter } = converse([{ client: requests }, { server: answers }]);
+  assert.equal(sent.endsWith('GET /c HTTP/1.1\r\nHost: web.prod\r\n\r\n'), true);
+  assert.equal(rewriter.rewritten, 3);
+});
+
+test('204 and 304 answers have no body', () => {
+  const requests = `GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n${h2cRequest('/c')}GET /d HTTP/1.1\r\n\r\n`;
+  const answers =
+    'HTTP/1.1 204 No Content\r\nContent-Length: 7\r\n\r\nHTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n' +
+    ok('c');
+  const { sent } = converse([{ client: requests }, { server: answers }], 3);
+  assert.equal(sent.endsWith('GET /d HTTP/1.1\r\nHost: web.prod\r\n\r\n'), true);
+});
+
+test('response bodies are skipped by their length, whatever they contain', () => {
+  const fake = `${SWITCHING}HTTP/1.1 200 OK\r\n\r\n`;
+  const chunkedFake = `HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n${fake.length.toString(16)};x=y\r\n${fake}\r\n0\r\nTrailer: ${'t'.repeat(100)}\r\n\r\n`;
+  const requests = `GET /a HTTP/1.1\r\n\r\n${h2cRequest('/b')}GET /c HTTP/1.1\r\n\r\n${h2cRequest('/d')}GET /e HTTP/1.1\r\n\r\n`;
+  const answers = ok(fake) + chunkedFake + ok('d') + ok('e');
+  for (const cuts of [1, 2, 9, 31]) {
+    const { sent, rewriter } = converse([{ client: requests }, { server: answers }], cuts);
+    assert.equal(rewriter.rewritten, 5, `cuts ${cuts}`);
+    assert.equal(rewriter.passthrough, false, `cuts ${cuts}`);
+    assert.equal(sent.endsWith('GET /e HTTP/1.1\r\nHost: web.prod\r\n\r\n'), true);
+  }
+});
+
+test('an answer without a length ends at close: a later upgrade request switches to passthrough', () => {
+  const rewriter = new HostRewriter(WEB);
+  rewriter.push(bytes('GET /stream HTTP/1.1\r\nHost: 10.0.0.1\r\n\r\n'));
+  assert.equal(text(rewriter.pushResponse(bytes('HTTP/1.1 200 OK\r\n\r\nstreaming...'))), '');
+  assert.equal(rewriter.watchingResponses, false);
+  // Keep-alive requests are still rewritten; an upgrade request can no longer be answered, so
+  // whatever follows it is not touched (and not held).
+  assert.equal(
+    text(rewriter.push(bytes('GET /x HTTP/1.1\r\n\r\n'))),
+    'GET /x HTTP/1.1\r\nHost: web.prod\r\n\r\n',
+  );
+  const after = 'GET /y HTTP/1.1\r\nHost: 1.2.3.4\r\n\r\n';
+  assert.equal(text(rewriter.push(bytes(h2cRequest('/u') + after))), h2cRequest('/u', 'web.prod') + after);
+  assert.equal(rewriter.passthroughReason, 'unanswered');
+});
+
+test('answers that are not HTTP/1.x stop the tracking, and held bytes are released unchanged', () => {
+  const rewriter = new HostRewriter(WEB);
+  const after = 'GET /y HTTP/1.1\r\nHost: 1.2.3.4\r\n\r\n';
+  assert.equal(text(rewriter.push(bytes(h2cRequest('/u') + after))), h2cRequest('/u', 'web.prod'));
+  assert.equal(text(rewriter.pushResponse(bytes('\x00\x00\x12\x04'))), after);
+  assert.equal(rewriter.passthroughReason, 'unanswered');
+});
+
+test('more than MAX_HELD_BYTES after an upgrade request: everything goes out unchanged, in order', () => {
+  const rewriter = new HostRewriter(WEB);
+  assert.equal(text(rewriter.push(bytes(h2cRequest('/u')))), h2cRequest('/u', 'web.prod'));
+  const first = Buffer.alloc(MAX_HELD_BYTES - 10, 0x61);
+  assert.deepEqual(rewriter.push(first), []);
+  const second = Buffer.alloc(20, 0x62);
+  assert.deepEqual(Buffer.concat(rewriter.push(second)), Buffer.concat([first, second]));
+  assert.equal(rewriter.passthroughReason, 'hold-limit');
+});
+
+test('when the ingress ends without answering, held bytes are released unchanged', () => {
+  const rewriter = new HostRewriter(WEB);
+  const after = 'GET /y HTTP/1.1\r\nHost: 1.2.3.4\r\n\r\n';
+  rewriter.push(bytes(h2cRequest('/u') + after));
+  assert.equal(text(rewriter.abandon()), after);
+  assert.equal(rewriter.passthrough, true);
+  // Without an upgrade waiting, the end of answers changes nothing for plain requests.
+  const plain = new HostRewriter(WEB);
+  assert.deepEqual(plain.abandon(), []);
+  assert.equal(text(plain.push(bytes('GET / HTTP/1.1\r\n\r\n'))), 'GET / HTTP/1.1\r\nHost: web.prod\r\n\r\n');
+});
+
+test('the HTTP/2 prior-knowledge preface is passed through and named', () => {
+  const preface = 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x12\x04\x00\x00\x00\x00\x00';
+  const { out, rewriter } = run(preface, [4, 11]);
+  assert.equal(out, preface);
+  assert.equal(rewriter.passthroughReason, 'h2c');
+  assert.equal(rewriter.watchingResponses, false);
+});
+
+test('a conversation with upgrades and every answer shape gives the same result at every split', () => {
+  const requests =
+    `POST /a HTTP/1.1\r\nHost: 10.0.0.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc` +
+    `HEAD /b HTTP/1.1\r\n\r\n${h2cRequest('/c')}GET /d HTTP/1.1\r\nHost: 10.0.0.1\r\n\r\n`;
+  const answers =
+    'HTTP/1.1 100 Continue\r\n\r\n' +
+    ok('a') +
+    'HTTP/1.1 200 OK\r\nContent-Length: 77\r\n\r\n' +
+    'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n' +
+    ok('d');
+  const expected = converse([{ client: requests }, { server: answers }]).sent;
+  assert.equal(expected.match(/Host: web\.prod/g)?.length, 4);
+  for (let cut = 1; cut < answers.length; cut++) {
+    const rewriter = new HostRewriter(WEB);
+    const sent = [...rewriter.push(bytes(requests))];
+    sent.push(...rewriter.pushResponse(bytes(answers.slice(0, cut))));
+    sent.push(...rewriter.pushResponse(bytes(answers.slice(cut))));
+    sent.push(...rewriter.end());
+    assert.equal(text(sent), expected, `answers cut at ${cut}`);
+    assert.equal(rewriter.passthrough, false);
+  }
+});
+
+test('whatever the answers are, the requests go out whole and in order, only Host lines changed', () => {
+  const rand = seededRandom(2024);
+  const requests =
+    `GET /a HTTP/1.1\r\nHost: 10.0.0.1\r\n\r\n${h2cRequest('/b')}` +
+    `POST /c HTTP/1.1\r\nContent-Length: 4\r\n\r\nbody${h2cRequest('/d')}GET /e HTTP/1.1\r\n\r\n`;
+  const base = bytes(
+    'HTTP/1.1 100 Continue\r\n\r\n' + ok('a') + ok('b', 'X: 1\r\n') + SWITCHING + ok('d') + ok('e'),
+  );
+  const alphabet = bytes('\r\n:; \t01HTP/.-\x00');
+  const stripHosts = (s: string) =>
+    s
+      .split('\n')
+      .filter((line) => !/^host:/i.test(line))
+      .join('\n');
+  for (let round = 0; round < 400; round++) {
+    const answers = Buffer.from(base);
+    for (let m = 0; m < 1 + Math.floor(rand() * 4); m++)
+      answers[Math.floor(rand() * answers.length)] = alphabet[Math.floor(rand() * alphabet.length)] as number;
+    const rewriter = new HostRewriter(WEB);
+    const sent: Buffer[] = [];
+    const input = bytes(requests);
+    let r = 0;
+    let a = 0;
+    while (r < input.length || a < answers.length) {
+      if (r < input.length && (a >= answers.length || rand() < 0.5)) {
+        const n = 1 + Math.floor(rand() * 40);
+        sent.push(...rewriter.push(input.subarray(r, r + n)));
+        r += n;
+      } else {
+        const n = 1 + Math.floor(rand() * 40);
+        sent.push(...rewriter.pushResponse(answers.subarray(a, a + n)));
+        a += n;
+      }
+    }
+    sent.push(...rewriter.end());
+    assert.equal(stripHosts(text(sent)), stripHosts(requests), `round ${round}`);
   }
 });
