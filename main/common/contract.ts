@@ -33,6 +33,13 @@ export interface EndpointView {
   last_error: UserFacingError | null;
   /** Median time from accept to ConnResponse over recent connections, ms. */
   upgrade_ms_p50: number | null;
+  /** RFC 3339 time of the last connection the ingress accepted, or null before the first. */
+  last_ok_at: string | null;
+  /**
+   * Code of the last failure, kept after later successes (unlike `last_error`): the ngrok code of a
+   * refused ConnResponse (ERR_NGROK_…), or ngrokd's own code when ngrok gave none (INGRESS_RESET…).
+   */
+  last_ingress_error: string | null;
 }
 
 /**
@@ -65,6 +72,11 @@ export interface StatusView {
   last_error: UserFacingError | null;
   /** Every current problem, most recent first (api, ingress, hosts, listeners). */
   errors: UserFacingError[];
+  /**
+   * What to know or fix before it becomes an error, most recent first (a failed certificate renewal
+   * with the time left; polls held back by the API budget). They never make the state worse.
+   */
+  warnings: UserFacingError[];
   totals: { bytes_in: number; bytes_out: number; connections: number };
 }
 

@@ -11,6 +11,8 @@ export const ERROR_CODES = {
   RATE_LIMITED: 'ngrok API rate limit reached',
   API_UNAVAILABLE: 'ngrok API unreachable',
   API_ERROR: 'ngrok API error',
+  API_THROTTLED: 'ngrok API requests held back to stay under the rate limit',
+  CERT_RENEWAL: 'Client certificate renewal failing',
   INGRESS_UNTRUSTED: 'Binding ingress certificate not trusted',
   CLIENT_CERT_REJECTED: 'Client certificate rejected by the binding ingress',
   INGRESS_UNREACHABLE: 'Binding ingress unreachable',

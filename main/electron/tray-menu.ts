@@ -2,7 +2,7 @@
  * The tray's context menu as a pure function of the state. Under Linux AppIndicator /
  * StatusNotifierItem a click on the icon may never reach the app, so the menu alone carries
  * everything essential: the On/Off toggle, every endpoint with its copy actions, the current
- * problem, the window, settings, the helper and Quit.
+ * problem and warning, the window, settings, the helper and Quit.
  */
 import type { EndpointView, EngineState, StateSnapshot } from '../common/contract.ts';
 import type { UserFacingError } from '../common/errors.ts';
@@ -76,10 +76,13 @@ function endpointItem(e: EndpointView, actions: TrayActions): MenuTemplateItem {
   };
 }
 
-function problemItems(errors: readonly UserFacingError[], actions: TrayActions): MenuTemplateItem[] {
+function problemItems(
+  errors: readonly UserFacingError[],
+  actions: TrayActions,
+  prefix = 'Needs attention: ',
+): MenuTemplateItem[] {
   const first = errors[0];
   if (first === undefined) return [];
-  const prefix = 'Needs attention: ';
   const more = errors.length > 1 ? ` (+${errors.length - 1} more)` : '';
   const message = truncate(first.message, MAX_LABEL - prefix.length - more.length);
   return [
@@ -116,6 +119,8 @@ export function buildTrayMenu(
       click: () => actions.setEnabled(!status.enabled),
     },
     ...problemItems(status.errors, actions),
+    // Absent from a daemon older than this shell.
+    ...problemItems(status.warnings ?? [], actions, 'Warning: '),
     { type: 'separator' },
   ];
   if (status.enabled) {
@@ -155,6 +160,7 @@ export function trayMenuKey(snapshot: StateSnapshot, options: TrayMenuOptions): 
     status.endpoint_count,
     options.helperInstalled,
     status.errors.map((e) => [e.code, e.message]),
+    (status.warnings ?? []).map((e) => [e.code, e.message]),
     endpoints
       .slice(0, cap)
       .map((e) => [e.hostname, e.ip, e.listen_port, e.port, e.url, e.listening, e.last_error?.message]),
@@ -163,7 +169,7 @@ export function trayMenuKey(snapshot: StateSnapshot, options: TrayMenuOptions): 
 
 /** The tray tooltip: one line. */
 export function trayToolTip(snapshot: StateSnapshot): string {
-  const problem = snapshot.status.errors[0];
+  const problem = snapshot.status.errors[0] ?? snapshot.status.warnings?.[0];
   return problem === undefined ? headline(snapshot) : `${headline(snapshot)}: ${problem.message}`;
 }
 

@@ -5,6 +5,14 @@
  * with backoff after a failure; when the API is down whatever works keeps running. Besides, the
  * interface's subnet is checked against this machine's networks on every pass and every few seconds
  * (watchNetwork): a VPN or Docker network that comes to overlap it is a `network` problem.
+ *
+ * What the API client reports becomes problems as it happens: the first failed attempt of any
+ * request (a timeout, a 5xx, a 429) is the current `api` problem while the client retries, and the
+ * first answer clears it. After every pass the certificate's renewal state is the `certificate`
+ * problem (a warning, an error near expiry) and polls held back by the API budget the `budget`
+ * warning. When the next poll comes is `nextPollDelay`: the interval ±10 % (so daemons sharing an
+ * account drift apart), a backoff after failures, never sooner than ngrok's `Retry-After`, and
+ * sooner when the certificate's renewal is due before it.
  */
 import { join } from 'node:path';
 import { toUserFacing, type UserFacingError } from '../common/errors.ts';
@@ -12,10 +20,13 @@ import type { InterfaceSpec, PrivilegedOps } from '../common/privileged.ts';
 import type { Logger } from './log.ts';
 import { Ipam, MAPPINGS_FILE } from './ipam.ts';
 import { NgrokApiError } from './api/api-errors.ts';
+import type { Random } from './api/backoff.ts';
+import type { BudgetStats } from './api/budget.ts';
+import type { NgrokApi } from './api/ngrok-api.ts';
 import { discoverEndpoints, type DesiredEndpoint } from './api/discovery.ts';
 import { EndpointListener } from './forwarder/endpoint-listener.ts';
 import type { IngressSession } from './ingress-session.ts';
-import type { Problems } from './problems.ts';
+import type { ProblemSource, Problems, Severity } from './problems.ts';
 import type { EndpointFacts } from './status-view.ts';
 
 /**
@@ -30,6 +41,71 @@ const LISTEN_CONCURRENCY = 256;
  * cannot miss an event the way an overflowing multicast socket does.
  */
 export const NETWORK_CHECK_INTERVAL_MS = 5_000;
+
+/** Polls come at the interval ±10 %, so daemons started together drift apart. */
+export const POLL_JITTER = 0.1;
+/** The first retry after a failure; it doubles with every failure in a row, up to 2^8 times this. */
+const FAILURE_BACKOFF_MS = 1000;
+/** A renewal that is due is polled for at most this often. */
+const MIN_RENEWAL_POLL_MS = 1000;
+
+/** What the next poll's timing needs to know of the last failure. */
+export interface PollFailure {
+  /** ngrok said too many requests (429 / ERR_NGROK_225 / ERR_NGROK_226). */
+  throttled: boolean;
+  /** ngrok's `Retry-After`, when it sent one. */
+  retryAfterMs: number | undefined;
+}
+
+/**
+ * Milliseconds until the next poll. Without failures: the interval ±10 %. After `failures` in a row
+ * the backoff is 1 s, 2 s, 4 s … (at most 256 s), also ±10 %: sooner than a long interval for an
+ * outage, but never sooner than the interval for a throttled one (then it only grows). Never sooner
+ * than ngrok's `Retry-After`; sooner than all that when the certificate's renewal is due first.
+ */
+export function nextPollDelay(input: {
+  pollMs: number;
+  failures: number;
+  failure: PollFailure | null;
+  /** Until the certificate may be renewed (null: no certificate). */
+  renewalInMs: number | null;
+  random: Random;
+}): number {
+  const { pollMs, failures, failure } = input;
+  const backoff = FAILURE_BACKOFF_MS * 2 ** Math.min(Math.max(failures - 1, 0), 8);
+  const base =
+    failures === 0
+      ? pollMs
+      : failure?.throttled === true
+        ? Math.max(pollMs, backoff)
+        : Math.min(pollMs, backoff);
+  let delay = base * (1 - POLL_JITTER + 2 * POLL_JITTER * input.random());
+  if (input.renewalInMs !== null) delay = Math.min(delay, Math.max(input.renewalInMs, MIN_RENEWAL_POLL_MS));
+  if (failure?.retryAfterMs !== undefined) delay = Math.max(delay, failure.retryAfterMs);
+  return Math.round(delay);
+}
+
+/**
+ * The `budget` warning for a pass that made `requests` requests, `waitedMs` of them waiting for the
+ * budget, `pollSeconds` apart; null when polls are not held back by it. Waiting alone is not
+ * enough (a big first discovery waits once): the polls must ask for more than the budget's rate.
+ */
+export function budgetWarning(pass: {
+  requests: number;
+  waitedMs: number;
+  pollSeconds: number;
+  perMinute: number;
+}): UserFacingError | null {
+  const { requests, perMinute } = pass;
+  const demand = (requests * 60) / pass.pollSeconds;
+  if (pass.waitedMs <= 0 || demand <= perMinute) return null;
+  const enough = Math.ceil((requests * 60) / perMinute);
+  return {
+    code: 'API_THROTTLED',
+    message: `ngrok API requests are being held back to stay under ngrok's rate limit: each poll makes ${requests} request${requests === 1 ? '' : 's'}, every ${pass.pollSeconds} s that is ${Math.round(demand)} a minute, over this daemon's budget of ${perMinute} a minute (ngrok allows 120 for the whole account), so polls come less often than bound_endpoints.poll_interval says`,
+    fix: `Raise bound_endpoints.poll_interval to at least ${enough} s (or narrow bound_endpoints.selectors so fewer endpoints match).`,
+  };
+}
 
 interface ActiveEndpoint {
   desired: DesiredEndpoint;
@@ -55,6 +131,12 @@ export interface ReconcilerOptions {
   logger: Logger;
   stateDir: string;
   plan(): ReconcilePlan;
+  /** `connections.idle_timeout` for an endpoint's hostname, ms (0: none); default none. */
+  idleTimeoutMs?: (hostname: string) => number;
+  /** Poll jitter; default Math.random. */
+  random?: Random;
+  /** The clock of poll times and problems; default Date.now. */
+  now?: () => number;
 }
 
 function sameEntries(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
@@ -76,6 +158,12 @@ export class Reconciler {
   #rerun = false;
   #stopped = false;
   #failures = 0;
+  /** Why the last pass failed, when it did. */
+  #lastFailure: PollFailure | null = null;
+  /** The delay of the poll scheduled last, null when none is. */
+  #nextPollMs: number | null = null;
+  readonly #random: Random;
+  readonly #now: () => number;
   /** The interface whose subnet is watched (watchNetwork), its timer and the check running. */
   #network: InterfaceSpec | null = null;
   #networkTimer: NodeJS.Timeout | undefined;
@@ -83,6 +171,21 @@ export class Reconciler {
 
   constructor(options: ReconcilerOptions) {
     this.#o = options;
+    this.#random = options.random ?? Math.random;
+    this.#now = options.now ?? Date.now;
+    // A failed attempt is the current problem now, while the client retries; any answer clears it.
+    // Failures that are answers (a 404, a bad key) are the pass's to report.
+    options.session.observeApi({
+      attemptFailed: (failure) => {
+        if (failure.retryClass !== 'none') options.problems.fail('api', failure);
+      },
+      succeeded: () => options.problems.clear('api'),
+    });
+  }
+
+  /** In how many ms the next poll comes (as scheduled after the last pass), null when none is scheduled. */
+  get nextPollInMs(): number | null {
+    return this.#nextPollMs;
   }
 
   /** When discovery last succeeded. */
@@ -119,11 +222,13 @@ export class Reconciler {
   /** Forget past failures: the next poll waits the full interval (a new API key). */
   resetBackoff(): void {
     this.#failures = 0;
+    this.#lastFailure = null;
   }
 
   /** No poll until the next pass schedules one (turned off). */
   cancelPoll(): void {
     clearTimeout(this.#timer);
+    this.#nextPollMs = null;
   }
 
   /**
@@ -201,10 +306,17 @@ export class Reconciler {
 
   #schedule(): void {
     const plan = this.#o.plan();
+    this.#nextPollMs = null;
     if (this.#stopped || !plan.enabled || this.#o.session.api === null) return;
-    const poll = plan.pollInterval * 1000;
-    // After failures retry sooner than a long poll interval, backing off: 1 s, 2 s, 4 s … up to the interval.
-    const delay = this.#failures === 0 ? poll : Math.min(poll, 1000 * 2 ** Math.min(this.#failures - 1, 8));
+    const renewalAt = this.#o.session.nextRenewalAt();
+    const delay = nextPollDelay({
+      pollMs: plan.pollInterval * 1000,
+      failures: this.#failures,
+      failure: this.#lastFailure,
+      renewalInMs: renewalAt === null ? null : renewalAt - this.#now(),
+      random: this.#random,
+    });
+    this.#nextPollMs = delay;
     this.#timer = setTimeout(() => void this.reconcile(), delay);
     this.#timer.unref?.();
   }
@@ -248,28 +360,68 @@ export class Reconciler {
   /** The endpoints that should exist now, or null when they cannot be known (keep the current set). */
   async #discover(): Promise<DesiredEndpoint[] | null> {
     const plan = this.#o.plan();
-    if (!plan.enabled) return [];
     const { session, problems } = this.#o;
+    if (!plan.enabled) {
+      problems.clear('budget');
+      return [];
+    }
     const api = session.api;
     if (api === null) return null;
+    const before = api.budget.stats();
     try {
       const operator = await session.ensureOperator(plan.selectors);
       const discovery = await discoverEndpoints(api, operator.operatorId);
-      this.#lastPollAt = new Date().toISOString();
+      this.#lastPollAt = new Date(this.#now()).toISOString();
       const problem = discovery.problems[0];
       if (problem !== undefined) problems.set('discovery', problem as UserFacingError);
       else problems.clear('discovery');
       problems.clear('api');
       this.#failures = 0;
+      this.#lastFailure = null;
       return discovery.endpoints;
     } catch (err) {
       this.#failures++;
+      this.#lastFailure = {
+        throttled: err instanceof NgrokApiError && err.retryClass === 'throttled',
+        retryAfterMs: err instanceof NgrokApiError ? err.retryAfterMs : undefined,
+      };
       // The registration is gone: register again on the next pass.
       if (err instanceof NgrokApiError && err.status === 404) session.forgetOperator();
       problems.fail('api', err);
       this.#o.logger.warn({ err: toUserFacing(err) }, 'discovery failed; keeping current endpoints');
       return null;
+    } finally {
+      const renewal = session.renewalProblem();
+      if (renewal === null) problems.clear('certificate');
+      else this.#setProblem('certificate', renewal.problem, renewal.severity);
+      this.#noteBudget(api, before, plan.pollInterval);
     }
+  }
+
+  /** The `budget` warning after a pass that began with the budget at `before`. */
+  #noteBudget(api: NgrokApi, before: BudgetStats, pollSeconds: number): void {
+    const after = api.budget.stats();
+    const warning = budgetWarning({
+      requests: after.taken - before.taken,
+      waitedMs: after.waitedMs - before.waitedMs,
+      pollSeconds,
+      perMinute: api.budget.policy.perMinute,
+    });
+    if (warning === null) this.#o.problems.clear('budget');
+    else this.#setProblem('budget', { ...warning, at: new Date(this.#now()).toISOString() }, 'warning');
+  }
+
+  /** Replaced only when it changed, so its time says when it began and the state feed stays quiet. */
+  #setProblem(source: ProblemSource, problem: UserFacingError, severity: Severity): void {
+    const { problems } = this.#o;
+    const current = problems.get(source);
+    if (
+      current?.message === problem.message &&
+      current.fix === problem.fix &&
+      problems.severity(source) === severity
+    )
+      return;
+    problems.set(source, problem, severity);
   }
 
   /** hostname → IP for every desired endpoint (kept across passes, saved), or null when IPAM failed. */
@@ -323,6 +475,7 @@ export class Reconciler {
         address: entry.desired.address,
         dialer,
         logger: this.#o.logger,
+        idleTimeoutMs: this.#o.idleTimeoutMs?.(entry.desired.address.hostname) ?? 0,
       });
       entry.problem = null;
     } catch (err) {

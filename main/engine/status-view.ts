@@ -34,6 +34,8 @@ export interface StatusFacts {
   lastPollAt: string | null;
   /** The engine's own current errors, one per source. */
   errors: readonly UserFacingError[];
+  /** The engine's current warnings, one per source (they leave the state as it is). */
+  warnings?: readonly UserFacingError[];
 }
 
 /** Errors of the shared ingress: one endpoint's is everybody's until a connection gets through. */
@@ -65,6 +67,8 @@ export function endpointView(e: EndpointFacts): EndpointView {
     errors: counters?.errors ?? 0,
     last_error: e.problem ?? counters?.last_error ?? null,
     upgrade_ms_p50: counters?.upgrade_ms_p50 ?? null,
+    last_ok_at: counters?.last_ok_at ?? null,
+    last_ingress_error: counters?.last_ingress_error ?? null,
   };
 }
 
@@ -140,6 +144,7 @@ export function statusView(
     last_poll_at: facts.lastPollAt,
     last_error: errors[0] ?? null,
     errors,
+    warnings: [...(facts.warnings ?? [])].sort((a, b) => (b.at ?? '').localeCompare(a.at ?? '')),
     totals,
   };
 }

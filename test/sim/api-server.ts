@@ -2,6 +2,12 @@
  * Fake ngrok REST API (shared/ngrok-protocol.md §1) over plain HTTP on loopback: Bearer auth,
  * `Ngrok-Version: 2`, ngrok's error body, operators with CSR signing, bound endpoint discovery and
  * `limit`/`before_id` pagination with full-URL `next_page_uri`. Test controls are plain methods.
+ *
+ * Faults (§1, §5): injected failures (any status and ngrok code, `Retry-After` in seconds, as an
+ * HTTP date or absent), requests that hang (accepted, never answered), failing renewals (PATCHes
+ * carrying a CSR), ngrok's per-account budget (429 ERR_NGROK_226 beyond N requests per rolling
+ * 60 s) and a limit of simultaneous requests (429 ERR_NGROK_225). Certificates have a configurable
+ * lifetime, down to seconds; the clock is injectable, so a test can run the API in virtual time.
  */
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
@@ -13,7 +19,7 @@ import type { CertificateAuthority } from './ca.ts';
 import { closeServer, defaultBackend, listen } from './backends.ts';
 import type { BackendTarget } from './backends.ts';
 
-const DAY_MS = 86_400_000;
+const DAY_S = 86_400;
 const MAX_PAGE = 100;
 const MAX_BODY = 1024 * 1024;
 /** The simulator's own codes for body validation; the real ones are not documented. */
@@ -68,20 +74,29 @@ export interface SimOperator {
 }
 
 export interface InjectedFailure {
-  status: number;
+  /** Default 500; ignored with `hang`. */
+  status?: number;
+  /** Accept the request and never answer it (until the server closes). */
+  hang?: boolean;
   /** Defaults by status: 429 → ERR_NGROK_226, otherwise ERR_NGROK_<status>. */
   errorCode?: string;
   msg?: string;
+  /** Sent as `Retry-After: <seconds>`. */
   retryAfterSeconds?: number;
+  /** Sent as `Retry-After: <HTTP date>` (wins over retryAfterSeconds). */
+  retryAfterDate?: Date;
   /** Only requests whose path starts with one of these (default: every request). */
   paths?: string[];
   methods?: string[];
+  /** Only certificate renewals: PATCHes whose body carries `binding.csr`. */
+  renewalsOnly?: boolean;
 }
 
 export interface RequestLogEntry {
   method: string;
   path: string;
   query: string;
+  /** 0 while unanswered (a hanging request stays 0). */
   status: number;
   at: number;
 }
@@ -267,9 +282,15 @@ export interface ApiServerOptions {
   /** What operators get in `binding.ingress_endpoint`. */
   ingressEndpoint?: string;
   certLifetimeDays?: number;
+  /** Wins over certLifetimeDays. */
+  certLifetimeSeconds?: number;
   /** Enforce ngrok's per-account budget (120 per rolling 60 s); off by default. */
   rateLimitPerMinute?: number;
+  /** More requests in flight than this are refused with 429 ERR_NGROK_225; off by default. */
+  maxConcurrentRequests?: number;
   delayMs?: number;
+  /** The clock of the request log, the rate limit and certificate validity; default Date.now. */
+  now?: () => number;
 }
 
 export class ApiServer {
@@ -278,8 +299,10 @@ export class ApiServer {
   readonly store: EndpointStore;
   ingressEndpoint: string;
   /** Lifetime of certificates issued from now on (fractional and negative values allowed). */
-  certLifetimeDays: number;
+  certLifetimeSeconds: number;
   rateLimitPerMinute: number | undefined;
+  maxConcurrentRequests: number | undefined;
+  readonly now: () => number;
   /** Latency added to every request. */
   delayMs: number;
   endpointUrlFields: EndpointUrlFields = 'both';
@@ -289,16 +312,28 @@ export class ApiServer {
   private operatorSeq = 0;
   private readonly failures: { remaining: number; failure: InjectedFailure }[] = [];
   private readonly server: http.Server;
+  private inFlight = 0;
 
   constructor(options: ApiServerOptions) {
     this.apiKey = options.apiKey;
     this.clientCa = options.clientCa;
     this.store = options.store ?? new EndpointStore();
     this.ingressEndpoint = options.ingressEndpoint ?? 'kubernetes-binding-ingress.ngrok.io:443';
-    this.certLifetimeDays = options.certLifetimeDays ?? 365;
+    this.certLifetimeSeconds = options.certLifetimeSeconds ?? (options.certLifetimeDays ?? 365) * DAY_S;
     this.rateLimitPerMinute = options.rateLimitPerMinute;
+    this.maxConcurrentRequests = options.maxConcurrentRequests;
+    this.now = options.now ?? Date.now;
     this.delayMs = options.delayMs ?? 0;
     this.server = http.createServer((req, res) => void this.handle(req, res));
+  }
+
+  /** certLifetimeSeconds in days. */
+  get certLifetimeDays(): number {
+    return this.certLifetimeSeconds / DAY_S;
+  }
+
+  set certLifetimeDays(days: number) {
+    this.certLifetimeSeconds = days * DAY_S;
   }
 
   static async start(options: ApiServerOptions): Promise<ApiServer> {
@@ -331,7 +366,7 @@ export class ApiServer {
   }
 
   /** Requests received in the rolling 60 s before `now` (what ngrok's rate limit counts). */
-  requestsInLastMinute(now = Date.now()): number {
+  requestsInLastMinute(now = this.now()): number {
     let count = 0;
     for (
       let i = this.requestLog.length - 1;
@@ -356,10 +391,12 @@ export class ApiServer {
       path: target.pathname,
       query: target.search,
       status: 0,
-      at: Date.now(),
+      at: this.now(),
     };
     this.requestLog.push(entry);
-    let reply: Reply;
+    this.inFlight++;
+    res.once('close', () => this.inFlight--);
+    let reply: Reply | 'hang';
     let headers: Record<string, string> = {};
     try {
       const raw = await readBody(req);
@@ -381,6 +418,7 @@ export class ApiServer {
         },
       };
     }
+    if (reply === 'hang') return; // accepted, never answered: the client's timeout is the test
     entry.status = reply.status;
     if (reply.body === undefined) {
       res.writeHead(reply.status, headers).end();
@@ -390,7 +428,7 @@ export class ApiServer {
     }
   }
 
-  private async route(req: http.IncomingMessage, target: URL, raw: string): Promise<Reply> {
+  private async route(req: http.IncomingMessage, target: URL, raw: string): Promise<Reply | 'hang'> {
     const auth = req.headers.authorization;
     if (auth === undefined || auth === '')
       throw new ApiFailure(
@@ -411,7 +449,9 @@ export class ApiServer {
       );
     if (this.rateLimitPerMinute !== undefined && this.requestsInLastMinute() > this.rateLimitPerMinute)
       throw rateLimited(undefined);
-    this.failInjected(req.method ?? '', target.pathname);
+    if (this.maxConcurrentRequests !== undefined && this.inFlight > this.maxConcurrentRequests)
+      throw new ApiFailure(429, 'ERR_NGROK_225', defaultMessage('ERR_NGROK_225', 429));
+    if (this.failInjected(req.method ?? '', target.pathname, raw) === 'hang') return 'hang';
 
     const method = req.method ?? '';
     const parts = target.pathname.split('/').filter((p) => p !== '');
@@ -457,29 +497,38 @@ export class ApiServer {
     throw new ApiFailure(404, 'ERR_NGROK_404', `No such API route: ${method} ${target.pathname}`);
   }
 
-  private failInjected(method: string, path: string): void {
+  /** Throws the next matching injected failure, or says to hang; returns when none matches. */
+  private failInjected(method: string, path: string, raw: string): 'hang' | undefined {
+    const renewal = method === 'PATCH' && carriesCsr(raw);
     const match = this.failures.find(
       ({ remaining, failure }) =>
         remaining > 0 &&
         (failure.paths === undefined || failure.paths.some((p) => path.startsWith(p))) &&
-        (failure.methods === undefined || failure.methods.includes(method)),
+        (failure.methods === undefined || failure.methods.includes(method)) &&
+        (failure.renewalsOnly !== true || renewal),
     );
-    if (match === undefined) return;
+    if (match === undefined) return undefined;
     match.remaining--;
     const f = match.failure;
-    if (f.status === 429 && f.errorCode === undefined && f.msg === undefined)
-      throw rateLimited(f.retryAfterSeconds);
-    const headers: Record<string, string> =
-      f.retryAfterSeconds === undefined ? {} : { 'retry-after': String(f.retryAfterSeconds) };
-    const code = f.errorCode ?? (f.status === 429 ? 'ERR_NGROK_226' : `ERR_NGROK_${f.status}`);
-    throw new ApiFailure(f.status, code, f.msg ?? defaultMessage(code, f.status), headers);
+    if (f.hang === true) return 'hang';
+    const status = f.status ?? 500;
+    const retryAfter =
+      f.retryAfterDate !== undefined
+        ? f.retryAfterDate.toUTCString()
+        : f.retryAfterSeconds === undefined
+          ? undefined
+          : String(f.retryAfterSeconds);
+    if (status === 429 && f.errorCode === undefined && f.msg === undefined) throw rateLimited(retryAfter);
+    const headers: Record<string, string> = retryAfter === undefined ? {} : { 'retry-after': retryAfter };
+    const code = f.errorCode ?? (status === 429 ? 'ERR_NGROK_226' : `ERR_NGROK_${status}`);
+    throw new ApiFailure(status, code, f.msg ?? defaultMessage(code, status), headers);
   }
 
   // ---- operators ---------------------------------------------------------------------------------
 
   private async createOperator(raw: unknown): Promise<Reply> {
     const body = parseOperatorBody(raw);
-    const now = rfc3339(new Date());
+    const now = rfc3339(new Date(this.now()));
     const operator: SimOperator = {
       id: newId('k8sop'),
       seq: ++this.operatorSeq,
@@ -510,7 +559,7 @@ export class ApiServer {
       enabledFeatures: body.enabledFeatures ?? operator.enabledFeatures,
       region: body.region ?? operator.region,
       endpointSelectors: body.endpointSelectors ?? operator.endpointSelectors,
-      updatedAt: rfc3339(new Date()),
+      updatedAt: rfc3339(new Date(this.now())),
     };
     if (body.csr !== undefined) await this.issueCert(next, body.csr);
     Object.assign(operator, next);
@@ -521,9 +570,9 @@ export class ApiServer {
   private async issueCert(operator: SimOperator, csrPem: string): Promise<void> {
     const key = csrKey(csrPem);
     if (operator.cert !== null && operator.csrKey === key) return;
-    const now = Date.now();
+    const now = this.now();
     const notBefore = new Date(Math.floor((now - 60_000) / 1000) * 1000);
-    const notAfter = new Date(Math.floor((now + this.certLifetimeDays * DAY_MS) / 1000) * 1000);
+    const notAfter = new Date(Math.floor((now + this.certLifetimeSeconds * 1000) / 1000) * 1000);
     try {
       const { certPem } = await signCsr(this.clientCa, csrPem, {
         notBefore,
@@ -643,19 +692,31 @@ export class ApiServer {
   }
 }
 
-function rateLimited(retryAfterSeconds: number | undefined): ApiFailure {
+/** 429 ERR_NGROK_226, with `Retry-After: retryAfter` when given. */
+function rateLimited(retryAfter: string | undefined): ApiFailure {
   return new ApiFailure(
     429,
     'ERR_NGROK_226',
     defaultMessage('ERR_NGROK_226', 429),
-    retryAfterSeconds === undefined ? {} : { 'retry-after': String(retryAfterSeconds) },
+    retryAfter === undefined ? {} : { 'retry-after': retryAfter },
   );
+}
+
+/** Whether a request body is an operator update with `binding.csr` (a certificate renewal). */
+function carriesCsr(raw: string): boolean {
+  try {
+    const body = JSON.parse(raw) as { binding?: { csr?: unknown } } | null;
+    return typeof body?.binding?.csr === 'string';
+  } catch {
+    return false;
+  }
 }
 
 function defaultMessage(code: string, status: number): string {
   if (code === 'ERR_NGROK_226')
     return 'You have exceeded the API rate limit of 120 requests per 60 seconds for your account.';
   if (code === 'ERR_NGROK_225') return 'You have too many simultaneous API requests in flight.';
+  if (code === 'ERR_NGROK_20006') return 'The certificate signing request could not be signed.';
   if (code === 'ERR_NGROK_19002')
     return 'Kubernetes Operators and Bindings are not enabled for this account.';
   if (status === 503) return 'The service is temporarily unavailable.';

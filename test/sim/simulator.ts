@@ -15,8 +15,14 @@ export interface SimulatorOptions {
   apiKey?: string;
   endpoints?: SimEndpointInput[];
   certLifetimeDays?: number;
+  /** Wins over certLifetimeDays (e.g. 120 for 2-minute certificates). */
+  certLifetimeSeconds?: number;
   rateLimitPerMinute?: number;
+  /** Refuse more simultaneous API requests than this with 429 ERR_NGROK_225. */
+  maxConcurrentRequests?: number;
   apiDelayMs?: number;
+  /** The API's clock (request log, rate limit, certificate validity); default Date.now. */
+  now?: () => number;
   /** What the API returns as `binding.ingress_endpoint`; default the ingress's `127.0.0.1:port`. */
   ingressEndpoint?: string;
   ingress?: { serverName?: string; maxVersion?: tls.SecureVersion };
@@ -77,8 +83,15 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     store,
     ingressEndpoint: options.ingressEndpoint ?? ingress.address,
     ...(options.certLifetimeDays === undefined ? {} : { certLifetimeDays: options.certLifetimeDays }),
+    ...(options.certLifetimeSeconds === undefined
+      ? {}
+      : { certLifetimeSeconds: options.certLifetimeSeconds }),
     ...(options.rateLimitPerMinute === undefined ? {} : { rateLimitPerMinute: options.rateLimitPerMinute }),
+    ...(options.maxConcurrentRequests === undefined
+      ? {}
+      : { maxConcurrentRequests: options.maxConcurrentRequests }),
     ...(options.apiDelayMs === undefined ? {} : { delayMs: options.apiDelayMs }),
+    ...(options.now === undefined ? {} : { now: options.now }),
   });
 
   return {

@@ -5,6 +5,7 @@
  * that came from the wire goes through `redact` first.
  */
 import { errorCode, NgrokdError, type ErrorCode } from '../../common/errors.ts';
+import { durationText } from './duration-text.ts';
 import { errorBodySchema, type ErrorBody } from './schemas.ts';
 
 /** Why a failed request may be retried: throttled (the server did not act) or unavailable (it may have). */
@@ -15,12 +16,20 @@ export class NgrokApiError extends NgrokdError {
   /** HTTP status, undefined when no response arrived (network error, timeout). */
   readonly status: number | undefined;
   readonly retryClass: RetryClass;
+  /** How long ngrok asked to wait (`Retry-After`), when it did: the next try must not come sooner. */
+  readonly retryAfterMs: number | undefined;
 
   constructor(
     code: ErrorCode,
     message: string,
     fix: string,
-    wire: { status: number | undefined; retryClass: RetryClass; ngrokCode?: string; cause?: unknown },
+    wire: {
+      status: number | undefined;
+      retryClass: RetryClass;
+      ngrokCode?: string;
+      cause?: unknown;
+      retryAfterMs?: number;
+    },
   ) {
     super(code, message, fix, {
       ...(wire.ngrokCode === undefined ? {} : { ngrokCode: wire.ngrokCode }),
@@ -29,6 +38,7 @@ export class NgrokApiError extends NgrokdError {
     this.name = 'NgrokApiError';
     this.status = wire.status;
     this.retryClass = wire.retryClass;
+    this.retryAfterMs = wire.retryAfterMs;
   }
 }
 
@@ -38,6 +48,7 @@ const FIX = {
   rate: 'The ngrok API allows 120 requests per minute for the whole account, shared with every other API client it runs; ngrokd backs off and retries. Raise bound_endpoints.poll_interval or stop other clients if this persists.',
   unavailable:
     'Check the network connection and api.url in the config, and https://status.ngrok.com for an outage; ngrokd keeps retrying.',
+  sign: 'ngrokd tries again later with a new key; if it keeps failing, report it to ngrok support with the operation id.',
   other: 'See the daemon log for the request; if it persists, report it with the operation id.',
 } as const;
 
@@ -60,12 +71,20 @@ export function invalidResponse(message: string): NgrokApiError {
   });
 }
 
-/** A non-2xx answer to `what` (`METHOD /path`) from the API at `origin`, classified by status and ngrok code. */
+/**
+ * A non-2xx answer to `what` (`METHOD /path`) from the API at `origin`, classified by status and
+ * ngrok code. `retryAfterMs` is the answer's `Retry-After`, when it had one: a throttled error
+ * carries it and says it.
+ */
 export function httpError(
   what: string,
   status: number,
   text: string,
-  { origin, redact }: { origin: string; redact: (text: string) => string },
+  {
+    origin,
+    redact,
+    retryAfterMs,
+  }: { origin: string; redact: (text: string) => string; retryAfterMs?: number | undefined },
 ): NgrokApiError {
   let parsed: ErrorBody = {};
   try {
@@ -83,7 +102,9 @@ export function httpError(
       status,
       retryClass,
       ...(ngrokCode === undefined ? {} : { ngrokCode }),
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
     });
+  const wait = retryAfterMs === undefined ? '' : `; ngrok asked to wait ${durationText(retryAfterMs)}`;
 
   if (n === 218)
     return make(
@@ -105,13 +126,26 @@ export function httpError(
   if (n === 225) {
     return make(
       'RATE_LIMITED',
-      `ngrok API refused ${what}: too many simultaneous requests ${detail}`,
+      `ngrok API refused ${what}: too many simultaneous requests ${detail}${wait}`,
       FIX.rate,
       'throttled',
     );
   }
   if (status === 429 || n === 226) {
-    return make('RATE_LIMITED', `ngrok API rate limit reached on ${what} ${detail}`, FIX.rate, 'throttled');
+    return make(
+      'RATE_LIMITED',
+      `ngrok API rate limit reached on ${what} ${detail}${wait}`,
+      FIX.rate,
+      'throttled',
+    );
+  }
+  if (n === 20006) {
+    return make(
+      'API_ERROR',
+      `ngrok could not sign the client certificate request sent with ${what} ${detail}`,
+      FIX.sign,
+      status >= 500 ? 'unavailable' : 'none',
+    );
   }
   if (status >= 500) {
     return make(
@@ -132,7 +166,7 @@ export function transportError(
 ): NgrokApiError {
   const target = `${url.origin}${url.pathname}`;
   let why: string;
-  if (timedOut) why = `did not answer within ${timeoutMs} ms`;
+  if (timedOut) why = `did not answer within ${durationText(timeoutMs)}`;
   else {
     const cause = err instanceof Error && err.cause !== undefined ? err.cause : err;
     const code = errorCode(cause);
@@ -144,4 +178,17 @@ export function transportError(
     retryClass: 'unavailable',
     cause: err,
   });
+}
+
+/**
+ * `what` was not sent: ngrok's `Retry-After` asked this client to wait `ms` more, longer than a
+ * request may wait. The caller's next try must come no sooner (`retryAfterMs`).
+ */
+export function heldBackError(what: string, ms: number): NgrokApiError {
+  return new NgrokApiError(
+    'RATE_LIMITED',
+    `ngrok API ${what} not sent: ngrok asked this client to wait ${durationText(ms)} more (Retry-After)`,
+    FIX.rate,
+    { status: undefined, retryClass: 'throttled', retryAfterMs: ms },
+  );
 }

@@ -1,7 +1,7 @@
 /**
  * Retry timing for the ngrok API. The rate limit (120 requests per rolling minute) is shared by the
- * whole account, so retries must spread out: the server's `Retry-After` wins when present, otherwise
- * exponential backoff with full jitter (a random delay in [0, base·2^n], capped), which keeps many
+ * whole account, so retries must spread out: the server's `Retry-After` always wins when present
+ * (never retried sooner), otherwise exponential backoff with full jitter (a random delay in [0, base·2^n], capped), which keeps many
  * clients from retrying in lockstep. Everything here is pure; randomness and sleeping are injected
  * so tests run instantly and can assert the exact delays.
  */
@@ -13,7 +13,10 @@ export interface RetryPolicy {
   baseDelayMs: number;
   /** Upper bound of any jittered delay. */
   maxDelayMs: number;
-  /** Longest `Retry-After` honoured; a larger value is clamped to this. */
+  /**
+   * Longest `Retry-After` waited out within a request. A longer one ends the request: the error
+   * carries it (NgrokApiError.retryAfterMs) and the caller's next try (the next poll) waits for it.
+   */
   retryAfterCapMs: number;
 }
 

@@ -3,12 +3,27 @@
  * operator registrations and bound endpoints. It turns every failure into an NgrokdError a user can
  * act on (api-errors.ts), retries only what is safe to retry, follows every page of a list, and
  * never lets the API key leave for another origin or appear in a message or log line.
+ *
+ * Every request first takes a token from the client-side budget (budget.ts), so this client stays
+ * well below ngrok's account-wide 120 requests per minute whatever the caller does. `Retry-After`
+ * is honoured everywhere: the retry waits for it, every other request of this client waits for it
+ * too (the budget holds), a wait longer than `retry.retryAfterCapMs` ends the request instead and
+ * the error carries it (`retryAfterMs`) so the caller's next try comes no sooner. An observer hears
+ * of every failed attempt as it happens, not only after the last retry: a hanging API is known
+ * after one timeout, not after all of them.
  */
 import { z } from 'zod';
 import { DEFAULT_API_URL } from '../../common/defaults.ts';
 import { NgrokdError } from '../../common/errors.ts';
 import type { Logger } from '../log.ts';
-import { httpError, invalidResponse, NgrokApiError, oneLine, transportError } from './api-errors.ts';
+import {
+  heldBackError,
+  httpError,
+  invalidResponse,
+  NgrokApiError,
+  oneLine,
+  transportError,
+} from './api-errors.ts';
 import {
   DEFAULT_RETRY_POLICY,
   parseRetryAfter,
@@ -18,6 +33,7 @@ import {
   type RetryPolicy,
   type Sleep,
 } from './backoff.ts';
+import { RequestBudget, type BudgetPolicy } from './budget.ts';
 import {
   boundEndpointSchema,
   endpointSchema,
@@ -34,8 +50,27 @@ const DEFAULT_TIMEOUT_MS = 15_000;
 const PAGE_LIMIT = 100;
 /** Stops a server that keeps handing out new page links (100,000 items at the maximum page size). */
 const MAX_PAGES = 1000;
+/** A `Retry-After` beyond this is taken as this much (a sanity bound for a broken header). */
+export const MAX_RETRY_AFTER_MS = 60 * 60 * 1000;
 
 export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+
+export interface ApiAttempt {
+  method: HttpMethod;
+  path: string;
+  /** 1 for the first attempt. */
+  attempt: number;
+  /** In how many ms it is tried again; undefined when this failure ends the request. */
+  retryInMs: number | undefined;
+}
+
+/** Hears how requests go, attempt by attempt (the reconciler turns it into the `api` problem). */
+export interface ApiObserver {
+  /** An attempt failed: no answer in time, no connection, or an error answer. Called before the retry wait or the throw. */
+  attemptFailed?(failure: NgrokApiError, attempt: ApiAttempt): void;
+  /** A request got a 2xx answer. */
+  succeeded?(request: { method: HttpMethod; path: string }): void;
+}
 
 export interface NgrokApiOptions {
   apiKey: string;
@@ -49,14 +84,19 @@ export interface NgrokApiOptions {
   random?: Random;
   now?: () => number;
   logger?: Logger;
-  /** Aborting it cancels requests and retry waits in flight (daemon shutdown). */
+  /** Aborting it cancels requests, budget and retry waits in flight (daemon shutdown). */
   signal?: AbortSignal;
+  /** The client-side request budget; default 60 per minute, burst 20 (budget.ts). */
+  budget?: Partial<BudgetPolicy>;
+  observer?: ApiObserver;
 }
 
 export class NgrokApi {
   readonly baseUrl: URL;
   readonly timeoutMs: number;
   readonly retry: RetryPolicy;
+  /** Every request takes a token from it first. */
+  readonly budget: RequestBudget;
   readonly #apiKey: string;
   readonly #fetch: typeof fetch;
   readonly #sleep: Sleep;
@@ -64,6 +104,7 @@ export class NgrokApi {
   readonly #now: () => number;
   readonly #logger: Logger | undefined;
   readonly #signal: AbortSignal | undefined;
+  readonly #observer: ApiObserver | undefined;
 
   constructor(options: NgrokApiOptions) {
     if (options.apiKey.trim() === '') {
@@ -104,6 +145,12 @@ export class NgrokApi {
     this.#now = options.now ?? Date.now;
     this.#logger = options.logger;
     this.#signal = options.signal;
+    this.#observer = options.observer;
+    this.budget = new RequestBudget({
+      ...(options.budget === undefined ? {} : { policy: options.budget }),
+      now: this.#now,
+      sleep: this.#sleep,
+    });
   }
 
   // ---- typed endpoints ----
@@ -251,6 +298,10 @@ export class NgrokApi {
     const what = `${method} ${url.pathname}`;
 
     for (let attempt = 1; ; attempt++) {
+      // ngrok asked this client to wait longer than a request may: the caller's next try waits it out.
+      const heldFor = this.budget.heldUntil - this.#now();
+      if (heldFor > this.retry.retryAfterCapMs) throw heldBackError(what, heldFor);
+      await this.budget.take(this.#signal);
       let failure: NgrokApiError;
       let retryAfterMs: number | undefined;
       const timeout = AbortSignal.timeout(this.timeoutMs);
@@ -262,12 +313,17 @@ export class NgrokApi {
           { method, path: url.pathname, status: response.status, attempt },
           'ngrok API request',
         );
-        if (response.ok) return this.#json(text, what);
+        if (response.ok) {
+          this.#notify(() => this.#observer?.succeeded?.({ method, path: url.pathname }));
+          return this.#json(text, what);
+        }
+        const asked = parseRetryAfter(response.headers.get('retry-after'), this.#now());
+        retryAfterMs = asked === undefined ? undefined : Math.min(asked, MAX_RETRY_AFTER_MS);
         failure = httpError(what, response.status, text, {
           origin: this.baseUrl.origin,
           redact: (message) => this.#redact(message),
+          retryAfterMs,
         });
-        retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), this.#now());
       } catch (err) {
         if (err instanceof NgrokApiError) throw err;
         if (this.#signal?.aborted) throw this.#signal.reason;
@@ -277,15 +333,32 @@ export class NgrokApi {
           redact: (message) => this.#redact(message),
         });
       }
+      // Every request of this client waits for the time ngrok asked for, not only this one.
+      if (retryAfterMs !== undefined) this.budget.holdUntil(this.#now() + retryAfterMs);
       const retryable =
-        failure.retryClass === 'throttled' || (failure.retryClass === 'unavailable' && method !== 'POST');
-      if (!retryable || attempt >= this.retry.attempts) throw failure;
-      const delay = retryDelay(attempt - 1, retryAfterMs, this.retry, this.#random);
+        (failure.retryClass === 'throttled' || (failure.retryClass === 'unavailable' && method !== 'POST')) &&
+        attempt < this.retry.attempts &&
+        (retryAfterMs === undefined || retryAfterMs <= this.retry.retryAfterCapMs);
+      const delay = retryable ? retryDelay(attempt - 1, retryAfterMs, this.retry, this.#random) : undefined;
+      this.#notify(() =>
+        this.#observer?.attemptFailed?.(failure, { method, path: url.pathname, attempt, retryInMs: delay }),
+      );
+      if (delay === undefined) throw failure;
       this.#logger?.warn(
         { method, path: url.pathname, attempt, delayMs: delay, code: failure.code },
         'ngrok API retry',
       );
-      await this.#sleep(delay, this.#signal);
+      // A Retry-After is waited out in the budget (its hold) when the next attempt takes its token.
+      if (retryAfterMs === undefined) await this.#sleep(delay, this.#signal);
+    }
+  }
+
+  /** An observer that throws must not fail the request it was told about. */
+  #notify(call: () => void): void {
+    try {
+      call();
+    } catch (err) {
+      this.#logger?.warn({ err: err instanceof Error ? err.message : String(err) }, 'API observer failed');
     }
   }
 

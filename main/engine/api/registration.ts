@@ -5,7 +5,9 @@
  *
  * A renewal never risks the working pair: the old key and certificate stay in use and on disk until
  * a new certificate for the new key has arrived and been stored. If the renewal fails while the old
- * certificate is still valid, the old pair is returned together with the problem.
+ * certificate is still valid, the old pair is returned together with the problem. When a renewal
+ * is due, how often it may be tried and what a failure tells the user is renewal.ts's rule; this
+ * registration keeps its state (last success, failures since), so the ingress session asks it.
  */
 import { Buffer } from 'node:buffer';
 import { NgrokdError, toUserFacing, type UserFacingError } from '../../common/errors.ts';
@@ -13,13 +15,11 @@ import { DEFAULT_INGRESS } from '../../common/defaults.ts';
 import type { Logger } from '../log.ts';
 import type { CredentialStore, StoredOperator } from './credential-store.ts';
 import { certificateMatchesKey, createKeyAndCsr, parseCertificate } from './csr.ts';
+import type { Random } from './backoff.ts';
 import type { NgrokApi } from './ngrok-api.ts';
+import { RenewalSchedule, type CertificateValidity, type RenewalProblem } from './renewal.ts';
 import type { Operator, OperatorCert } from './schemas.ts';
 
-/** The ngrok operator renews when `not_after` is this close. */
-export const RENEW_BEFORE_MS = 30 * 24 * 60 * 60 * 1000;
-/** After a failed renewal (old certificate still valid), wait this long before trying again. */
-export const RENEW_RETRY_MS = 60 * 60 * 1000;
 export const DEFAULT_SELECTORS: readonly string[] = ['true'];
 const MAX_DESCRIPTION_BYTES = 255;
 const MAX_METADATA_BYTES = 4096;
@@ -54,11 +54,9 @@ export interface RegisteredOperator {
 export interface RegistrationOptions {
   api: NgrokApi;
   store: CredentialStore;
-  /** Default 30 days. */
-  renewBeforeMs?: number;
-  /** Default 1 hour. */
-  renewRetryMs?: number;
   now?: () => number;
+  /** Jitter of the renewal backoff; default Math.random. */
+  random?: Random;
   logger?: Logger;
 }
 
@@ -121,10 +119,8 @@ function checkedText(params: RegisterParams): { description: string; metadata: s
 export class Registration {
   readonly #api: NgrokApi;
   readonly #store: CredentialStore;
-  readonly #renewBeforeMs: number;
-  readonly #renewRetryMs: number;
-  /** No renewal attempt before this time (set when one failed); an expired certificate ignores it. */
-  #renewalRetryAt = 0;
+  /** When the certificate may be renewed next (renewal.ts). */
+  readonly #renewal: RenewalSchedule;
   readonly #now: () => number;
   readonly #logger: Logger | undefined;
   /** ensureRegistered and logout run one at a time: they read and replace the same files. */
@@ -133,9 +129,11 @@ export class Registration {
   constructor(options: RegistrationOptions) {
     this.#api = options.api;
     this.#store = options.store;
-    this.#renewBeforeMs = options.renewBeforeMs ?? RENEW_BEFORE_MS;
-    this.#renewRetryMs = options.renewRetryMs ?? RENEW_RETRY_MS;
     this.#now = options.now ?? Date.now;
+    this.#renewal = new RenewalSchedule({
+      now: this.#now,
+      ...(options.random ? { random: options.random } : {}),
+    });
     this.#logger = options.logger;
   }
 
@@ -145,6 +143,21 @@ export class Registration {
    */
   ensureRegistered(params: RegisterParams): Promise<RegisteredOperator> {
     return this.#serialized(() => this.#ensure(params));
+  }
+
+  /** Whether the certificate `cert` (the one in use) should be renewed now. */
+  renewalDue(cert: CertificateValidity): boolean {
+    return this.#renewal.due(cert);
+  }
+
+  /** When `cert` may be renewed next (in the past: now). */
+  nextRenewalAt(cert: CertificateValidity): number {
+    return this.#renewal.nextAttemptAt(cert);
+  }
+
+  /** What the user should know about renewing `cert`: null, a warning, or an error near or past expiry. */
+  renewalProblem(cert: CertificateValidity): RenewalProblem | null {
+    return this.#renewal.problem(cert);
   }
 
   /**
@@ -216,6 +229,7 @@ export class Registration {
       if (!events.includes('reregistered')) events.push('registered');
       this.#logger?.info({ operatorId: op.id }, 'registered operator');
       pair = await this.#adopt(op, fresh.keyPem);
+      if (pair !== undefined) this.#renewal.succeeded(parseCertificate(pair.certPem));
     } else {
       if (stored.keyPem !== undefined && stored.certPem !== undefined)
         pair = { keyPem: stored.keyPem, certPem: stored.certPem };
@@ -236,12 +250,13 @@ export class Registration {
     const problems: UserFacingError[] = [];
     const remoteSelectors = op.binding?.endpoint_selectors;
     const selectorsChanged = remoteSelectors !== undefined && !sameSelectors(remoteSelectors, selectors);
-    const notAfter = pair === undefined ? undefined : parseCertificate(pair.certPem).notAfter.getTime();
+    const validity = pair === undefined ? undefined : parseCertificate(pair.certPem);
+    const notAfter = validity?.notAfter.getTime();
     const now = this.#now();
-    const needsCert = pair === undefined || !hasCertificate(op.binding?.cert);
-    const expired = notAfter !== undefined && notAfter <= now;
-    const due = notAfter !== undefined && notAfter - now < this.#renewBeforeMs && now >= this.#renewalRetryAt;
-    const needsRenewal = !needsCert && (expired || due);
+    const needsCert = validity === undefined || !hasCertificate(op.binding?.cert);
+    // Even an expired certificate waits out the backoff: a server that keeps failing (or keeps
+    // issuing expired certificates) must not get a PATCH on every pass.
+    const needsRenewal = !needsCert && this.#renewal.due(validity);
     /** The pair to fall back on when getting a new certificate fails. */
     const fallback = pair !== undefined && notAfter !== undefined && notAfter > now ? pair : undefined;
 
@@ -260,19 +275,20 @@ export class Registration {
         binding: { endpoint_selectors: [...selectors], csr: fresh.csrPem },
       });
     } catch (err) {
+      if (validity !== undefined) this.#renewal.failed(err, validity);
       if (fallback === undefined) throw err;
       this.#logger?.warn(
         { operatorId: op.id, err: toUserFacing(err) },
         'certificate renewal failed; keeping the current certificate',
       );
       problems.push(toUserFacing(err));
-      this.#renewalRetryAt = now + this.#renewRetryMs;
       return this.#result(op, fallback, events, problems);
     }
     if (selectorsChanged) events.push('selectors-updated');
 
     const adopted = await this.#adopt(updated, fresh.keyPem);
     if (adopted !== undefined) {
+      this.#renewal.succeeded(parseCertificate(adopted.certPem));
       events.push(needsRenewal ? 'renewed' : 'certificate-issued');
       this.#logger?.info({ operatorId: op.id, event: events.at(-1) }, 'stored new client certificate');
       return this.#result(updated, adopted, events, problems);
@@ -293,10 +309,10 @@ export class Registration {
         ? 'Sign out and in again to register afresh; if it persists, report it to ngrok support.'
         : `The current certificate stays in use until ${new Date(notAfter ?? 0).toISOString()}; ngrokd retries renewal.`,
     );
+    if (validity !== undefined) this.#renewal.failed(problem, validity);
     if (fallback === undefined) throw problem;
     this.#logger?.warn({ operatorId: op.id }, problem.message);
     problems.push(toUserFacing(problem));
-    this.#renewalRetryAt = now + this.#renewRetryMs;
     return this.#result(updated, fallback, events, problems);
   }
 

@@ -13,17 +13,28 @@ function title(error: UserFacingError): string {
   return ERROR_CODES[error.code] ?? error.code;
 }
 
-/** Every current problem a user can act on: what is wrong (naming the value) and the fix. */
+/**
+ * Every current problem a user can act on: what is wrong (naming the value) and the fix. With
+ * `kind="warning"` the same for warnings (status.warnings: a failed certificate renewal with the
+ * time left, polls held back by the API budget), announced politely rather than at once.
+ */
 export function ErrorBanners(props: {
   errors: readonly UserFacingError[];
-  onEnterKey: () => void;
+  /** Offers the key form on errors only a new API key fixes. */
+  onEnterKey?: () => void;
+  kind?: 'problem' | 'warning';
 }): ReactElement {
   const [expanded, setExpanded] = useState(false);
   const [open, setOpen] = useState<string | null>(null);
   const visible = expanded ? props.errors : props.errors.slice(0, SHOWN);
   const hidden = props.errors.length - visible.length;
+  const noun = props.kind ?? 'problem';
   return (
-    <section className="banners" aria-live="assertive" aria-label="Problems">
+    <section
+      className="banners"
+      aria-live={noun === 'warning' ? 'polite' : 'assertive'}
+      aria-label={noun === 'warning' ? 'Warnings' : 'Problems'}
+    >
       {visible.map((error) => {
         const key = `${error.code}:${error.message}`;
         const full = open === key;
@@ -44,7 +55,7 @@ export function ErrorBanners(props: {
               <p className="banner-message">{error.message}</p>
               {error.fix !== '' && <p className="banner-fix">{error.fix}</p>}
               <div className="banner-actions">
-                {KEY_CODES.has(error.code) && (
+                {KEY_CODES.has(error.code) && props.onEnterKey !== undefined && (
                   <button type="button" className="button button-small" onClick={props.onEnterKey}>
                     <KeyIcon width={13} height={13} /> Enter API key
                   </button>
@@ -71,7 +82,7 @@ export function ErrorBanners(props: {
           aria-expanded={expanded}
           onClick={() => setExpanded(!expanded)}
         >
-          {expanded ? 'Show fewer problems' : `Show ${hidden} more problem${hidden === 1 ? '' : 's'}`}
+          {expanded ? `Show fewer ${noun}s` : `Show ${hidden} more ${noun}${hidden === 1 ? '' : 's'}`}
         </button>
       )}
     </section>

@@ -1,6 +1,7 @@
 import type { ReactElement } from 'react';
 import type { EngineState, StatusView } from '../../../main/common/contract.ts';
 import { formatRate } from '../format.ts';
+import { ErrorBanners } from './ErrorBanners.tsx';
 import type { Rate } from '../traffic.ts';
 import { ArrowDownIcon, ArrowUpIcon, GearIcon, Logo } from './Icons.tsx';
 import { Sparkline } from './Sparkline.tsx';
@@ -38,7 +39,8 @@ function summary(state: Connection, status: StatusView, endpointProblems: number
     return `${n} problem${n === 1 ? '' : 's'}`;
   }
   if (state === 'connecting') return 'Registering with ngrok';
-  return endpoints;
+  const warnings = status.warnings?.length ?? 0; // absent from a daemon older than this window
+  return warnings === 0 ? endpoints : `${endpoints} · ${warnings} warning${warnings === 1 ? '' : 's'}`;
 }
 
 export function Header(props: {
@@ -82,6 +84,7 @@ export function Header(props: {
           />
         )}
       </div>
+      {(status.warnings?.length ?? 0) > 0 && <ErrorBanners errors={status.warnings} kind="warning" />}
       {props.showTraffic && (
         <div className="totals" aria-label="Traffic, all endpoints">
           <div className="totals-figures">

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { NgrokdError, type ErrorCode } from '../../../../main/common/errors.ts';
+import type { NgrokApiError } from '../../../../main/engine/api/api-errors.ts';
 import { NgrokApi, type NgrokApiOptions } from '../../../../main/engine/api/ngrok-api.ts';
+import { VirtualClock } from '../../../support/virtual-clock.ts';
 import { ngrokError, startApiStub, type ApiStub, type StubHandler } from './api-fixtures.ts';
 
 const API_KEY = '2abcDEFsecretKEYvalue_0123456789';
@@ -157,18 +159,152 @@ test('rate limits and outages are retried for GET, then reported', async () => {
   await expectError(client(broken).api.getOperator('x'), 'API_UNAVAILABLE', broken.url, 'HTTP 500');
 });
 
-test('Retry-After is honoured in seconds and as a date, capped', async () => {
+test('Retry-After is honoured in seconds and as a date; a longer wait than a request may take ends it', async () => {
   const now = Date.parse('2025-03-01T12:00:00Z');
   const answers = [
     { ...ngrokError(429, 226, 'wait'), headers: { 'Retry-After': '3' } },
     { ...ngrokError(503, 500, 'wait'), headers: { 'Retry-After': new Date(now + 10_000).toUTCString() } },
-    { ...ngrokError(429, 226, 'wait'), headers: { 'Retry-After': '3600' } },
     { status: 200, body: operator },
   ];
   const server = await stub((_req, i) => answers[i] ?? { status: 500 });
   const { api, sleeps } = client(server, { now: () => now });
   await api.updateOperator('k8sop_1', { description: 'x' });
-  assert.deepEqual(sleeps, [3000, 10_000, 60_000]);
+  assert.deepEqual(sleeps, [3000, 10_000]);
+
+  // An hour is more than a request waits (retry.retryAfterCapMs, 60 s): the request ends with
+  // ngrok's wish on the error, for the caller's next try, and this client sends nothing before.
+  const long = await stub(() => ({ ...ngrokError(429, 226, 'wait'), headers: { 'Retry-After': '3600' } }));
+  const held = client(long, { now: () => now });
+  const err = await expectError(held.api.listEndpoints(), 'RATE_LIMITED', 'ngrok asked to wait 60 min');
+  assert.equal((err as NgrokApiError).retryAfterMs, 3_600_000);
+  assert.equal(long.requests.length, 1, 'not retried within the request');
+  const next = await expectError(held.api.listOperators(), 'RATE_LIMITED', 'not sent', 'wait 60 min more');
+  assert.equal((next as NgrokApiError).retryAfterMs, 3_600_000);
+  assert.equal(long.requests.length, 1, 'nothing is sent while ngrok asked to wait');
+});
+
+test('a Retry-After holds every request of the client, not only the one that got it', async () => {
+  const clock = new VirtualClock();
+  const start = clock.now();
+  const seen: number[] = [];
+  const server = await stub((_req, i) => {
+    seen.push(clock.now() - start);
+    return i === 0
+      ? { ...ngrokError(429, 225, 'too many at once'), headers: { 'Retry-After': '5' } }
+      : { status: 200, body: { operators: [], next_page_uri: null } };
+  });
+  const api = new NgrokApi({
+    apiKey: API_KEY,
+    baseUrl: server.url,
+    now: clock.now,
+    sleep: clock.sleep,
+    retry: { attempts: 1 },
+  });
+  const err = await expectError(
+    api.listOperators(),
+    'RATE_LIMITED',
+    'simultaneous',
+    'ngrok asked to wait 5 s',
+  );
+  assert.equal((err as NgrokApiError).retryAfterMs, 5000);
+  await api.listOperators();
+  assert.deepEqual(seen, [0, 5000], 'the next request went only once the 5 s had passed');
+});
+
+test('429 and 225 without Retry-After back off exponentially with jitter', async () => {
+  for (const code of [226, 225]) {
+    const server = await stub(() => ngrokError(429, code, 'slow down'));
+    const { api, sleeps } = client(server, { random: () => 1 - Number.EPSILON });
+    await expectError(api.listEndpoints(), 'RATE_LIMITED');
+    assert.deepEqual(sleeps, [499, 999, 1999], `ERR_NGROK_${code}: up to 500·2^n`);
+  }
+});
+
+test('every failed attempt is reported as it happens, before the retry; an answer is reported too', async () => {
+  const silent = await stub((_req, i) => (i < 2 ? 'hang' : { status: 200, body: operator }));
+  const heard: string[] = [];
+  const reported: { code: string; message: string; fix: string; retryInMs: number | undefined }[] = [];
+  const { api } = client(silent, {
+    timeoutMs: 50,
+    sleep: async () => {
+      heard.push(`sleep after ${reported.length} reported`);
+    },
+    observer: {
+      attemptFailed: (failure, attempt) => {
+        heard.push(`failed attempt ${attempt.attempt}`);
+        reported.push({ ...failure.toJSON(), retryInMs: attempt.retryInMs });
+      },
+      succeeded: (request) => heard.push(`succeeded ${request.method} ${request.path}`),
+    },
+  });
+  assert.equal((await api.getOperator('k8sop_1'))?.id, 'k8sop_1');
+  assert.deepEqual(heard, [
+    'failed attempt 1',
+    'sleep after 1 reported',
+    'failed attempt 2',
+    'sleep after 2 reported',
+    'succeeded GET /kubernetes_operators/k8sop_1',
+  ]);
+  const first = reported[0];
+  assert.equal(first?.code, 'API_UNAVAILABLE');
+  assert.ok(first.message.includes(`${silent.url}/kubernetes_operators/k8sop_1 did not answer within 50 ms`));
+  assert.match(first.fix, /network connection.*api\.url.*status\.ngrok\.com.*keeps retrying/);
+  assert.equal(first.retryInMs, 250);
+
+  // The last attempt is reported too, with no retry to come.
+  const down = await stub(() => ngrokError(503, 500, 'down'));
+  const last: (number | undefined)[] = [];
+  const once = client(down, {
+    retry: { attempts: 2 },
+    observer: { attemptFailed: (_f, attempt) => last.push(attempt.retryInMs) },
+  });
+  await expectError(once.api.listOperators(), 'API_UNAVAILABLE');
+  assert.deepEqual(last, [250, undefined]);
+});
+
+test('requests wait for the budget rather than fail, and a wait ends with the signal', async () => {
+  const clock = new VirtualClock();
+  const start = clock.now();
+  const seen: number[] = [];
+  const server = await stub(() => {
+    seen.push(clock.now() - start);
+    return { status: 200, body: { operators: [], next_page_uri: null } };
+  });
+  const controller = new AbortController();
+  const api = new NgrokApi({
+    apiKey: API_KEY,
+    baseUrl: server.url,
+    now: clock.now,
+    sleep: clock.sleep,
+    budget: { perMinute: 60, burst: 3 },
+    signal: controller.signal,
+  });
+  for (let i = 0; i < 5; i++) await api.listOperators();
+  assert.deepEqual(seen, [0, 0, 0, 1000, 2000]);
+  assert.deepEqual(api.budget.stats(), { taken: 5, heldBack: 2, waitedMs: 2000 });
+
+  const blocked = new NgrokApi({
+    apiKey: API_KEY,
+    baseUrl: server.url,
+    budget: { perMinute: 1, burst: 1 },
+    signal: controller.signal,
+  });
+  await blocked.listOperators();
+  const waiting = blocked.listOperators();
+  controller.abort(new Error('daemon stopping'));
+  await assert.rejects(waiting, /daemon stopping/);
+  assert.equal(seen.length, 6, 'the request that waited was never sent');
+});
+
+test('ERR_NGROK_20006 says the certificate request could not be signed', async () => {
+  const server = await stub(() => ngrokError(400, 20006, 'csr could not be signed'));
+  const err = await expectError(
+    client(server).api.updateOperator('k8sop_1', { binding: { csr: 'CSR' } }),
+    'API_ERROR',
+    'could not sign the client certificate request',
+    'ERR_NGROK_20006',
+  );
+  assert.match(err.fix, /new key/);
 });
 
 test('POST is retried only when the server did not act (429), never on 5xx', async () => {

@@ -141,7 +141,7 @@ async function setup() {
   const start = (days = 0) =>
     new Registration({ api, store: new CredentialStore(dir), now: () => Date.now() + days * 86_400_000 });
   const calls = () => server.requests.map((r) => `${r.method} ${r.url}`);
-  return { fake, server, dir, start, calls, store: new CredentialStore(dir) };
+  return { fake, server, dir, api, start, calls, store: new CredentialStore(dir) };
 }
 
 const params = { description: 'ngrokd Desktop on test', metadata: { app: 'ngrokd-desktop' } };
@@ -265,6 +265,32 @@ test('a renewal that fails or yields the same certificate keeps the old pair and
     await registration.ensureRegistered(params);
     assert.deepEqual(calls().slice(before), ['GET /kubernetes_operators/k8sop_1']);
   }
+});
+
+test('certificates shorter than 30 days are not renewed on every call: the lifetime/3 rule', async () => {
+  const { fake, start, calls } = await setup();
+  fake.certDays = 10; // valid from yesterday: 11 days, renewed with 3⅔ days left
+  const registration = start();
+  await registration.ensureRegistered(params);
+  for (let i = 0; i < 5; i++) assert.deepEqual((await registration.ensureRegistered(params)).events, []);
+  assert.equal(calls().filter((c) => c.startsWith('PATCH')).length, 0);
+});
+
+test('a server that issues certificates already due gets at most one renewal an hour', async () => {
+  const { fake, api, dir, calls } = await setup();
+  // 15 minutes left of a day-long certificate: inside the window (a third) from the start.
+  fake.certDays = 15 / 1440;
+  let now = Date.now();
+  const registration = new Registration({ api, store: new CredentialStore(dir), now: () => now });
+  await registration.ensureRegistered(params);
+  const patches = () => calls().filter((c) => c.startsWith('PATCH')).length;
+  for (let i = 0; i < 5; i++) await registration.ensureRegistered(params);
+  assert.equal(patches(), 0, 'not within the hour after the certificate was issued');
+  now += 61 * 60_000;
+  const renewed = await registration.ensureRegistered(params);
+  assert.deepEqual(renewed.events, ['renewed']);
+  for (let i = 0; i < 5; i++) await registration.ensureRegistered(params);
+  assert.equal(patches(), 1);
 });
 
 test('without a usable certificate, a failed PATCH is an error', async () => {

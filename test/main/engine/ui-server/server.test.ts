@@ -52,6 +52,7 @@ function status(enabled: boolean): StatusView {
     last_poll_at: null,
     last_error: null,
     errors: [],
+    warnings: [],
     totals: { bytes_in: 0, bytes_out: 0, connections: 0 },
   };
 }
