@@ -38,6 +38,7 @@ export type ElectronApi = Pick<
   | 'Menu'
   | 'nativeImage'
   | 'Notification'
+  | 'powerMonitor'
   | 'protocol'
   | 'safeStorage'
   | 'session'
@@ -232,6 +233,8 @@ export async function runDesktopApp(options: DesktopAppOptions): Promise<void> {
   everyTick((snapshot) => notifier.update(snapshot));
 
   app.on('second-instance', () => window.show());
+  // Sooner than the engine's own clock check: connections of the old network go, the API is polled.
+  electron.powerMonitor.on('resume', () => host.networkChanged('resume', 'the system resumed from sleep'));
   let stopped = false;
   app.on('before-quit', (event) => {
     if (stopped) return;

@@ -7,9 +7,10 @@
 import { commands, type CommandHandlers, type CommandName, type StateSnapshot } from '../common/contract.ts';
 import { NgrokdError } from '../common/errors.ts';
 import type { RunningDaemon } from '../engine/daemon.ts';
+import type { PathChange } from '../engine/path-monitor.ts';
 
 export type DaemonLike = Pick<RunningDaemon, 'stop'> & {
-  engine: Pick<RunningDaemon['engine'], 'handlers' | 'snapshot'>;
+  engine: Pick<RunningDaemon['engine'], 'handlers' | 'snapshot' | 'networkChanged'>;
 };
 
 export class EngineHost {
@@ -44,6 +45,14 @@ export class EngineHost {
 
   snapshot(): StateSnapshot {
     return this.#current().engine.snapshot();
+  }
+
+  /**
+   * The OS said the machine resumed (Electron's powerMonitor): tell the engine now rather than at
+   * its next clock check. Ignored while the engine is restarting, which starts afresh anyway.
+   */
+  networkChanged(reason: PathChange, detail: string): void {
+    this.#daemon?.engine.networkChanged(reason, detail);
   }
 
   async start(): Promise<void> {

@@ -10,6 +10,8 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { errorCode, NgrokdError } from '../common/errors.ts';
 import { interfaceNameText, privateSubnetText, subnetText } from '../common/schemas.ts';
+import type { KeepaliveTimers } from '../system/tcp-keepalive.ts';
+import { DEFAULT_BUDGET } from './api/budget.ts';
 
 import {
   DEFAULT_API_URL,
@@ -19,6 +21,12 @@ import {
   DEFAULT_TRUST_DIR,
   DEFAULT_USER_SUBNET,
 } from '../common/defaults.ts';
+
+/** The client-side API budget (api/budget.ts): half of ngrok's account-wide 120 per minute. */
+const DEFAULT_API_REQUESTS_PER_MINUTE = DEFAULT_BUDGET.perMinute;
+
+/** DEFAULT_KEEPALIVE as the config states it: 15 s idle, 3 probes 5 s apart. */
+const DEFAULT_KEEPALIVE_SECONDS = 15;
 
 function cidr(schema: typeof subnetText, description: string, fallback: string) {
   return schema.default(fallback).describe(description);
@@ -39,9 +47,17 @@ export const configSchema = z
           .describe(
             'ngrok API key. Prefer the `NGROK_API_KEY` environment variable; the desktop app keeps it in the OS keychain.',
           ),
+        requests_per_minute: z
+          .number()
+          .min(1)
+          .max(6000)
+          .default(DEFAULT_API_REQUESTS_PER_MINUTE)
+          .describe(
+            'Most ngrok API requests this daemon sends per minute (a third of it may go at once); more wait their turn. ngrok allows 120 per minute for the whole account, shared with everything else it runs: keep this well below that, lower with several daemons on one account.',
+          ),
       })
       .strict()
-      .default({ url: DEFAULT_API_URL }),
+      .default({ url: DEFAULT_API_URL, requests_per_minute: DEFAULT_API_REQUESTS_PER_MINUTE }),
     ingressEndpoint: z
       .string()
       .regex(/^[A-Za-z0-9.-]+(:[0-9]{1,5})?$/, 'must be host or host:port')
@@ -131,8 +147,47 @@ export const configSchema = z
         user_subnet: DEFAULT_USER_SUBNET,
         listen_interface: 'virtual',
       }),
+    connections: z
+      .object({
+        keepalive: z
+          .number()
+          .min(1)
+          .max(3600)
+          .default(DEFAULT_KEEPALIVE_SECONDS)
+          .describe(
+            'Seconds of silence before TCP keepalive probes on connections to the ingress (3 probes, a third of this apart): a dead path (sleep, another Wi-Fi, a lost VPN) is noticed after twice this.',
+          ),
+        idle_timeout: z
+          .number()
+          .min(0)
+          .max(604_800)
+          .default(0)
+          .describe(
+            'Close a forwarded connection after this many seconds with no bytes either way; 0 never does (long-lived database connections exist).',
+          ),
+        idle_timeout_by_host: z
+          .record(z.string().min(1), z.number().min(0).max(604_800))
+          .default({})
+          .describe(
+            'Per-endpoint `idle_timeout` by hostname (e.g. `{ "web.prod": 300 }`); wins over `idle_timeout`.',
+          ),
+      })
+      .strict()
+      .default({ keepalive: DEFAULT_KEEPALIVE_SECONDS, idle_timeout: 0, idle_timeout_by_host: {} }),
   })
   .strict();
+
+/** Keepalive timers for `connections.keepalive` seconds: idle, then 3 probes a third of it apart. */
+export function keepaliveTimers(seconds: number): KeepaliveTimers {
+  const idleMs = seconds * 1000;
+  return { idleMs, intervalMs: Math.max(1000, Math.round(idleMs / 3)), count: 3 };
+}
+
+/** The idle timeout for connections to `hostname`, ms; 0 for none. */
+export function idleTimeoutMs(config: Config, hostname: string): number {
+  const seconds = config.connections.idle_timeout_by_host[hostname] ?? config.connections.idle_timeout;
+  return seconds * 1000;
+}
 
 export type Config = z.infer<typeof configSchema> & {
   /**

@@ -22,9 +22,11 @@ import { SUBNET_CANDIDATES } from '../common/defaults.ts';
 import { CONTROL_PROTOCOL_VERSION } from '../common/contract.ts';
 import { NgrokdError, toUserFacing, type UserFacingError } from '../common/errors.ts';
 import type { InterfaceInfo, PrivilegedOps } from '../common/privileged.ts';
-import type { ResolvedConfig } from './config.ts';
+import { idleTimeoutMs, type ResolvedConfig } from './config.ts';
 import type { Logger } from './log.ts';
+import { createNetworkPathProbe, type NetworkPathProbe } from '../system/network-path.ts';
 import { IngressSession } from './ingress-session.ts';
+import { PathMonitor, type PathChange } from './path-monitor.ts';
 import { chooseSubnet, MAPPINGS_FILE } from './ipam.ts';
 import { Problems } from './problems.ts';
 import { Reconciler } from './reconciler.ts';
@@ -42,7 +44,15 @@ export interface EngineOptions {
   privilegeProblem?: UserFacingError | null;
   /** How often the subnet is checked for conflicts between passes (tests); see reconciler.ts. */
   networkCheckIntervalMs?: number;
+  /** Watch for sleep/wake and network changes (path-monitor.ts); default true. */
+  watchPath?: boolean;
 }
+
+/**
+ * The route to this address stands for "the way out" until the ingress's own address is known
+ * (TEST-NET-1: never a real host, always routed by the default route).
+ */
+const PATH_PROBE_DESTINATION = '192.0.2.1';
 
 function apiKeyMissing(): NgrokdError {
   return new NgrokdError(
@@ -71,12 +81,15 @@ export class Engine {
   /** The subnet root mode picked because the default overlapped a network here, or null. */
   #subnetPicked: SubnetChoice | null = null;
   readonly #networkCheckIntervalMs: number | undefined;
+  readonly #watchPath: boolean;
+  #path: { monitor: PathMonitor; probe: NetworkPathProbe } | null = null;
 
   constructor(options: EngineOptions) {
     this.config = options.config;
     this.ops = options.ops;
     this.#log = options.logger;
     this.#networkCheckIntervalMs = options.networkCheckIntervalMs;
+    this.#watchPath = options.watchPath ?? true;
     const subnet = this.ops.effectiveSubnet(this.config.net.subnet);
     this.#interface = { name: this.config.net.interface_name, kind: 'loopback', subnet };
     this.#pollInterval = this.config.bound_endpoints.poll_interval;
@@ -90,6 +103,7 @@ export class Engine {
       logger: this.#log,
       stateDir: this.config.stateDir,
       plan: () => ({ enabled: this.#enabled, pollInterval: this.#pollInterval, selectors: this.#selectors }),
+      idleTimeoutMs: (hostname) => idleTimeoutMs(this.config, hostname),
     });
     this.feed = new StateFeed({
       snapshot: () => this.snapshot(),
@@ -164,7 +178,34 @@ export class Engine {
     this.#reconciler.watchNetwork({ name, subnet: this.#interface.subnet }, this.#networkCheckIntervalMs);
     await this.#reconciler.openIpam(this.#interface.subnet);
     this.#session.loadTrust(); // a broken ingressCA file fails the start, naming the file
+    if (this.#watchPath) this.#startPathMonitor(name);
     await this.reconcile();
+  }
+
+  /**
+   * The machine woke up or the network changed (path-monitor.ts, or the desktop shell's power
+   * events): connections kept for the old path go, and the API is asked again now, so the first
+   * connection after the change succeeds in one dial and discovery is current.
+   */
+  networkChanged(reason: PathChange, detail: string): void {
+    this.#log.info({ reason, detail }, 'network changed: dropping warm connections and polling now');
+    this.#session.dialer?.resetPath();
+    if (this.#enabled) void this.reconcile();
+  }
+
+  #startPathMonitor(interfaceName: string): void {
+    const probe = createNetworkPathProbe({ ownInterface: interfaceName });
+    const monitor = new PathMonitor({
+      destination: () => {
+        const address = this.#session.dialer?.remoteAddress ?? null;
+        // The Linux probe asks for IPv4 routes; an IPv6 ingress is judged by the default route.
+        return address !== null && /^\d+\.\d+\.\d+\.\d+$/.test(address) ? address : PATH_PROBE_DESTINATION;
+      },
+      fingerprint: (destination) => probe.fingerprint(destination),
+      onChange: (reason, detail) => this.networkChanged(reason, detail),
+    });
+    monitor.start();
+    this.#path = { monitor, probe };
   }
 
   /**
@@ -212,6 +253,9 @@ export class Engine {
 
   /** Close every listener and undo the privileged state (hosts section, addresses, interface). */
   async stop(): Promise<void> {
+    this.#path?.monitor.stop();
+    this.#path?.probe.close();
+    this.#path = null;
     await this.#reconciler.stop();
     this.#session.close();
     await this.ops.teardown();
@@ -234,6 +278,7 @@ export class Engine {
         subnetPicked: this.#subnetPicked,
         lastPollAt: this.#reconciler.lastPollAt,
         errors: this.#problems.list(),
+        warnings: this.#problems.warnings(),
       },
       endpoints,
       this.#reconciler.lastUpgradeAt(),

@@ -2,41 +2,67 @@
  * The engine's session with ngrok's binding ingress: the API client and registration for the current
  * API key, the registered operator (its key and certificate), the ingress trust (bootstrapped on
  * first use when nothing ngrok-specific is trusted) and the dialer every listener connects through.
+ * A renewed certificate goes to the dialer at once: the next dial uses it, no restart.
  */
 import { hostname as machineName } from 'node:os';
 import { join } from 'node:path';
 import { toUserFacing } from '../common/errors.ts';
 import { DEFAULT_INGRESS } from '../common/defaults.ts';
-import type { ResolvedConfig } from './config.ts';
+import { keepaliveTimers, type ResolvedConfig } from './config.ts';
 import type { Logger } from './log.ts';
-import { NgrokApi } from './api/ngrok-api.ts';
+import type { Random } from './api/backoff.ts';
+import { budgetFor } from './api/budget.ts';
+import { NgrokApi, type ApiObserver, type NgrokApiOptions } from './api/ngrok-api.ts';
 import { CredentialStore } from './api/credential-store.ts';
 import { Registration, type RegisteredOperator } from './api/registration.ts';
+import type { RenewalProblem } from './api/renewal.ts';
 import { BindingDialer } from './binding/dialer.ts';
 import { loadIngressTrust, type IngressTrust } from './binding/trust.ts';
 import { bootstrapIngressTrust, PINNED_CA_FILE } from './binding/trust-bootstrap.ts';
 import { VERSION } from './version.ts';
 
-/** A certificate this close to `not_after` is renewed on the next pass. */
-const RENEW_WITHIN_MS = 30 * 24 * 3600 * 1000;
+/** What tests may set on the API client (virtual time, short timeouts); the rest comes from the config. */
+export type ApiClientOptions = Pick<
+  NgrokApiOptions,
+  'timeoutMs' | 'retry' | 'fetch' | 'sleep' | 'random' | 'now' | 'budget' | 'signal'
+>;
 
 export interface IngressSessionOptions {
   config: ResolvedConfig;
   logger: Logger;
+  api?: ApiClientOptions;
+  /** The clock renewal runs on; default the API client's, else Date.now. */
+  now?: () => number;
+  /** Jitter of the renewal backoff; default Math.random. */
+  random?: Random;
 }
 
 export class IngressSession {
   readonly #config: ResolvedConfig;
   readonly #log: Logger;
+  readonly #apiOptions: ApiClientOptions;
+  readonly #now: () => number;
+  readonly #random: Random | undefined;
+  #observer: ApiObserver | null = null;
   #api: NgrokApi | null = null;
   #registration: Registration | null = null;
   #operator: RegisteredOperator | null = null;
   #trust: IngressTrust | null = null;
   #dialer: BindingDialer | null = null;
+  /** The certificate the dialer has. */
+  #dialerCertPem: string | null = null;
 
   constructor(options: IngressSessionOptions) {
     this.#config = options.config;
     this.#log = options.logger;
+    this.#apiOptions = options.api ?? {};
+    this.#now = options.now ?? options.api?.now ?? Date.now;
+    this.#random = options.random;
+  }
+
+  /** Tell `observer` how every API request goes, for this key and the next ones. */
+  observeApi(observer: ApiObserver): void {
+    this.#observer = observer;
   }
 
   /** The API client for the current key; null while there is no key. */
@@ -61,11 +87,24 @@ export class IngressSession {
 
   /** Use a new API key: a new client and registration; the operator is registered again on the next pass. */
   useApiKey(apiKey: string): void {
-    this.#api = new NgrokApi({ baseUrl: this.#config.api.url, apiKey, logger: this.#log });
+    this.#api = new NgrokApi({
+      baseUrl: this.#config.api.url,
+      apiKey,
+      logger: this.#log,
+      budget: budgetFor(this.#config.api.requests_per_minute),
+      // Through the session, so an observer set later (or kept across keys) hears every request.
+      observer: {
+        attemptFailed: (failure, attempt) => this.#observer?.attemptFailed?.(failure, attempt),
+        succeeded: (request) => this.#observer?.succeeded?.(request),
+      },
+      ...this.#apiOptions,
+    });
     this.#registration = new Registration({
       api: this.#api,
       store: new CredentialStore(this.#config.stateDir),
       logger: this.#log,
+      now: this.#now,
+      ...(this.#random === undefined ? {} : { random: this.#random }),
     });
     this.#operator = null;
   }
@@ -81,13 +120,28 @@ export class IngressSession {
   }
 
   /**
-   * The registered operator: the current one while its certificate is not close to expiry, else
-   * registered (or renewed) with `selectors`. The first one also brings up the dialer.
+   * What the user should know about the certificate in use (a failed renewal, expiry), or null.
+   * Read it after every pass: it depends on the time left.
+   */
+  renewalProblem(): RenewalProblem | null {
+    if (this.#operator === null || this.#registration === null) return null;
+    return this.#registration.renewalProblem(this.#operator);
+  }
+
+  /** When the certificate in use may be renewed next, or null when there is none. */
+  nextRenewalAt(): number | null {
+    if (this.#operator === null || this.#registration === null) return null;
+    return this.#registration.nextRenewalAt(this.#operator);
+  }
+
+  /**
+   * The registered operator: the current one while no renewal is due (renewal.ts has the rule),
+   * else registered (or renewed) with `selectors`. The first one also brings up the dialer; a
+   * renewed certificate replaces the dialer's for every later dial.
    */
   async ensureOperator(selectors: readonly string[]): Promise<RegisteredOperator> {
-    if (this.#operator !== null && this.#operator.notAfter.getTime() > Date.now() + RENEW_WITHIN_MS)
-      return this.#operator;
     const registration = this.#registration as Registration;
+    if (this.#operator !== null && !registration.renewalDue(this.#operator)) return this.#operator;
     const operator = await registration.ensureRegistered({
       description: `ngrokd Desktop on ${machineName()}`,
       metadata: JSON.stringify({ app: 'ngrokd-desktop', version: VERSION, host: machineName() }),
@@ -98,10 +152,18 @@ export class IngressSession {
     if (this.#dialer === null) {
       const ingress = this.#config.ingressEndpoint ?? operator.ingressEndpoint ?? DEFAULT_INGRESS;
       if ((this.#trust as IngressTrust).extraCount === 0) await this.#bootstrapTrust(ingress, credentials);
-      this.#dialer = new BindingDialer({ ingress, credentials, trust: this.#trust as IngressTrust });
-    } else {
+      this.#dialer = new BindingDialer({
+        ingress,
+        credentials,
+        trust: this.#trust as IngressTrust,
+        keepalive: keepaliveTimers(this.#config.connections.keepalive),
+      });
+    } else if (this.#dialerCertPem !== credentials.certPem) {
+      // A renewed certificate: new dials use it (connections already open keep theirs). The same
+      // one again (a selector change) keeps the dialer's cached TLS sessions and warm connections.
       this.#dialer.setCredentials(credentials);
     }
+    this.#dialerCertPem = credentials.certPem;
     return operator;
   }
 

@@ -28,6 +28,7 @@ import {
   responseTruncated,
   upgradeRefused,
 } from './dial-errors.ts';
+import { applyKeepalive, DEFAULT_KEEPALIVE, type KeepaliveTimers } from '../../system/tcp-keepalive.ts';
 import { parseIngressAddress } from './ingress-address.ts';
 import { createIngressContext, type ClientCredentials, type IngressTrust } from './trust.ts';
 import { DEFAULT_WARM_CONNECTIONS, DEFAULT_WARM_IDLE_MS, WarmPool } from './warm-pool.ts';
@@ -52,6 +53,8 @@ export interface BindingDialerOptions {
   warmConnections?: number;
   /** A warm connection unused this long is closed, and the pool is only refilled this soon after a dial. */
   warmIdleMs?: number;
+  /** TCP keepalive on every ingress connection, warm ones included; default DEFAULT_KEEPALIVE. */
+  keepalive?: KeepaliveTimers;
 }
 
 export interface DialOptions {
@@ -105,6 +108,8 @@ export class BindingDialer implements Dialer {
   /** Newest last. A session belongs to the context (credentials and trust) it was made with. */
   private sessions: CachedSession[] = [];
   private readonly pool: WarmPool;
+  private readonly keepalive: KeepaliveTimers;
+  private lastRemoteAddress: string | null = null;
   private closed = false;
 
   constructor(options: BindingDialerOptions) {
@@ -118,6 +123,7 @@ export class BindingDialer implements Dialer {
     this.trust = options.trust;
     this.credentials = options.credentials;
     this.context = createIngressContext(this.trust, this.credentials);
+    this.keepalive = options.keepalive ?? DEFAULT_KEEPALIVE;
     this.pool = new WarmPool({
       size: options.warmConnections ?? DEFAULT_WARM_CONNECTIONS,
       idleMs: options.warmIdleMs ?? DEFAULT_WARM_IDLE_MS,
@@ -143,6 +149,16 @@ export class BindingDialer implements Dialer {
   }
 
   /**
+   * The network path changed (or the machine woke up): warm connections and cached TLS sessions
+   * belong to the old one, where they would only hang the next dial, so they go. Open connections
+   * are their owners'; keepalive finds out whether they survived.
+   */
+  resetPath(): void {
+    this.sessions = [];
+    this.pool.drop();
+  }
+
+  /**
    * Forget cached sessions, close warm connections and refuse new dials; open connections are
    * their owners' to close.
    */
@@ -150,6 +166,11 @@ export class BindingDialer implements Dialer {
     this.closed = true;
     this.sessions = [];
     this.pool.close();
+  }
+
+  /** The ingress's IP address as last connected to, null before the first connection. */
+  get remoteAddress(): string | null {
+    return this.lastRemoteAddress;
   }
 
   get cachedSessions(): number {
@@ -244,6 +265,8 @@ export class BindingDialer implements Dialer {
         allowHalfOpen: true,
       };
       const socket = connect(connectOptions);
+      // A path that dies under this connection (sleep, another network) must fail it in seconds.
+      socket.once('connect', () => applyKeepalive(socket, this.keepalive));
       // One small request, then an interactive stream. With Nagle's algorithm on, the ConnRequest
       // on a warm connection was held back ~25 ms (measured against the simulator).
       socket.setNoDelay(true);
@@ -288,6 +311,7 @@ export class BindingDialer implements Dialer {
       const onSecureConnect = (): void => {
         // Node only gets here when the server certificate verified (rejectUnauthorized).
         done();
+        this.lastRemoteAddress = socket.remoteAddress ?? this.lastRemoteAddress;
         resolve(socket);
       };
       const onAbort = (): void => fail(signal.reason);

@@ -45,6 +45,8 @@ export const IFA_ADDRESS = 1;
 export const IFA_LOCAL = 2;
 export const RTA_DST = 1;
 export const RTA_OIF = 4;
+const RTA_GATEWAY = 5;
+const RTA_PREFSRC = 7;
 export const RTA_TABLE = 15;
 const NLA_TYPE_MASK = 0x3fff;
 
@@ -55,6 +57,7 @@ export const ESRCH = 3;
 const EINTR = 4;
 const EAGAIN = 11;
 export const EEXIST = 17;
+const EINVAL = 22;
 export const ENODEV = 19;
 export const EOPNOTSUPP = 95;
 export const EADDRNOTAVAIL = 99;
@@ -228,6 +231,18 @@ export function localRouteRequest(
   };
 }
 
+/** RTM_GETROUTE for one IPv4 destination: the kernel answers with the route it would use. */
+export function routeGetRequest(destination: string): NetlinkRequest {
+  const rtmsg = Buffer.alloc(RTMSG_LEN);
+  rtmsg.writeUInt8(AF_INET, 0);
+  rtmsg.writeUInt8(32, 1);
+  return {
+    type: RTM_GETROUTE,
+    flags: NLM_F_REQUEST,
+    body: Buffer.concat([rtmsg, ipv4Attribute(RTA_DST, destination)]),
+  };
+}
+
 /** A dump of every link, every IPv4 address or every IPv4 route (all tables). */
 export function dumpRequest(
   type: typeof RTM_GETLINK | typeof RTM_GETADDR | typeof RTM_GETROUTE,
@@ -366,6 +381,10 @@ export interface Route {
   prefix: number;
   /** Output interface index, null for multipath and blackhole routes. */
   oif: number | null;
+  /** Next hop, null for a directly connected destination. */
+  gateway: string | null;
+  /** Source address the kernel picks, when it says. */
+  prefsrc: string | null;
 }
 
 /** An IPv4 route message, or null for other families. */
@@ -379,6 +398,8 @@ export function parseRoute(message: NetlinkMessage): Route | null {
     dst: ipv4Of(attributes.get(RTA_DST)) ?? '0.0.0.0',
     prefix: message.body.readUInt8(1),
     oif: u32Of(attributes.get(RTA_OIF)),
+    gateway: ipv4Of(attributes.get(RTA_GATEWAY)),
+    prefsrc: ipv4Of(attributes.get(RTA_PREFSRC)),
   };
 }
 
@@ -579,6 +600,22 @@ export class RtnetlinkSocket {
       if (!progress.interrupted) return progress.replies;
       if (attempt === DUMP_ATTEMPTS)
         throw new Error(`${what} kept changing during ${DUMP_ATTEMPTS} attempts`);
+    }
+  }
+
+  /** Send one request that the kernel answers with one message (not an ACK); return that message. */
+  query(operation: string, request: NetlinkRequest): NetlinkMessage {
+    const seq = this.#nextSeq();
+    this.#send(encodeMessage(request, seq));
+    for (;;) {
+      for (const message of this.#receive()) {
+        if (message.seq !== seq) continue;
+        if (message.type === NLMSG_ERROR) {
+          const ack = parseAck(message);
+          throw new NetlinkError(operation, ack.errno === 0 ? EINVAL : ack.errno, ack.kernelMessage);
+        }
+        return { ...message, body: Buffer.from(message.body) };
+      }
     }
   }
 

@@ -22,6 +22,8 @@ export function endpoint(hostname: string, overrides: Partial<EndpointView> = {}
     errors: 0,
     last_error: null,
     upgrade_ms_p50: null,
+    last_ok_at: null,
+    last_ingress_error: null,
     ...overrides,
   };
 }
@@ -54,6 +56,7 @@ export function snapshot(endpoints: EndpointView[], status: Partial<StatusView> 
       ...status,
       state: status.state ?? state,
       errors,
+      warnings: status.warnings ?? [],
     },
   };
 }

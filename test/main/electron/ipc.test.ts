@@ -9,7 +9,8 @@ import {
   type IpcMainLike,
   type PushTarget,
 } from '../../../main/electron/ipc.ts';
-import { EngineHost } from '../../../main/electron/engine-host.ts';
+import { EngineHost, type DaemonLike } from '../../../main/electron/engine-host.ts';
+import type { PathChange } from '../../../main/engine/path-monitor.ts';
 import { StateFeed } from '../../../main/engine/state-feed.ts';
 import type { StateSnapshot } from '../../../main/common/contract.ts';
 import { endpoint, snapshot } from './electron-fixtures.ts';
@@ -213,7 +214,11 @@ test('the engine host forwards to the current engine and restarts around a step'
     order.push(`start ${n}`);
     const calls: Array<[string, unknown]> = [];
     return {
-      engine: { handlers: fakeHandlers(calls), snapshot: () => snapshot([], { version: `gen-${n}` }) },
+      engine: {
+        handlers: fakeHandlers(calls),
+        snapshot: () => snapshot([], { version: `gen-${n}` }),
+        networkChanged: () => undefined,
+      },
       stop: async () => {
         order.push(`stop ${n}`);
       },
@@ -275,4 +280,36 @@ test('the state feed serialises at most once per tick and survives a missing eng
   assert.equal(errors.length, 2);
   assert.equal(seen.length, 2, 'an unchanged state is not sent again');
   feed.close();
+});
+
+function fakeDaemon(calls: [PathChange, string][]): DaemonLike {
+  return {
+    stop: async () => undefined,
+    engine: {
+      handlers: {} as DaemonLike['engine']['handlers'],
+      snapshot: () => snapshot([]),
+      networkChanged: (reason, detail) => calls.push([reason, detail]),
+    },
+  };
+}
+
+test('a resume from the OS reaches the running engine, and is dropped while it restarts', async () => {
+  const calls: [PathChange, string][] = [];
+  let starts = 0;
+  let release: () => void = () => undefined;
+  const host = new EngineHost(async () => {
+    starts++;
+    if (starts === 2) await new Promise<void>((resolve) => (release = resolve));
+    return fakeDaemon(calls);
+  });
+  host.networkChanged('resume', 'before start');
+  await host.start();
+  host.networkChanged('resume', 'the system resumed from sleep');
+  assert.deepEqual(calls, [['resume', 'the system resumed from sleep']]);
+  const restarting = host.restart();
+  await new Promise((resolve) => setImmediate(resolve));
+  host.networkChanged('resume', 'during the restart');
+  release();
+  await restarting;
+  assert.equal(calls.length, 1);
 });

@@ -4,6 +4,8 @@ import { readFileSync } from 'node:fs';
 import { NgrokdError } from '../../../main/common/errors.ts';
 import {
   configReference,
+  idleTimeoutMs,
+  keepaliveTimers,
   parseConfigText,
   resolveConfig,
   validateConfig,
@@ -182,4 +184,24 @@ test('whether net.subnet was given is kept: only a default subnet may be replace
   const resolved = resolveConfig(validateConfig({ net: { subnet: '10.50.0.0/16' } }));
   assert.equal(resolved.subnetExplicit, true);
   assert.equal(resolved.net.subnet, '10.50.0.0/16');
+});
+
+test('connections: keepalive timers, and an idle timeout that is off unless set, per host first', () => {
+  const defaults = validateConfig({});
+  assert.deepEqual(keepaliveTimers(defaults.connections.keepalive), {
+    idleMs: 15_000,
+    intervalMs: 5_000,
+    count: 3,
+  });
+  assert.equal(idleTimeoutMs(defaults, 'db.prod'), 0);
+  const set = validateConfig({
+    connections: { idle_timeout: 600, idle_timeout_by_host: { 'web.prod': 30 } },
+  });
+  assert.equal(idleTimeoutMs(set, 'web.prod'), 30_000);
+  assert.equal(idleTimeoutMs(set, 'db.prod'), 600_000);
+  assert.match(configError('connections:\n  keepalive: 0\n'), /connections\.keepalive/);
+  assert.match(
+    configError('connections:\n  idle_timeout_by_host:\n    web.prod: -1\n'),
+    /idle_timeout_by_host/,
+  );
 });

@@ -16,6 +16,7 @@ import {
   type BindingFixture,
   type FakeIngress,
 } from '../../../support/tls-fixtures.ts';
+import { keepaliveState } from '../../../support/socket-options.ts';
 
 let binding: BindingFixture;
 let backend: Server;
@@ -108,6 +109,19 @@ class Hop {
   /** Connections open now. */
   get open(): number {
     return this.pairs.size;
+  }
+
+  /**
+   * The connections open now go silent both ways (their bytes are dropped), as when the NAT
+   * mapping behind them is lost while the laptop sleeps; new connections work.
+   */
+  freeze(): void {
+    for (const pair of this.pairs) {
+      pair.upstream.unpipe(pair.client);
+      pair.upstream.on('data', () => {});
+      pair.client.removeAllListeners('data');
+      pair.client.on('data', () => {});
+    }
   }
 
   /** Close every connection, as an ingress dropping idle connections does. */
@@ -497,4 +511,54 @@ test('a full warm pool does not keep the process alive', async () => {
     timeout: 10_000,
   });
   assert.equal(stdout, 'pool full');
+});
+
+test(
+  'every ingress connection, warm ones included, has TCP keepalive with short timers',
+  { skip: process.platform !== 'linux' && 'reads the options back with Linux getsockopt numbers' },
+  async () => {
+    const fake = await ingress();
+    const d = dialer(fake, { keepalive: { idleMs: 7_000, intervalMs: 2_000, count: 4 } });
+    const conn = await d.dial('web.prod', 80);
+    const expected = { enabled: true, idleS: 7, intervalS: 2, count: 4, userTimeoutMs: 15_000 };
+    assert.deepEqual(keepaliveState(conn.socket), expected);
+    conn.socket.destroy();
+    await eventually(() => d.warmSockets === 2, 'two warm connections');
+    const warm = await d.dial('web.prod', 80);
+    assert.equal(warm.warm, true);
+    assert.deepEqual(keepaliveState(warm.socket), expected);
+    warm.socket.destroy();
+    // The default: a dead path is noticed within 30 s.
+    const plain = dialer(fake, { warmConnections: 0 });
+    const defaults = await plain.dial('web.prod', 80);
+    assert.deepEqual(keepaliveState(defaults.socket), {
+      enabled: true,
+      idleS: 15,
+      intervalS: 5,
+      count: 3,
+      userTimeoutMs: 30_000,
+    });
+    defaults.socket.destroy();
+  },
+);
+
+test('resetPath drops warm connections and cached sessions: the next dial goes fresh, and works', async () => {
+  const fake = await ingress();
+  const hop = await Hop.start(fake.port);
+  const d = dialer(hop);
+  await dialAndEcho(d);
+  await eventually(() => d.warmSockets === 2, 'two warm connections');
+  await dialAndEcho(d); // a warm connection that reads brings the server's session tickets
+  await eventually(() => d.cachedSessions > 0 && d.warmSockets === 2, 'sessions cached, pool full');
+  // The path dies silently under the warm connections (a NAT mapping lost in sleep): without the
+  // reset the next dial would wait on one of them for the whole dial timeout.
+  hop.freeze();
+  d.resetPath();
+  assert.equal(d.warmSockets, 0);
+  assert.equal(d.cachedSessions, 0);
+  const requests = fake.requests.length;
+  const conn = await dialAndEcho(d);
+  assert.equal(conn.warm, false);
+  assert.equal(conn.resumed, false, 'no session of the old path was offered');
+  assert.equal(fake.requests.length, requests + 1, 'answered on the first try');
 });

@@ -165,7 +165,7 @@ test('dump requests carry the full family header and NLM_F_DUMP', () => {
   );
 });
 
-test('a route message yields table, type, destination, prefix and output interface', () => {
+test('a route message yields table, type, destination, prefix, output interface, gateway and source', () => {
   const body = Buffer.concat([
     hex('02 18 00 00 fe 04 00 01 00000000'), // AF_INET, /24, main table, static, universe, unicast
     hex('0800 0f00 fe000000'), // RTA_TABLE 254
@@ -173,7 +173,24 @@ test('a route message yields table, type, destination, prefix and output interfa
     hex('0800 0400 03000000'), // RTA_OIF 3
   ]);
   const message = only(encodeMessage({ type: RTM_NEWROUTE, flags: NLM_F_MULTI, body }, 1));
-  assert.deepEqual(parseRoute(message), { table: 254, type: 1, dst: '10.107.5.0', prefix: 24, oif: 3 });
+  assert.deepEqual(parseRoute(message), {
+    table: 254,
+    type: 1,
+    dst: '10.107.5.0',
+    prefix: 24,
+    oif: 3,
+    gateway: null,
+    prefsrc: null,
+  });
+  // A route-get answer toward the ingress: via a gateway, from a preferred source address.
+  const via = Buffer.concat([
+    body,
+    hex('0800 0500 c0a80101'), // RTA_GATEWAY 192.168.1.1
+    hex('0800 0700 c0a8012a'), // RTA_PREFSRC 192.168.1.42
+  ]);
+  const answer = parseRoute(only(encodeMessage({ type: RTM_NEWROUTE, flags: 0, body: via }, 2)));
+  assert.equal(answer?.gateway, '192.168.1.1');
+  assert.equal(answer?.prefsrc, '192.168.1.42');
 });
 
 test('lengths that run past the data are refused, not read', () => {
