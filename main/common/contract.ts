@@ -117,6 +117,56 @@ export interface Settings {
   desktop: boolean;
   /** A changed subnet or interface name applies after a restart. */
   restart_required: boolean;
+  /** The subnet actually in use now (user mode: the loopback one), which `subnet` may not be. */
+  subnet_in_use: string;
+  /** Extra CA certificates (PEM file) trusted for the ingress, null for none. */
+  ingress_ca: string | null;
+  /** What only the desktop app has (absent in browser mode). */
+  desktop_info?: DesktopInfo;
+}
+
+/** The desktop app's own parts, shown in its settings. */
+export interface DesktopInfo {
+  helper: { installed: boolean; version: string | null; current: boolean };
+  /** The command-line tool on the PATH (a link such as /usr/local/bin/ngrokd). */
+  cli: { installed: boolean; path: string };
+  updates: UpdateState;
+}
+
+export type UpdateStatus = 'idle' | 'checking' | 'available' | 'downloading' | 'ready' | 'error' | 'disabled';
+
+export interface UpdateState {
+  /** Checks are on (the `check_updates` setting), and not turned off by policy. */
+  enabled: boolean;
+  /** Turned off by policy (NGROKD_DISABLE_UPDATES or an MDM/system setting): the user cannot enable it. */
+  managed: boolean;
+  status: UpdateStatus;
+  /** The version available, downloading or ready to install. */
+  version: string | null;
+  /** A sentence for the user (what failed, what is ready). */
+  message: string | null;
+  /** RFC 3339 time of the last check. */
+  checked_at: string | null;
+}
+
+/** What the desktop app can do on the user's behalf; browser mode refuses them (DESKTOP_ONLY). */
+export const DESKTOP_ACTIONS = [
+  'install-helper',
+  'uninstall-helper',
+  'choose-ca-file',
+  'install-cli',
+  'uninstall-cli',
+  'check-for-updates',
+  'restart-to-update',
+] as const;
+export type DesktopAction = (typeof DESKTOP_ACTIONS)[number];
+
+export interface DesktopActionResult {
+  /** False when the user cancelled (a declined password prompt, a closed file dialog). */
+  done: boolean;
+  /** A sentence for the user about what happened. */
+  message: string;
+  settings: Settings;
 }
 
 export const settingsPatch = z
@@ -128,6 +178,8 @@ export const settingsPatch = z
     launch_at_login: z.boolean().optional(),
     notifications: z.boolean().optional(),
     traffic_title: z.boolean().optional(),
+    check_updates: z.boolean().optional(),
+    ingress_ca: z.string().min(1).max(4096).nullable().optional(),
   })
   .strict();
 
@@ -151,6 +203,10 @@ export const commands = {
   setApiKey: { params: z.object({ apiKey: apiKeyParam }).strict(), result: {} as StatusView },
   getSettings: { params: z.object({}).strict(), result: {} as Settings },
   updateSettings: { params: settingsPatch, result: {} as Settings },
+  desktopAction: {
+    params: z.object({ action: z.enum(DESKTOP_ACTIONS) }).strict(),
+    result: {} as DesktopActionResult,
+  },
 } as const;
 
 export type CommandName = keyof typeof commands;

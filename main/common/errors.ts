@@ -36,6 +36,7 @@ export const ERROR_CODES = {
   SECRET_STORAGE: 'API key storage is not protected by the OS keychain',
   NOT_RUNNING: 'ngrokd daemon not running',
   UI_TOKEN: 'Browser UI link is missing its token',
+  DESKTOP_ONLY: 'Only the desktop app can do this',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

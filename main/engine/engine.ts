@@ -127,6 +127,13 @@ export class Engine {
       },
       getSettings: () => this.settings(),
       updateSettings: async (patch) => this.updateSettings(patch),
+      desktopAction: ({ action }) => {
+        throw new NgrokdError(
+          'DESKTOP_ONLY',
+          `"${action}" is done by the ngrokd desktop app, and this is the daemon's browser UI`,
+          'Open the desktop app for this, or use the command line (see `npm run ngrokd -- --help`).',
+        );
+      },
     };
   }
 
@@ -151,6 +158,8 @@ export class Engine {
       launch_at_login: false,
       notifications: false,
       desktop: false,
+      subnet_in_use: this.#interface.subnet,
+      ingress_ca: this.config.ingressCA ?? null,
       restart_required:
         this.#pending.subnet !== this.config.net.subnet ||
         this.#pending.interface_name !== this.config.net.interface_name,
@@ -165,6 +174,7 @@ export class Engine {
       patch.selectors !== undefined && JSON.stringify(patch.selectors) !== JSON.stringify(this.#selectors);
     if (patch.selectors !== undefined) this.#selectors = [...patch.selectors];
     if (patch.poll_interval !== undefined) this.#pollInterval = patch.poll_interval;
+    if (patch.ingress_ca !== undefined) this.#session.setIngressCA(patch.ingress_ca);
     if (selectorsChanged) this.#session.forgetOperator(); // re-sent with the registration on the next pass
     if (selectorsChanged || patch.poll_interval !== undefined) await this.reconcile();
     return this.settings();

@@ -114,6 +114,22 @@ export class IngressSession {
     this.#trust = this.#loadTrust();
   }
 
+  /**
+   * Trust another ingressCA file (null: none). The file is loaded first, so a bad one is refused
+   * (CONFIG_INVALID naming it) and the trust in use stays; a good one applies to the next dial.
+   */
+  setIngressCA(path: string | null): void {
+    const previous = this.#config.ingressCA;
+    this.#config.ingressCA = path ?? undefined;
+    try {
+      this.#trust = this.#loadTrust();
+    } catch (err) {
+      this.#config.ingressCA = previous;
+      throw err;
+    }
+    this.#dialer?.setTrust(this.#trust);
+  }
+
   /** Register again on the next pass (the selectors changed, or the registration is gone). */
   forgetOperator(): void {
     this.#operator = null;

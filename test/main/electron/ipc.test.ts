@@ -27,6 +27,7 @@ function fakeHandlers(calls: Array<[string, unknown]>): CommandHandlers {
     setApiKey: state.status,
     getSettings: {},
     updateSettings: {},
+    desktopAction: { done: true, message: 'done', settings: {} },
   };
   return Object.fromEntries(
     Object.keys(commands).map((name) => [

@@ -56,6 +56,8 @@ const ENGINE_SETTINGS: Settings = {
   poll_interval: 30,
   selectors: ['true'],
   subnet: '10.107.0.0/16',
+  subnet_in_use: '10.107.0.0/16',
+  ingress_ca: null,
   interface_name: 'ngrokd0',
   launch_at_login: false,
   notifications: false,
