@@ -3,7 +3,7 @@
  * exactly this shape as `window.ngrokd` (contextBridge); browser mode uses the HTTP bridge. Nothing
  * else in the UI knows which one it talks to.
  */
-import type { CommandName, CommandParams, CommandResult, StateSnapshot } from './contract.ts';
+import type { CommandName, CommandParams, CommandResult, StateSnapshot, StateUpdate } from './contract.ts';
 import type { UserFacingError } from './errors.ts';
 
 export interface NgrokdBridge {
@@ -16,6 +16,17 @@ export interface NgrokdBridge {
    */
   subscribe(
     onState: (snapshot: StateSnapshot) => void,
+    onConnection?: (problem: UserFacingError | null) => void,
+  ): () => void;
+  /**
+   * The same state as the transport carries it: a versioned snapshot, then deltas against it
+   * (main/common/state-delta.ts); `subscribe` is `followState` over this. A UI in another realm than
+   * the bridge follows this one itself (the preload's objects reach the page through contextBridge,
+   * which copies every argument: a push should copy what changed, not 10,000 endpoints). Optional:
+   * a bridge without it is used through `subscribe`.
+   */
+  subscribeUpdates?(
+    onUpdate: (update: StateUpdate) => void,
     onConnection?: (problem: UserFacingError | null) => void,
   ): () => void;
 }

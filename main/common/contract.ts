@@ -214,12 +214,41 @@ export type CommandParams<C extends CommandName> = z.infer<(typeof commands)[C][
 export type CommandResult<C extends CommandName> = (typeof commands)[C]['result'];
 
 /**
+ * What changed between two versions of the state (computed and applied in main/common/state-delta.ts).
+ * Endpoints are keyed by `url`, which is unique in a snapshot.
+ */
+export interface StateDelta {
+  /** The whole status, present only when it changed. */
+  status?: StatusView;
+  /** Endpoints that are new or changed in any field, whole. */
+  endpoints?: EndpointView[];
+  /** URLs of the endpoints that are gone. */
+  removed?: string[];
+  /**
+   * Every URL in order, present only when endpoints were added or reordered (removals alone leave
+   * the order of the others as it was).
+   */
+  order?: string[];
+}
+
+/**
+ * The state as a stream of versions: a whole snapshot first (and whenever the subscriber fell
+ * behind), then deltas, each against the version the subscriber has (`base`).
+ */
+export type StateUpdate =
+  | { kind: 'snapshot'; version: number; data: StateSnapshot }
+  | { kind: 'delta'; version: number; base: number; data: StateDelta };
+
+/**
  * Events pushed to subscribers, one entry per event: the data it carries. Every transport serves
  * them through `subscribe` (the control socket's `{"method":"subscribe"}` then `{"event":…}` lines,
  * the browser UI's event stream, the desktop IPC push channel), fed by the engine's state feed.
+ *  - `state`: the whole snapshot every time (the original event, kept for simple clients);
+ *  - `stateUpdate`: a versioned snapshot, then deltas: a push costs what changed, not the whole state.
  */
 export const events = {
   state: { data: {} as StateSnapshot },
+  stateUpdate: { data: {} as StateUpdate },
 } as const;
 
 export type EventName = keyof typeof events;

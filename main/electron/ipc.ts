@@ -2,18 +2,21 @@
  * The renderer's way into main, derived from the contract: one `ngrokd:invoke` channel carries
  * (method, params) for every command, and dispatch() — the same validation the control socket uses —
  * rejects unknown methods and bad params. The sender frame is checked before anything else. A
- * window's `subscribe` subscribes it to the desktop's state feed, which pushes on `ngrokd:state`.
+ * window's `subscribe` subscribes it to the desktop's state feed, which pushes the subscribed
+ * event's data on `ngrokd:state`: whole snapshots for `state`, deltas for `stateUpdate` (what the
+ * preload asks for: a push then costs what changed, not a structured clone of every endpoint).
  */
 import type { IpcMainInvokeEvent } from 'electron';
 import {
   CONTROL_PROTOCOL_VERSION,
   DEFAULT_EVENT_INTERVAL_MS,
   type CommandHandlers,
-  type StateSnapshot,
+  type EventData,
+  type EventName,
 } from '../common/contract.ts';
 import type { UserFacingError } from '../common/errors.ts';
 import { dispatch } from '../engine/dispatch.ts';
-import type { StateFeed } from '../engine/state-feed.ts';
+import { FEED_EVENTS, type StateFeed } from '../engine/state-feed.ts';
 import { INVOKE_CHANNEL, STATE_CHANNEL, type InvokeReply } from './bridge.ts';
 import { isTrustedSender, type SenderFrame } from './security.ts';
 
@@ -61,20 +64,22 @@ export class WindowSubscriptions {
     return this.#unsubscribe.size;
   }
 
-  /** Subscribe `target`; returns the current state, the reply (so it is not pushed again). */
-  add(target: PushTarget, intervalMs: number): StateSnapshot {
+  /** Subscribe `target` to `name`; returns the current state, the reply (so it is not pushed again). */
+  add<E extends EventName>(target: PushTarget, intervalMs: number, name: E): EventData<E> {
+    const form = FEED_EVENTS[name];
     const { initial, unsubscribe } = this.#feed.subscribe({
       minIntervalMs: Math.max(MIN_PUSH_INTERVAL_MS, intervalMs),
+      deltas: form.deltas,
       send: (event) => {
         if (target.isDestroyed()) this.#remove(target.id);
-        else target.send(STATE_CHANNEL, event.data);
+        else target.send(STATE_CHANNEL, form.data(event));
       },
     });
     const previous = this.#unsubscribe.get(target.id);
     previous?.();
     this.#unsubscribe.set(target.id, unsubscribe);
     if (previous === undefined) target.once('destroyed', () => this.#remove(target.id));
-    return initial.data;
+    return form.data(initial);
   }
 
   #remove(id: number): void {
@@ -98,7 +103,10 @@ export async function handleInvoke(
   const response = await dispatch(
     handlers,
     { v: CONTROL_PROTOCOL_VERSION, id: 0, method, params },
-    { subscribe: ({ intervalMs }) => windows.add(event.sender, intervalMs ?? DEFAULT_EVENT_INTERVAL_MS) },
+    {
+      subscribe: ({ event: name, intervalMs }) =>
+        windows.add(event.sender, intervalMs ?? DEFAULT_EVENT_INTERVAL_MS, name),
+    },
   );
   if ('error' in response) return { ok: false, error: response.error };
   const { result } = response as { result: unknown };

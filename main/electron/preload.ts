@@ -1,11 +1,17 @@
 /**
  * The preload: the renderer's only way into main. It exposes exactly the NgrokdBridge shape
  * (main/common/bridge.ts) as `window.ngrokd`, never Electron objects or the IPC event, and
- * runs sandboxed: bundled to out/preload/preload.cjs with no imports but electron's own.
+ * runs sandboxed: bundled to out/preload/preload.cjs with no imports but electron's own (the pure
+ * state-delta module is bundled in).
+ *
+ * The window holds one subscription to `stateUpdate` in main (subscribing again would replace it),
+ * shared by every listener here: main pushes deltas, a replica here keeps the state they apply to,
+ * so a listener that joins later starts from a snapshot of it and then gets the same deltas.
  */
 import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron';
-import type { StateSnapshot } from '../common/contract.ts';
+import type { StateUpdate } from '../common/contract.ts';
 import type { NgrokdBridge } from '../common/bridge.ts';
+import { followState, StateReplica } from '../common/state-delta.ts';
 import { INVOKE_CHANNEL, STATE_CHANNEL, type InvokeReply } from './bridge.ts';
 
 /** The renderer asks for at most one push a second. */
@@ -18,33 +24,53 @@ async function invoke(cmd: unknown, params: unknown): Promise<unknown> {
   return reply.result;
 }
 
-function subscribe(onState: (snapshot: StateSnapshot) => void): () => void {
+type UpdateListener = (update: StateUpdate) => void;
+const listeners = new Set<UpdateListener>();
+const replica = new StateReplica();
+let subscribed = false;
+
+function deliver(update: StateUpdate): void {
+  if (replica.apply(update) === null) {
+    resubscribe(); // a delta that does not fit: start again from a snapshot
+    return;
+  }
+  for (const listener of listeners) listener(update);
+}
+
+function resubscribe(): void {
+  invoke('subscribe', { event: 'stateUpdate', intervalMs: PUSH_INTERVAL_MS }).then(
+    (update) => deliver(update as StateUpdate),
+    () => setTimeout(resubscribe, PUSH_INTERVAL_MS), // e.g. the engine is restarting
+  );
+}
+
+function subscribeUpdates(onUpdate: UpdateListener): () => void {
   let active = true;
-  const listener = (_event: IpcRendererEvent, snapshot: StateSnapshot): void => {
-    if (active) onState(snapshot);
+  const listener: UpdateListener = (update) => {
+    if (active) onUpdate(update);
   };
-  ipcRenderer.on(STATE_CHANNEL, listener);
-  const start = (): void => {
-    invoke('subscribe', { intervalMs: PUSH_INTERVAL_MS }).then(
-      (snapshot) => {
-        if (active) onState(snapshot as StateSnapshot);
-      },
-      () => {
-        if (active) setTimeout(start, PUSH_INTERVAL_MS); // e.g. the engine is restarting
-      },
-    );
-  };
-  start();
+  listeners.add(listener);
+  if (!subscribed) {
+    subscribed = true;
+    ipcRenderer.on(STATE_CHANNEL, (_event: IpcRendererEvent, update: StateUpdate) => deliver(update));
+    resubscribe();
+  } else {
+    const state = replica.state;
+    // Joining a running subscription: the state as it is, then the same deltas as everyone.
+    if (state !== null)
+      queueMicrotask(() => listener({ kind: 'snapshot', version: replica.version, data: state }));
+  }
   return () => {
     active = false;
-    ipcRenderer.removeListener(STATE_CHANNEL, listener);
+    listeners.delete(listener);
   };
 }
 
 // Typed against the renderer's interface so the two cannot drift; main validates every call anyway.
 const bridge: NgrokdBridge = {
   invoke: (cmd, params) => invoke(cmd, params) as Promise<never>,
-  subscribe,
+  subscribe: (onState) => followState(subscribeUpdates, onState),
+  subscribeUpdates,
 };
 
 contextBridge.exposeInMainWorld('ngrokd', bridge);

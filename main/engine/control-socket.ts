@@ -18,7 +18,7 @@ import {
 } from '../common/contract.ts';
 import { NgrokdError, toUserFacing } from '../common/errors.ts';
 import { dispatch, protocolError, type EventTransport } from './dispatch.ts';
-import type { StateFeed } from './state-feed.ts';
+import { FEED_EVENTS, type StateFeed } from './state-feed.ts';
 
 export const MAX_MESSAGE_BYTES = 1 << 20;
 
@@ -49,8 +49,10 @@ export interface ControlServer {
  * Serve the control socket at `path` (mode 0600). A directory other users can write is refused (they
  * could swap the socket for their own and answer `status`); requests on one connection are served one
  * at a time with bounded replies (../system/request-pump.ts). `subscribe` subscribes the connection
- * to the state feed: `{"v":1,"event":"state","data":…}` lines, skipped, not queued, while the
- * subscriber is not reading (the next one carries the latest state anyway).
+ * to the state feed: `{"v":1,"event":"state","data":…}` lines (whole snapshots), or with
+ * `{"event":"stateUpdate"}` a versioned snapshot as the reply, then `stateUpdate` lines with deltas
+ * against the version it has; skipped, not queued, while the subscriber is not reading (the next
+ * one carries the latest state, or what changed since the last one read, anyway).
  */
 export async function startControlServer(
   path: string,
@@ -86,18 +88,20 @@ export async function startControlServer(
       if (!socket.destroyed) socket.write(`${JSON.stringify(msg)}\n`);
     };
     const events: EventTransport = {
-      subscribe: ({ intervalMs }) => {
+      subscribe: ({ event: name, intervalMs }) => {
         unsubscribe?.(); // a second subscribe replaces the first
+        const form = FEED_EVENTS[name];
         const subscription = feed.subscribe({
           minIntervalMs: intervalMs ?? DEFAULT_EVENT_INTERVAL_MS,
+          deltas: form.deltas,
           backlogged: () => backlogged(socket),
           send: (event) => {
             if (socket.destroyed) return;
-            socket.write(`{"v":${CONTROL_PROTOCOL_VERSION},"event":"state","data":${event.json}}\n`);
+            socket.write(`{"v":${CONTROL_PROTOCOL_VERSION},"event":"${name}","data":${form.json(event)}}\n`);
           },
         });
         unsubscribe = subscription.unsubscribe;
-        return subscription.initial.data;
+        return form.data(subscription.initial);
       },
     };
     const serve = async (line: string): Promise<void> => {

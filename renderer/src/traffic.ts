@@ -5,7 +5,7 @@
  * Buckets cover the last three minutes; series are created only for endpoints that moved bytes,
  * so 10,000 idle endpoints cost nothing.
  */
-import type { StateSnapshot } from '../../main/common/contract.ts';
+import type { EndpointView, StateSnapshot } from '../../main/common/contract.ts';
 
 export const HISTORY_SECONDS = 180;
 /** Seconds averaged for the "now" rate: long enough that request-by-request traffic reads as a rate. */
@@ -56,8 +56,17 @@ function second(ms: number): number {
   return Math.floor(ms / 1000);
 }
 
+/** The counters last seen for one key, and which record() saw them. */
+interface Last {
+  in: number;
+  out: number;
+  /** The endpoint object they came from: the same object again means the same counters. */
+  view: EndpointView | null;
+  seen: number;
+}
+
 export class TrafficHistory {
-  readonly #last = new Map<string, Rate>();
+  readonly #last = new Map<string, Last>();
   readonly #series = new Map<string, Series>();
   #seen = false;
   /** Bumped on every record(), so memoised rows know when to redraw. */
@@ -65,18 +74,34 @@ export class TrafficHistory {
 
   static readonly TOTAL = '\u0000total';
 
+  /**
+   * Take the counters of a snapshot. An endpoint whose object is the one seen last time (a delta
+   * that did not touch it) is not looked at again, so a push costs about what changed.
+   */
   record(snapshot: StateSnapshot, at: number): void {
     const s = second(at);
-    const present = new Set<string>();
-    const observe = (key: string, bytesIn: number, bytesOut: number): void => {
-      present.add(key);
+    const generation = this.version + 1;
+    let present = 0;
+    const observe = (key: string, bytesIn: number, bytesOut: number, view: EndpointView | null): void => {
       const last = this.#last.get(key);
-      this.#last.set(key, { in: bytesIn, out: bytesOut });
-      // Unknown before the first snapshot; a counter that went down was reset (listener reopened).
-      if (!this.#seen) return;
-      const dIn = last === undefined || bytesIn < last.in ? bytesIn : bytesIn - last.in;
-      const dOut = last === undefined || bytesOut < last.out ? bytesOut : bytesOut - last.out;
-      if (dIn === 0 && dOut === 0) return;
+      let dIn = bytesIn;
+      let dOut = bytesOut;
+      if (last === undefined) this.#last.set(key, { in: bytesIn, out: bytesOut, view, seen: generation });
+      else {
+        if (last.seen === generation) return; // the same key twice
+        last.seen = generation;
+        if (view !== null && last.view === view) {
+          present++;
+          return;
+        }
+        // A counter that went down was reset (listener reopened): all of it is new.
+        if (bytesIn >= last.in) dIn = bytesIn - last.in;
+        if (bytesOut >= last.out) dOut = bytesOut - last.out;
+        Object.assign(last, { in: bytesIn, out: bytesOut, view });
+      }
+      present++;
+      // Unknown before the first snapshot.
+      if (!this.#seen || (dIn === 0 && dOut === 0)) return;
       let series = this.#series.get(key);
       if (series === undefined) {
         series = new Series();
@@ -84,15 +109,17 @@ export class TrafficHistory {
       }
       series.add(s, dIn, dOut);
     };
-    for (const e of snapshot.endpoints) observe(e.url, e.bytes_in, e.bytes_out);
-    observe(TrafficHistory.TOTAL, snapshot.status.totals.bytes_in, snapshot.status.totals.bytes_out);
-    for (const key of this.#last.keys()) {
-      if (present.has(key)) continue;
-      this.#last.delete(key);
-      this.#series.delete(key);
-    }
+    for (const e of snapshot.endpoints) observe(e.url, e.bytes_in, e.bytes_out, e);
+    observe(TrafficHistory.TOTAL, snapshot.status.totals.bytes_in, snapshot.status.totals.bytes_out, null);
+    // Endpoints that are gone take their history with them (looked for only when some are gone).
+    if (present < this.#last.size)
+      for (const [key, last] of this.#last) {
+        if (last.seen === generation) continue;
+        this.#last.delete(key);
+        this.#series.delete(key);
+      }
     this.#seen = true;
-    this.version++;
+    this.version = generation;
   }
 
   /** Bytes per second over the last few complete seconds. */

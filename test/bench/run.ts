@@ -37,6 +37,7 @@ import { DelayProxy } from './delay-proxy.ts';
 import { download, firstByteMs, median, mibPerSecond, percentile, processCpuMs, round } from './measure.ts';
 import { benchEndpoints, SIM_ENV, STATE_ENV, type ReconcileResult } from './reconcile.ts';
 import { RemoteSimulator, type HandshakeCounts } from './remote-simulator.ts';
+import { benchRenderer } from './renderer.ts';
 
 const MiB = 1024 * 1024;
 const TRANSFER_BYTES = 256 * MiB;
@@ -435,7 +436,9 @@ function benchPrivileged(): unknown {
   return JSON.parse(out.trim().split('\n').pop() ?? '{}') as unknown;
 }
 
-const SECTIONS = ['throughput', 'latency', 'latency-rtt', 'reconcile', 'privileged'] as const;
+const SECTIONS = ['throughput', 'latency', 'latency-rtt', 'reconcile', 'privileged', 'renderer'] as const;
+/** Sections that need the simulator (the renderer's runs over a synthetic feed, privileged on its own). */
+const SIMULATED: readonly Section[] = ['throughput', 'latency', 'latency-rtt', 'reconcile'];
 type Section = (typeof SECTIONS)[number];
 
 /** `node test/bench/run.ts [section...]` runs only those sections; none given runs all. */
@@ -451,8 +454,9 @@ function selectedSections(args: readonly string[]): Set<Section> {
 async function main(): Promise<void> {
   const sections = selectedSections(process.argv.slice(2));
   const started = performance.now();
-  progress('starting the simulator');
-  const sim = await RemoteSimulator.start();
+  const simulated = SIMULATED.some((s) => sections.has(s));
+  if (simulated) progress('starting the simulator');
+  const sim = simulated ? await RemoteSimulator.start() : null;
   const dir = mkdtempSync(join(tmpdir(), 'ngrokd-bench-'));
   const report: Record<string, unknown> = {
     machine: {
@@ -466,36 +470,50 @@ async function main(): Promise<void> {
     load_average_at_start: loadavg().map((v) => round(v)),
   };
   try {
-    const setup = await prepare(sim, dir);
-    if (sections.has('throughput')) {
-      progress('(a) throughput');
-      report.throughput = await benchThroughput(setup);
-    }
-    if (sections.has('latency')) {
-      progress('(b) new-connection latency');
-      report.new_connection_latency = await benchLatency(setup, sim.info.ingressEndpoint, null);
-    }
-    if (sections.has('latency-rtt')) {
-      progress(`(d) new-connection latency, ${2 * ONE_WAY_DELAY_MS} ms round trip`);
-      report.new_connection_latency_20ms_rtt = await benchDelayedLatency(setup);
-      progress(`(d) again with the ingress capped at TLS 1.2, ${TLS12_LATENCY_CONNECTIONS} pairs`);
-      report.new_connection_latency_20ms_rtt_tls12 = await benchDelayedLatencyTls12(dir);
-    }
-    if (sections.has('reconcile')) {
-      progress('(c) reconcile');
-      report.reconcile = await benchReconcile(sim, join(dir, 'state'));
-    }
+    if (sim !== null) await simulatedSections(sections, sim, dir, report);
     if (sections.has('privileged')) {
       progress('(e) netlink addresses and hosts section, as root in a private network namespace');
       report.privileged = benchPrivileged();
     }
+    if (sections.has('renderer')) {
+      progress('(f) the UI at 10,000 endpoints with live traffic, in headless Chromium');
+      report.renderer_10k_live = await benchRenderer(progress);
+    }
   } finally {
-    await sim.close();
+    await sim?.close();
     rmSync(dir, { recursive: true, force: true });
   }
   report.load_average_at_end = loadavg().map((v) => round(v));
   report.total_runtime_s = round((performance.now() - started) / 1000, 1);
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+}
+
+/** (a)-(d): the forwarder and the engine against the simulator. */
+async function simulatedSections(
+  sections: Set<Section>,
+  sim: RemoteSimulator,
+  dir: string,
+  report: Record<string, unknown>,
+): Promise<void> {
+  const setup = await prepare(sim, dir);
+  if (sections.has('throughput')) {
+    progress('(a) throughput');
+    report.throughput = await benchThroughput(setup);
+  }
+  if (sections.has('latency')) {
+    progress('(b) new-connection latency');
+    report.new_connection_latency = await benchLatency(setup, sim.info.ingressEndpoint, null);
+  }
+  if (sections.has('latency-rtt')) {
+    progress(`(d) new-connection latency, ${2 * ONE_WAY_DELAY_MS} ms round trip`);
+    report.new_connection_latency_20ms_rtt = await benchDelayedLatency(setup);
+    progress(`(d) again with the ingress capped at TLS 1.2, ${TLS12_LATENCY_CONNECTIONS} pairs`);
+    report.new_connection_latency_20ms_rtt_tls12 = await benchDelayedLatencyTls12(dir);
+  }
+  if (sections.has('reconcile')) {
+    progress('(c) reconcile');
+    report.reconcile = await benchReconcile(sim, join(dir, 'state'));
+  }
 }
 
 await main();

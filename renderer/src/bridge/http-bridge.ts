@@ -5,16 +5,18 @@
  * bar at once and traded at POST /api/session for the secret, sent as `Authorization: Bearer …` on
  * every request. No cookie exists, so nothing rides along on requests that other pages make (cookies
  * ignore ports: a page on another 127.0.0.1 port would be "same-site"). A reload forgets the secret;
- * the page then says how to get a new link.
+ * the page then says how to get a new link. State comes as `stateUpdate` events: a versioned
+ * snapshot, then deltas, turned back into whole snapshots here (main/common/state-delta.ts).
  */
 import type {
   CommandName,
   CommandParams,
   CommandResult,
-  StateSnapshot,
+  StateUpdate,
 } from '../../../main/common/contract.ts';
 import type { UserFacingError } from '../../../main/common/errors.ts';
 import type { NgrokdBridge } from '../../../main/common/bridge.ts';
+import { followState } from '../../../main/common/state-delta.ts';
 import { asUserFacing, daemonUnreachable } from './user-facing.ts';
 
 const RETRY_MS = 2000;
@@ -136,73 +138,77 @@ export function createHttpBridge(base = ''): NgrokdBridge {
       throw body?.error ?? httpError(res.status, cmd);
     },
 
-    /**
-     * The event stream is read with fetch(), not EventSource: EventSource cannot send headers, so
-     * it would need the secret in a cookie (which other local pages' requests carry) or in the URL
-     * (which ends up in places that persist). fetch() sends the same Authorization header as
-     * /api/invoke; reconnecting after a lost connection is done here, as EventSource would.
-     */
-    subscribe(
-      onState: (snapshot: StateSnapshot) => void,
-      onConnection?: (problem: UserFacingError | null) => void,
-    ) {
-      const abort = new AbortController();
-      const wait = (ms: number): Promise<void> =>
-        new Promise((done) => {
-          const timer = window.setTimeout(done, ms);
-          abort.signal.addEventListener(
-            'abort',
-            () => {
-              window.clearTimeout(timer);
-              done();
-            },
-            { once: true },
-          );
-        });
-      const run = async (): Promise<void> => {
-        while (!abort.signal.aborted) {
-          let res: Response;
-          try {
-            res = await fetch(`${base}/api/events`, {
-              headers: await authHeaders(),
-              credentials: 'omit',
-              cache: 'no-store',
-              signal: abort.signal,
-            });
-          } catch (err) {
-            if (abort.signal.aborted) return;
-            const problem = asUserFacing(err instanceof Error ? daemonUnreachable() : err);
-            onConnection?.(problem);
-            if (problem.code === 'UI_TOKEN') return; // the link was used up: only a new one helps
-            await wait(RETRY_MS);
-            continue;
-          }
-          if (!res.ok || res.body === null) {
-            const body = (await res.json().catch(() => null)) as { error?: UserFacingError } | null;
-            const problem = body?.error ?? httpError(res.status, 'the event stream');
-            onConnection?.(problem);
-            // No session (a reload, or ngrokd restarted): retrying cannot help, a new link does.
-            if (problem.code === 'UI_TOKEN') return;
-            await wait(RETRY_MS);
-            continue;
-          }
-          try {
-            await readEventStream(res.body, (event, data) => {
-              if (event !== 'state') return;
-              onConnection?.(null);
-              onState(JSON.parse(data) as StateSnapshot);
-            });
-          } catch {
-            // the connection broke; reconnect below
-          }
-          if (abort.signal.aborted) return;
-          onConnection?.(daemonUnreachable());
-          await wait(RETRY_MS);
-        }
-      };
-      void run();
-      return () => abort.abort();
-    },
+    subscribe: (onState, onConnection) => followState(subscribeUpdates, onState, onConnection),
+    subscribeUpdates: (onUpdate, onConnection) => subscribeUpdates(onUpdate, onConnection),
   };
+
+  /**
+   * The event stream is read with fetch(), not EventSource: EventSource cannot send headers, so
+   * it would need the secret in a cookie (which other local pages' requests carry) or in the URL
+   * (which ends up in places that persist). fetch() sends the same Authorization header as
+   * /api/invoke; reconnecting after a lost connection is done here, as EventSource would (each
+   * stream starts with a snapshot).
+   */
+  function subscribeUpdates(
+    onUpdate: (update: StateUpdate) => void,
+    onConnection?: (problem: UserFacingError | null) => void,
+  ): () => void {
+    const abort = new AbortController();
+    const wait = (ms: number): Promise<void> =>
+      new Promise((done) => {
+        const timer = window.setTimeout(done, ms);
+        abort.signal.addEventListener(
+          'abort',
+          () => {
+            window.clearTimeout(timer);
+            done();
+          },
+          { once: true },
+        );
+      });
+    const run = async (): Promise<void> => {
+      while (!abort.signal.aborted) {
+        let res: Response;
+        try {
+          res = await fetch(`${base}/api/events?event=stateUpdate`, {
+            headers: await authHeaders(),
+            credentials: 'omit',
+            cache: 'no-store',
+            signal: abort.signal,
+          });
+        } catch (err) {
+          if (abort.signal.aborted) return;
+          const problem = asUserFacing(err instanceof Error ? daemonUnreachable() : err);
+          onConnection?.(problem);
+          if (problem.code === 'UI_TOKEN') return; // the link was used up: only a new one helps
+          await wait(RETRY_MS);
+          continue;
+        }
+        if (!res.ok || res.body === null) {
+          const body = (await res.json().catch(() => null)) as { error?: UserFacingError } | null;
+          const problem = body?.error ?? httpError(res.status, 'the event stream');
+          onConnection?.(problem);
+          // No session (a reload, or ngrokd restarted): retrying cannot help, a new link does.
+          if (problem.code === 'UI_TOKEN') return;
+          await wait(RETRY_MS);
+          continue;
+        }
+        try {
+          await readEventStream(res.body, (event, data) => {
+            if (event !== 'stateUpdate') return;
+            onConnection?.(null);
+            onUpdate(JSON.parse(data) as StateUpdate);
+          });
+        } catch {
+          // the connection broke; reconnect below
+        }
+        if (abort.signal.aborted) return;
+        onConnection?.(daemonUnreachable());
+        await wait(RETRY_MS);
+      }
+    };
+    void run();
+    return () => abort.abort();
+  }
   return bridge;
 }

@@ -12,7 +12,8 @@ import {
 import { EngineHost, type DaemonLike } from '../../../main/electron/engine-host.ts';
 import type { PathChange } from '../../../main/engine/path-monitor.ts';
 import { StateFeed } from '../../../main/engine/state-feed.ts';
-import type { StateSnapshot } from '../../../main/common/contract.ts';
+import type { StateSnapshot, StateUpdate } from '../../../main/common/contract.ts';
+import { StateReplica } from '../../../main/common/state-delta.ts';
 import { endpoint, snapshot } from './electron-fixtures.ts';
 
 /** Handlers that record what reached them. */
@@ -205,6 +206,38 @@ test('subscribe returns the state, then pushes only changes, at most every 500 m
   contents.destroy();
   assert.equal(windows.size, 0);
   assert.equal(feed.size, 0, 'the window left the feed');
+});
+
+test('subscribe to stateUpdate: a versioned snapshot, then pushes of deltas with only what changed', async () => {
+  let now = 0;
+  const { feed, setState, contents, invoke } = setup(() => now);
+  const reply = await invoke('subscribe', { event: 'stateUpdate', intervalMs: 1000 });
+  assert.equal(reply.ok, true);
+  const first = (reply as { result: StateUpdate }).result;
+  assert.equal(first.kind, 'snapshot');
+  const replica = new StateReplica();
+  replica.apply(first);
+  const kept = replica.state?.endpoints[0];
+  const next = snapshot([endpoint('web.prod'), endpoint('api.prod', { bytes_in: 5 })]);
+  setState(next);
+  now += 1000;
+  feed.tick();
+  assert.equal(contents.sent.length, 1);
+  const [channel, pushed] = contents.sent[0] as [string, StateUpdate];
+  assert.equal(channel, STATE_CHANNEL);
+  assert.equal(pushed.kind, 'delta');
+  assert.deepEqual(
+    Object.getOwnPropertyNames(pushed).sort(),
+    ['base', 'data', 'kind', 'version'],
+    'a plain object',
+  );
+  assert.deepEqual(
+    pushed.data.endpoints?.map((e) => e.hostname),
+    ['api.prod'],
+    'web.prod did not change and is not sent',
+  );
+  assert.deepEqual(replica.apply(structuredClone(pushed)), next, 'the push rebuilds the state');
+  assert.equal(replica.state?.endpoints[0], kept, 'the unchanged endpoint keeps its object');
 });
 
 test('the engine host forwards to the current engine and restarts around a step', async () => {

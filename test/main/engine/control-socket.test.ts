@@ -11,12 +11,19 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { CommandHandlers, StateSnapshot } from '../../../main/common/contract.ts';
+import type {
+  CommandHandlers,
+  EndpointView,
+  StateSnapshot,
+  StateUpdate,
+} from '../../../main/common/contract.ts';
+import { StateReplica } from '../../../main/common/state-delta.ts';
 import type { NgrokdError } from '../../../main/common/errors.ts';
 import { startControlServer } from '../../../main/engine/control-socket.ts';
 import { StateFeed } from '../../../main/engine/state-feed.ts';
 import { callDaemon } from '../../../main/cli/control-client.ts';
 import { rootOnly } from '../../support/root-only.ts';
+import { endpoint, snapshot } from '../electron/electron-fixtures.ts';
 
 let dir: string;
 before(() => {
@@ -107,6 +114,44 @@ test('subscribe answers with the state, then pushes `state` event lines only whe
   }
   await new Promise((r) => setTimeout(r, 50));
   assert.equal(feed.size, 0, 'a closed connection leaves the feed');
+});
+
+test('subscribe to stateUpdate: a versioned snapshot as the reply, then delta lines carrying only what changed', async () => {
+  const path = join(dir, 'deltas.sock');
+  const endpoints = Array.from({ length: 50 }, (_, i) => endpoint(`svc-${i}.prod`));
+  let state = snapshot(endpoints);
+  const feed = new StateFeed({ snapshot: () => structuredClone(state) });
+  const control = await startControlServer(path, handlers, { feed });
+  const client = connect(path);
+  const lines = createInterface({ input: client });
+  const received: { event?: string; data: StateUpdate }[] = [];
+  try {
+    await new Promise((resolve) => client.once('connect', resolve));
+    const replyLine = new Promise<string>((resolve) => lines.once('line', resolve));
+    client.write(
+      `${JSON.stringify({ v: 1, id: 3, method: 'subscribe', params: { event: 'stateUpdate', intervalMs: 100 } })}\n`,
+    );
+    const reply = JSON.parse(await replyLine) as { id: number; result: StateUpdate };
+    assert.equal(reply.id, 3);
+    assert.equal(reply.result.kind, 'snapshot');
+    lines.on('line', (line) => received.push(JSON.parse(line)));
+    const next = [...state.endpoints];
+    next[9] = { ...(next[9] as EndpointView), bytes_in: 1234 };
+    state = { ...state, endpoints: next };
+    while (received.length === 0) await new Promise((r) => setTimeout(r, 20));
+    const [line] = received;
+    assert.equal(line?.event, 'stateUpdate');
+    assert.equal(line.data.kind, 'delta');
+    assert.equal(line.data.base, reply.result.version);
+    assert.deepEqual(line.data.data, { endpoints: [next[9]] }, 'one endpoint, no status, no order');
+    const replica = new StateReplica();
+    replica.apply(reply.result);
+    replica.apply(line.data);
+    assert.deepEqual(replica.state, state);
+  } finally {
+    client.destroy();
+    await control.close();
+  }
 });
 
 test('a control socket in a directory other users can write is refused', async () => {

@@ -1,6 +1,7 @@
 /**
- * The renderer's pure logic: traffic rates and sparklines from successive snapshots, endpoint
- * filtering, and the units it shows.
+ * The renderer's pure logic: traffic rates and sparklines from successive snapshots (looking again
+ * only at endpoints that changed), endpoint filtering with an index rebuilt only when the set
+ * changes, and the units it shows.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -117,6 +118,42 @@ test('filtering: every term must match hostname, address, URL or protocol, case-
   assert.deepEqual(hosts('tcp db'), ['postgres.db']);
   assert.deepEqual(hosts('http error'), ['grafana.monitoring']);
   assert.deepEqual(hosts('nothing'), []);
+});
+
+test("the search index is rebuilt only when the set or an endpoint's text changes, not for counters", () => {
+  const endpoints = Array.from({ length: 1000 }, (_, i) => view(`http://svc-${i}.prod`, i, 0));
+  const index = searchIndex(endpoints);
+  assert.equal(searchIndex(endpoints), index, 'the same endpoints: the same index');
+  // A delta that moved counters: a new array, unchanged endpoints keep their objects.
+  const counters = endpoints.map((e, i) => (i === 7 ? { ...e, bytes_in: e.bytes_in + 100 } : e));
+  assert.equal(searchIndex(counters), index, 'counters are not searched: the same index');
+  const down = counters.map((e, i) => (i === 7 ? { ...e, listening: false } : e));
+  const changed = searchIndex(down);
+  assert.notEqual(changed, index);
+  assert.deepEqual(
+    filterEndpoints(down, changed, 'error').map((e) => e.hostname),
+    ['svc-7.prod'],
+  );
+  const fewer = down.slice(1);
+  assert.deepEqual(
+    filterEndpoints(fewer, searchIndex(fewer), 'svc-1.').map((e) => e.hostname),
+    ['svc-1.prod'],
+    'a new set: a new index',
+  );
+});
+
+test('an endpoint whose object did not change is not looked at again, and its history stays', () => {
+  const h = new TrafficHistory();
+  const a = view('http://a.b', 0, 0);
+  const c = view('http://c.d', 0, 0);
+  h.record(snapshot([a, c]), T0);
+  const a1 = { ...a, bytes_in: 4_000 };
+  h.record(snapshot([a1, c]), T0 + 1000);
+  // A snapshot rebuilt from a delta: c and a1 are the objects seen before.
+  h.record(snapshot([a1, c]), T0 + 2000);
+  assert.equal(h.rate('http://a.b', T0 + 3000).in, 4_000 / RATE_WINDOW);
+  h.record(snapshot([c]), T0 + 3000);
+  assert.deepEqual(h.rate('http://a.b', T0 + 4000), { in: 0, out: 0 }, 'gone with its endpoint');
 });
 
 test('units are short and SI', () => {

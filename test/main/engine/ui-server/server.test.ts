@@ -21,7 +21,13 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import type { CommandHandlers, StateSnapshot, StatusView } from '../../../../main/common/contract.ts';
+import type {
+  CommandHandlers,
+  StateSnapshot,
+  StateUpdate,
+  StatusView,
+} from '../../../../main/common/contract.ts';
+import { StateReplica } from '../../../../main/common/state-delta.ts';
 import { StateFeed } from '../../../../main/engine/state-feed.ts';
 import { startBrowserUi } from '../../../../main/engine/ui-server/browser-ui.ts';
 import type { Launcher } from '../../../../main/engine/ui-server/open-browser.ts';
@@ -57,20 +63,21 @@ function status(enabled: boolean): StatusView {
   };
 }
 
-/** Read `count` state events from /api/events (with these auth headers), then hang up. */
-function readEvents(
+/** Read `count` events named `name` from `path` (with these auth headers), then hang up. */
+function readEvents<T = StateSnapshot>(
   ui: UiServer,
   auth: Record<string, string>,
   count: number,
   onEvent?: (n: number) => void,
-): Promise<StateSnapshot[]> {
+  { path = '/api/events', name = 'state' } = {},
+): Promise<T[]> {
   return new Promise((resolve, reject) => {
-    const events: StateSnapshot[] = [];
+    const events: T[] = [];
     const req = http.get(
       {
         host: '127.0.0.1',
         port: Number(new URL(ui.origin).port),
-        path: '/api/events',
+        path,
         agent: false,
         headers: { Host: new URL(ui.origin).host, ...auth },
       },
@@ -86,8 +93,8 @@ function readEvents(
             const block = buffer.slice(0, end);
             buffer = buffer.slice(end + 2);
             const data = block.split('\n').find((l) => l.startsWith('data: '));
-            if (!block.includes('event: state') || data === undefined) continue;
-            events.push(JSON.parse(data.slice('data: '.length)) as StateSnapshot);
+            if (!block.split('\n').includes(`event: ${name}`) || data === undefined) continue;
+            events.push(JSON.parse(data.slice('data: '.length)) as T);
             onEvent?.(events.length);
             if (events.length === count) {
               req.destroy();
@@ -448,6 +455,35 @@ describe('browser-mode UI server', () => {
         [false, 7],
       ],
     );
+  });
+
+  test('events?event=stateUpdate: a versioned snapshot at once, then deltas against the version before', async () => {
+    snapshot = { status: status(true), endpoints: [] };
+    const replica = new StateReplica();
+    const seen = await readEvents<StateUpdate>(
+      ui,
+      await sessionHeaders(ui),
+      3,
+      (n) => {
+        if (n === 1) snapshot = { ...snapshot, status: { ...status(true), endpoint_count: 3 } };
+        else if (n === 2) snapshot = { ...snapshot, status: { ...status(true), endpoint_count: 4 } };
+      },
+      { path: '/api/events?event=stateUpdate', name: 'stateUpdate' },
+    );
+    assert.deepEqual(
+      seen.map((u) => u.kind),
+      ['snapshot', 'delta', 'delta'],
+    );
+    for (let i = 1; i < seen.length; i++)
+      assert.equal((seen[i] as Extract<StateUpdate, { kind: 'delta' }>).base, seen[i - 1]?.version);
+    for (const update of seen) replica.apply(update);
+    assert.deepEqual(replica.state, snapshot, 'the deltas rebuild the state');
+    const unknown = await uiRequest(ui, {
+      path: '/api/events?event=nope',
+      headers: await sessionHeaders(ui),
+    });
+    assert.equal(unknown.status, 400);
+    assert.match(unknown.body, /there is no event \\"nope\\"/);
   });
 
   test('static files come only from the build directory, with the CSP and sensible caching', async () => {
