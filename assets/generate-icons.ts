@@ -145,7 +145,15 @@ export function appIcon(size: number): Raster {
   ]);
 }
 
-export type TrayState = 'on' | 'off' | 'attention';
+export type TrayState = 'on' | 'off' | 'attention' | 'disconnected';
+
+/** The disconnected mark: a slash from top left to bottom right, with a transparent gap beside it. */
+function slash(halfWidth: number): Shape {
+  // Distance from the line x = y, within the icon.
+  return (x, y) => Math.abs(x - y) / Math.SQRT2 <= halfWidth && x >= 0.08 && x <= 0.92;
+}
+const SLASH = slash(0.055);
+const SLASH_GAP = slash(0.13);
 
 /** The attention badge: a dot top right, with a transparent gap around it. */
 const BADGE = circle(0.85, 0.15, 0.14);
@@ -157,18 +165,25 @@ export function trayTemplate(size: number, state: TrayState): Raster {
   const shape =
     state === 'attention'
       ? union(minus(tunnelGlyph(0.4, 0.16, 0.7), BADGE_GAP), BADGE)
-      : tunnelGlyph(0.5, 0.06, 0.82, state === 'off');
-  const color: Rgba = state === 'off' ? [0, 0, 0, 140] : BLACK;
+      : state === 'disconnected'
+        ? union(minus(tunnelGlyph(0.5, 0.06, 0.82, true), SLASH_GAP), SLASH)
+        : tunnelGlyph(0.5, 0.06, 0.82, state === 'off');
+  const color: Rgba = state === 'off' || state === 'disconnected' ? [0, 0, 0, 140] : BLACK;
   return rasterize(size, [{ shape, color }]);
 }
 
 /** Linux panels may be dark or light: a white glyph on a coloured tile reads on both. */
 export function trayColored(size: number, state: TrayState): Raster {
   const tile = roundedRect(0.03, 0.03, 0.97, 0.97, 0.22);
-  const color = state === 'on' ? CYAN : state === 'off' ? GREY : AMBER;
+  const color = state === 'on' ? CYAN : state === 'attention' ? AMBER : GREY;
+  const glyph = tunnelGlyph(0.5, 0.2, 0.6, state !== 'on' && state !== 'attention');
   return rasterize(size, [
     { shape: tile, color },
-    { shape: tunnelGlyph(0.5, 0.2, 0.6, state === 'off'), color: WHITE },
+    {
+      // Disconnected: the off glyph, struck through, so it never reads as merely "off".
+      shape: state === 'disconnected' ? union(minus(glyph, SLASH_GAP), SLASH) : glyph,
+      color: WHITE,
+    },
   ]);
 }
 
@@ -232,11 +247,12 @@ export function encodeIcns(entries: ReadonlyArray<{ type: string; png: Buffer }>
 }
 
 export const LINUX_ICON_SIZES = [16, 24, 32, 48, 64, 128, 256, 512] as const;
-const TRAY_STATES: readonly TrayState[] = ['on', 'off', 'attention'];
-const TEMPLATE_NAMES: Record<TrayState, string> = {
+const TRAY_STATES: readonly TrayState[] = ['on', 'off', 'attention', 'disconnected'];
+export const TEMPLATE_NAMES: Record<TrayState, string> = {
   on: 'trayTemplate',
   off: 'trayOffTemplate',
   attention: 'trayAttentionTemplate',
+  disconnected: 'trayDisconnectedTemplate',
 };
 
 /** Every PNG the app ships: path under assets/ → how to draw it. */

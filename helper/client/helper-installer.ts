@@ -229,6 +229,12 @@ export interface HelperInstallerOptions {
   promptNode?: string;
   /** Default: sudoPromptElevator() with promptNode. */
   elevate?: Elevate;
+  /**
+   * A quiet shell command run first in the uninstall's one prompt, whatever it does (the desktop
+   * app removes its /usr/local/bin/ngrokd link with it). It must print nothing: the installer's
+   * last line is its outcome.
+   */
+  uninstallPrelude?: string;
 }
 
 export interface EnsureHelperResult {
@@ -332,6 +338,13 @@ export class HelperInstaller {
     return this.#elevated({ command: 'uninstall', root: this.#root, platform: this.#platform });
   }
 
+  /** The one elevated command line for an uninstall, with the prelude when there is one. */
+  uninstallCommand(): string {
+    const command = this.command({ command: 'uninstall', root: this.#root, platform: this.#platform });
+    const { uninstallPrelude } = this.#options;
+    return uninstallPrelude === undefined ? command : `${uninstallPrelude}; ${command}`;
+  }
+
   /** The user asked again (e.g. clicked "Install helper"): allow another prompt. */
   reset(): void {
     this.#declined = null;
@@ -348,7 +361,7 @@ export class HelperInstaller {
       this.#options.elevate ??
       // sudo-prompt's quoting follows the OS it runs on, whatever platform the install targets.
       sudoPromptElevator(promptNode === undefined ? {} : { node: promptNode });
-    const command = this.command(request);
+    const command = request.command === 'uninstall' ? this.uninstallCommand() : this.command(request);
     let stdout: string;
     try {
       stdout = await elevate(command);

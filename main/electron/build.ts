@@ -5,14 +5,18 @@
  *  - out/preload/preload.cjs: the sandboxed preload, CommonJS, requiring nothing but `electron`.
  *  - out/helper/: the privileged helper exactly as the installer copies it (helper/, main/common/,
  *    the packages they import, package.json, bin/node), shipped as resources/helper.
+ *  - out/cli/: the command-line tool, shipped as resources/cli: `ngrokd` (a launcher script the
+ *    /usr/local/bin/ngrokd link points at) and `ngrokd.mjs` (the CLI in one file), run by the
+ *    helper's Node; its one native package, koffi, is the helper's copy (../helper/node_modules).
  */
-import { copyFile, link, mkdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, link, mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'vite';
 import { APP_DIR, appPackageJson, RUNTIME_FILE } from '../../helper/install/layout.ts';
 import { checkoutSource } from '../../helper/install/source.ts';
 import { VERSION } from '../engine/version.ts';
+import { CLI_BUNDLE_NAME, LAUNCHER_DIR, LAUNCHER_NAME, LAUNCHER_SCRIPT } from './cli-link.ts';
 
 export const PROJECT_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
@@ -112,16 +116,73 @@ export async function buildPromptChild(root: string, outDir: string): Promise<vo
   });
 }
 
+/** Packages the CLI bundle does not inline (native code): loaded from the helper's node_modules. */
+const CLI_NATIVE_PACKAGES: Readonly<Record<string, string>> = {
+  koffi: `../helper/node_modules/koffi/index.cjs`,
+};
+
+/**
+ * The CLI in one ESM file (every package inlined but koffi) and its launcher. A plain Node cannot
+ * read app.asar, so this lives in resources/cli beside resources/helper, whose Node runs it.
+ */
+export async function buildCli(root: string, outDir: string): Promise<string> {
+  const target = join(outDir, LAUNCHER_DIR);
+  const entry = join(root, 'main', 'cli', 'ngrokd.ts');
+  await build({
+    configFile: false,
+    root,
+    logLevel: 'warn',
+    // Modules that run themselves when they are the entry (the simulator, the helper installer, the
+    // root watchdog) check `import.meta.main` or `isEntryPoint(import.meta.url)`; in one bundle
+    // every module's URL is the entry's, and the entry (main/cli/ngrokd.ts) checks neither.
+    define: { 'import.meta.main': 'false' },
+    plugins: [
+      {
+        name: 'ngrokd-cli-entry-points',
+        transform: (code: string, id: string) =>
+          id !== entry && code.includes('isEntryPoint(import.meta.url)')
+            ? code.replaceAll('isEntryPoint(import.meta.url)', 'false')
+            : null,
+      },
+    ],
+    ssr: { noExternal: true, external: Object.keys(CLI_NATIVE_PACKAGES) },
+    build: {
+      ssr: entry,
+      outDir: target,
+      emptyOutDir: true,
+      target: 'node22',
+      minify: false,
+      reportCompressedSize: false,
+      rolldownOptions: {
+        external: (id) => Object.hasOwn(CLI_NATIVE_PACKAGES, id),
+        output: {
+          format: 'es',
+          entryFileNames: CLI_BUNDLE_NAME,
+          codeSplitting: false,
+          paths: (id) => CLI_NATIVE_PACKAGES[id] ?? id,
+        },
+      },
+    },
+  });
+  const launcher = join(target, LAUNCHER_NAME);
+  await writeFile(launcher, LAUNCHER_SCRIPT);
+  await chmod(launcher, 0o755);
+  return launcher;
+}
+
 export async function buildDesktop(root = PROJECT_ROOT, outDir = join(root, 'out')): Promise<void> {
   // After buildMain: it empties out/main.
   await Promise.all([
     buildMain(root, outDir).then(() => buildPromptChild(root, outDir)),
     buildPreload(root, outDir),
+    buildCli(root, outDir),
   ]);
   await stageHelper(root, outDir);
 }
 
 if (import.meta.main) {
   await buildDesktop();
-  process.stdout.write(`built out/main/main.js, out/preload/preload.cjs and out/helper/ (${VERSION})\n`);
+  process.stdout.write(
+    `built out/main/main.js, out/preload/preload.cjs, out/cli/ and out/helper/ (${VERSION})\n`,
+  );
 }

@@ -91,6 +91,8 @@ export interface HelperFlowOptions {
   /** Stop the engine, run `during` (optional), start it again (it picks the helper or user mode). */
   restartEngine(during?: () => Promise<void>): Promise<void>;
   env?: NodeJS.ProcessEnv;
+  /** A quiet command run in the uninstall's one prompt before the helper goes (the CLI link's removal). */
+  uninstallPrelude?: string;
 }
 
 export type HelperReason = 'first-run' | 'missing' | 'upgrade';
@@ -149,13 +151,27 @@ export class HelperFlow {
     }, false);
   }
 
+  /**
+   * At start: a helper of another version (the app was updated, the helper not yet) is upgraded
+   * through the installer's version handshake, with one explanation and one password prompt.
+   * `running` is the version the helper's hello reports (null: none answers).
+   */
+  async upgradeIfStale(
+    running: () => Promise<string | null>,
+  ): Promise<'none' | 'current' | 'upgraded' | 'declined'> {
+    const version = await running().catch(() => null);
+    if (version === null) return 'none';
+    if (version === this.#options.currentVersion) return 'current';
+    return (await this.install('upgrade', version)) ? 'upgraded' : 'declined';
+  }
+
   /** Confirm, stop using the helper, remove it (one prompt), continue in user mode. */
   async uninstall(): Promise<boolean> {
     return this.#once(async () => {
       const ok = await this.#options.confirm({
         message: 'Uninstall the ngrokd helper?',
         detail:
-          'The helper, its network interface and its /etc/hosts section are removed (your password is asked once). ngrokd keeps running in user mode.',
+          'The helper, its network interface, its /etc/hosts section and the ngrokd command-line link are removed (your password is asked once). ngrokd keeps running in user mode.',
         confirm: 'Uninstall Helper…',
       });
       if (!ok) return false;
@@ -183,6 +199,9 @@ export class HelperFlow {
       sourceRoot: source.sourceRoot,
       runtime: source.node,
       installerNode: source.node,
+      ...(this.#options.uninstallPrelude === undefined
+        ? {}
+        : { uninstallPrelude: this.#options.uninstallPrelude }),
       // The prompt runs (as the user) from the bundle's own runtime, not from the swappable copy.
       ...(source.stage === undefined
         ? {}

@@ -76,6 +76,16 @@ export class DesktopSettings {
     if (Object.keys(values).length > 0) this.#backend.set(values);
   }
 
+  /** Whether the app checks for updates (default on; a policy can still turn them off). */
+  checkUpdates(): boolean {
+    return this.read().check_updates ?? true;
+  }
+
+  /** The ingress CA file chosen in Settings, or null for none. */
+  ingressCA(): string | null {
+    return this.read().ingress_ca ?? null;
+  }
+
   desktopFields(): DesktopFields {
     const prefs = this.read();
     return {
@@ -89,6 +99,7 @@ export class DesktopSettings {
   engineConfig(): {
     bound_endpoints?: { poll_interval?: number; selectors?: string[] };
     net?: { subnet?: string; interface_name?: string };
+    ingressCA?: string;
   } {
     const p = this.read();
     const pick = <T extends object>(o: T): T | undefined =>
@@ -100,6 +111,8 @@ export class DesktopSettings {
     return {
       ...(boundEndpoints === undefined ? {} : { bound_endpoints: boundEndpoints }),
       ...(net === undefined ? {} : { net }),
+      // Chosen with "Choose CA file…"; null (cleared) means none, like an absent key.
+      ...(typeof p.ingress_ca === 'string' ? { ingressCA: p.ingress_ca } : {}),
     };
   }
 }

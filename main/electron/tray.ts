@@ -2,10 +2,14 @@
  * Keeps the tray in step with the state: the menu is rebuilt only when something on it changed and
  * at most once a second (rebuilding a menu with hundreds of items on every traffic tick would make
  * it flicker and close under the user's pointer); the icon, tooltip and traffic title follow.
+ * It never shows a state that may no longer be true: when the state cannot be read (`lost`) or no
+ * state arrived for `staleMs` (`checkStale`), menu, icon and tooltip say Disconnected at once.
  */
 import type { StateSnapshot } from '../common/contract.ts';
 import {
+  buildDisconnectedMenu,
   buildTrayMenu,
+  disconnectedMenuKey,
   trafficTitle,
   trayIconState,
   trayMenuKey,
@@ -35,7 +39,12 @@ export interface TrayControllerOptions<M, I> {
   now?: () => number;
   /** Default 1000 ms. */
   minRebuildMs?: number;
+  /** No state for this long means the link is lost. Default 5000 ms. */
+  staleMs?: number;
 }
+
+/** Why the tray says Disconnected when states stop arriving. */
+export const STALE_REASON = 'The engine stopped answering';
 
 export class TrayController<M, I> {
   readonly #o: TrayControllerOptions<M, I>;
@@ -46,35 +55,89 @@ export class TrayController<M, I> {
   #toolTip = '';
   #title = '';
   #lastTotals: { bytes_in: number; bytes_out: number; at: number } | null = null;
+  #updatedAt: number;
+  #lost: string | null = null;
   /** How many times the menu was built (tests, diagnostics). */
   builds = 0;
 
   constructor(options: TrayControllerOptions<M, I>) {
     this.#o = options;
     this.#now = options.now ?? Date.now;
+    this.#updatedAt = this.#now();
+  }
+
+  /** Whether the tray now says Disconnected (tests, diagnostics). */
+  get disconnected(): boolean {
+    return this.#lost !== null;
   }
 
   update(snapshot: StateSnapshot): void {
     const options = this.#o.options();
     const now = this.#now();
+    const wasLost = this.#lost !== null;
+    this.#lost = null;
+    this.#updatedAt = now;
     const key = trayMenuKey(snapshot, options);
-    if (key !== this.#menuKey && now - this.#builtAt >= (this.#o.minRebuildMs ?? 1000)) {
-      this.#o.tray.setContextMenu(this.#o.buildMenu(buildTrayMenu(snapshot, options, this.#o.actions)));
-      this.#menuKey = key;
-      this.#builtAt = now;
-      this.builds++;
+    // Coming back from Disconnected is shown at once, like going there.
+    if (key !== this.#menuKey && (wasLost || now - this.#builtAt >= (this.#o.minRebuildMs ?? 1000))) {
+      this.#setMenu(key, () => buildTrayMenu(snapshot, options, this.#o.actions), now);
     }
-    const icon = trayIconState(snapshot);
+    this.#show(trayIconState(snapshot), trayToolTip(snapshot));
+    this.#updateTitle(snapshot, options.trafficTitle, now);
+  }
+
+  /**
+   * The state cannot be read (the engine stopped, is restarting, the link broke): Disconnected,
+   * right away (no rebuild delay: the previous menu would act on a state that is gone).
+   */
+  lost(reason: string): void {
+    const options = this.#o.options();
+    const now = this.#now();
+    this.#lost = reason;
+    const key = disconnectedMenuKey(reason, options);
+    if (key !== this.#menuKey) {
+      this.#setMenu(key, () => buildDisconnectedMenu(reason, options, this.#o.actions), now);
+    }
+    this.#show('disconnected', `ngrokd is disconnected: ${reason}`);
+    this.#lastTotals = null;
+    if (this.#title !== '') {
+      this.#o.tray.setTitle('');
+      this.#title = '';
+    }
+  }
+
+  /** Call on a timer: no state for `staleMs` is a lost link, whatever the last state said. */
+  checkStale(): void {
+    if (this.#lost === null && this.#now() - this.#updatedAt > (this.#o.staleMs ?? 5000)) {
+      this.lost(STALE_REASON);
+    }
+  }
+
+  /** Something the menu shows besides the state changed (an update was downloaded). */
+  refresh(snapshot: StateSnapshot | null): void {
+    if (this.#lost !== null) this.lost(this.#lost);
+    else if (snapshot !== null) {
+      this.#builtAt = Number.NEGATIVE_INFINITY;
+      this.update(snapshot);
+    }
+  }
+
+  #setMenu(key: string, build: () => MenuTemplateItem[], now: number): void {
+    this.#o.tray.setContextMenu(this.#o.buildMenu(build()));
+    this.#menuKey = key;
+    this.#builtAt = now;
+    this.builds++;
+  }
+
+  #show(icon: TrayIconState, toolTip: string): void {
     if (icon !== this.#icon) {
       this.#o.tray.setImage(this.#o.icons[icon]);
       this.#icon = icon;
     }
-    const toolTip = trayToolTip(snapshot);
     if (toolTip !== this.#toolTip) {
       this.#o.tray.setToolTip(toolTip);
       this.#toolTip = toolTip;
     }
-    this.#updateTitle(snapshot, options.trafficTitle, now);
   }
 
   /** Rates need a second of history; sampled about once a second. */

@@ -236,3 +236,51 @@ test('a bundle holding anything but files and directories is refused before any 
   });
   assert.deepEqual(created, []);
 });
+
+test('after an app update the older helper is upgraded through the handshake: one question, one prompt', async (t) => {
+  const { flow, log, asked, created } = setup(fakeBundle(tempDir(t, 'flow')));
+  // The helper answers the hello with the version it runs; the app is 0.2.0 now.
+  assert.equal(await flow.upgradeIfStale(async () => '0.1.0'), 'upgraded');
+  assert.equal(asked.length, 1);
+  assert.match(asked[0]?.message ?? '', /^Update the ngrokd helper from 0\.1\.0 to 0\.2\.0\?$/);
+  assert.match(asked[0]?.detail ?? '', /password is asked once/);
+  assert.equal(created.length, 1, 'one installer, so one elevated command');
+  assert.deepEqual(log, ['ensure', 'stop', 'start'], 'then the engine restarts on the new helper');
+
+  const again = setup(fakeBundle(tempDir(t, 'flow')));
+  assert.equal(await again.flow.upgradeIfStale(async () => '0.2.0'), 'current');
+  assert.equal(
+    await again.flow.upgradeIfStale(async () => null),
+    'none',
+    'no helper: the first-run offer decides',
+  );
+  assert.equal(await again.flow.upgradeIfStale(() => Promise.reject(new Error('ECONNREFUSED'))), 'none');
+  assert.deepEqual([again.asked, again.log], [[], []]);
+
+  const declined = setup(fakeBundle(tempDir(t, 'flow')), { answer: false });
+  assert.equal(await declined.flow.upgradeIfStale(async () => '0.1.0'), 'declined');
+  assert.deepEqual(declined.log, []);
+});
+
+test('the uninstall prelude (the CLI link removal) goes to the installer, in the same prompt', async (t) => {
+  const bundle = fakeBundle(tempDir(t, 'flow'));
+  const created: HelperInstallerOptions[] = [];
+  const flow = new HelperFlow({
+    currentVersion: '0.2.0',
+    bundledSource: bundle,
+    createInstaller: (o) => {
+      created.push(o);
+      return {
+        ensure: async () => ({ action: 'none', previous: '0.2.0', warnings: [] }),
+        uninstall: async () => undefined,
+      };
+    },
+    confirm: async () => true,
+    report: () => undefined,
+    restartEngine: async (during) => during?.(),
+    env: {},
+    uninstallPrelude: "'/bin/sh' '-c' 'exit 0' >/dev/null 2>&1",
+  });
+  assert.equal(await flow.uninstall(), true);
+  assert.equal(created[0]?.uninstallPrelude, "'/bin/sh' '-c' 'exit 0' >/dev/null 2>&1");
+});
