@@ -41,12 +41,16 @@ export const ACTION_LABELS: Readonly<Record<ProblemActionKind, string>> = {
 };
 
 interface Advice {
+  /** A plainer title than the error's own, for this surface. */
+  title?: string;
   summary: string;
+  /** What the browser UI says (it has no desktop app around it). */
+  browserSummary?: string;
   action?: ProblemActionKind;
   /** The action exists only in the desktop app (the browser gets the summary alone). */
   desktopOnly?: boolean;
-  /** What the browser UI says instead, when the summary names a desktop-only action. */
-  browserSummary?: string;
+  /** The action's label in the browser UI, when it differs (no file dialog there). */
+  browserLabel?: string;
 }
 
 /** Per code, what a desktop user reads; codes not listed fall back to the error's own fix. */
@@ -67,8 +71,9 @@ const ADVICE: Partial<Record<ErrorCode, Advice>> = {
   INGRESS_UNTRUSTED: {
     summary: 'Choose the CA certificate file (PEM) that signs the ngrok ingress.',
     action: 'choose-ca-file',
-    desktopOnly: true,
-    browserSummary: 'Set the ingress CA file in Settings.',
+    browserSummary:
+      'Enter the path of the CA certificate file (PEM) that signs the ngrok ingress in Settings.',
+    browserLabel: 'Set CA file…',
   },
   CLIENT_CERT_REJECTED: {
     summary: 'The ingress refused this machine’s certificate. Sign out and connect again.',
@@ -90,35 +95,70 @@ const ADVICE: Partial<Record<ErrorCode, Advice>> = {
     desktopOnly: true,
     browserSummary: 'Install the helper from the desktop app, or run the daemon as root.',
   },
-  NOT_RUNNING: { summary: 'The ngrokd daemon stopped. Start it again.' },
+  NOT_RUNNING: {
+    title: 'Disconnected from ngrokd',
+    summary:
+      'The window lost its link to the ngrokd engine. Quit ngrokd from the menu bar and open it again.',
+    browserSummary:
+      'This page reconnects by itself while the daemon runs. If it stopped, start it again with “ngrokd daemon --ui” in a terminal and open the link it prints.',
+  },
+  UI_TOKEN: {
+    title: 'This page has no ngrokd session',
+    summary: 'Press Enter in the terminal running “ngrokd daemon --ui” for a new link, and open it.',
+  },
+  DESKTOP_ONLY: {
+    summary: 'Only the ngrokd desktop app can do this; this is the daemon’s browser UI.',
+  },
+  PROTOCOL_ERROR: {
+    title: 'The daemon did not understand the request',
+    summary: 'The app and the ngrokd daemon may be different versions: update both to the same one.',
+  },
 };
+
+/**
+ * Terminal text made fit for a window: `commands` lose their backticks (shown in quotes instead),
+ * so nothing on a graphical surface reads like a wire format.
+ */
+export function plainText(text: string): string {
+  return text.replace(/`([^`]*)`/g, '“$1”').replace(/`/g, '');
+}
+
+/** "invalid params for updateSettings: <rules>": the rules alone, which is what a user can act on. */
+const INVALID_PARAMS = /^invalid params for [A-Za-z]+: (.+)$/s;
 
 export function presentProblem(error: UserFacingError, surface: Surface): ProblemPresentation {
   const advice = ADVICE[error.code];
   const offered = advice?.action !== undefined && (surface === 'desktop' || advice.desktopOnly !== true);
+  const invalidParams = error.code === 'PROTOCOL_ERROR' ? INVALID_PARAMS.exec(error.message) : null;
   const summary =
-    advice === undefined
-      ? error.fix
-      : surface === 'browser' && advice.desktopOnly === true
-        ? (advice.browserSummary ?? advice.summary)
-        : advice.summary;
+    invalidParams !== null
+      ? plainText(`${invalidParams[1] ?? ''}`)
+      : advice === undefined
+        ? plainText(error.fix)
+        : surface === 'browser'
+          ? (advice.browserSummary ?? advice.summary)
+          : advice.summary;
   const details = [
-    error.message,
+    plainText(error.message),
     error.ngrokCode === undefined ? null : `ngrok code: ${error.ngrokCode}`,
     `code: ${error.code}`,
-    `fix: ${error.fix}`,
+    // A protocol error's fix is written for programs that speak the protocol, not for people.
+    error.code === 'PROTOCOL_ERROR' || error.fix === '' ? null : `fix: ${plainText(error.fix)}`,
     error.at === undefined ? null : `seen: ${error.at}`,
   ]
     .filter((line) => line !== null)
     .join('\n');
+  const label =
+    advice?.action === undefined
+      ? null
+      : surface === 'browser' && advice.browserLabel !== undefined
+        ? advice.browserLabel
+        : ACTION_LABELS[advice.action];
   return {
     code: error.code,
-    title: ERROR_CODES[error.code],
+    title: invalidParams !== null ? 'Not accepted' : (advice?.title ?? ERROR_CODES[error.code]),
     summary,
-    action:
-      offered && advice?.action !== undefined
-        ? { kind: advice.action, label: ACTION_LABELS[advice.action] }
-        : null,
+    action: offered && advice?.action !== undefined && label !== null ? { kind: advice.action, label } : null,
     details,
   };
 }

@@ -7,17 +7,20 @@ import { useCallback, useEffect, useMemo, useRef, useState, type ReactElement } 
 import type { EndpointView, StateSnapshot, StatusView } from '../../main/common/contract.ts';
 import type { UserFacingError } from '../../main/common/errors.ts';
 import type { NgrokdBridge } from '../../main/common/bridge.ts';
+import type { ProblemActionKind, Surface } from '../../main/common/presentation.ts';
 import { asUserFacing } from './bridge/user-facing.ts';
 import { filterEndpoints, searchIndex } from './endpoint-filter.ts';
+import { localUrl } from './endpoint-health.ts';
 import { localAddress } from './format.ts';
+import { isTyping } from './keyboard.ts';
 import { TrafficHistory } from './traffic.ts';
 import { useCopy } from './use-copy.ts';
-import { EndpointList } from './components/EndpointList.tsx';
+import { EndpointList, type EndpointListHandle } from './components/EndpointList.tsx';
 import type { CopyWhat } from './components/EndpointRow.tsx';
-import { ErrorBanners, KEY_CODES } from './components/ErrorBanners.tsx';
 import { Header } from './components/Header.tsx';
 import { Logo, PowerIcon, SearchIcon } from './components/Icons.tsx';
 import { Onboarding, type OnboardingStage } from './components/Onboarding.tsx';
+import { KEY_CODES, ProblemBanners } from './components/ProblemBanners.tsx';
 import { SettingsView } from './components/SettingsView.tsx';
 
 type View = 'endpoints' | 'settings';
@@ -46,7 +49,7 @@ function Fatal({ error }: { error: UserFacingError }): ReactElement {
         <Logo size={40} />
         <h2>Open the link from ngrokd</h2>
         <p>{error.message}</p>
-        <p className="muted">{error.fix}</p>
+        <p className="muted">{error.fix.replace(/`/g, '')}</p>
       </main>
     </div>
   );
@@ -78,7 +81,10 @@ function EmptyState(props: { status: StatusView; query: string; onTurnOn: () => 
   );
 }
 
-export function App({ bridge }: { bridge: NgrokdBridge }): ReactElement {
+/** Where the focus goes after a view change, so a command never drops it on the page. */
+type FocusTarget = 'filter' | 'switch' | 'settings-button' | 'settings-title' | null;
+
+export function App({ bridge, surface }: { bridge: NgrokdBridge; surface: Surface }): ReactElement {
   const [snapshot, setSnapshot] = useState<StateSnapshot | null>(null);
   const [link, setLink] = useState<UserFacingError | null>(null);
   const [fatal, setFatal] = useState<UserFacingError | null>(null);
@@ -87,10 +93,17 @@ export function App({ bridge }: { bridge: NgrokdBridge }): ReactElement {
   const [query, setQuery] = useState('');
   const [toggling, setToggling] = useState(false);
   const [actionError, setActionError] = useState<UserFacingError | null>(null);
+  const [focusCa, setFocusCa] = useState(false);
   const [history] = useState(() => new TrafficHistory());
   const registeredAt = useRef(0);
   const now = useNow(1000);
   const { notice, copy } = useCopy();
+  const filterRef = useRef<HTMLInputElement>(null);
+  const switchRef = useRef<HTMLButtonElement>(null);
+  const settingsButtonRef = useRef<HTMLButtonElement>(null);
+  const settingsTitleRef = useRef<HTMLHeadingElement>(null);
+  const listRef = useRef<EndpointListHandle>(null);
+  const [focusTarget, setFocusTarget] = useState<FocusTarget>('filter');
 
   useEffect(
     () =>
@@ -99,7 +112,11 @@ export function App({ bridge }: { bridge: NgrokdBridge }): ReactElement {
           history.record(next, Date.now());
           setSnapshot(next);
         },
-        (problem) => setLink(problem),
+        (problem) => {
+          setLink(problem);
+          // Back in touch: a command that failed for the lost link is no longer a problem.
+          if (problem === null) setActionError((e) => (e?.code === 'NOT_RUNNING' ? null : e));
+        },
       ),
     [bridge, history],
   );
@@ -123,19 +140,27 @@ export function App({ bridge }: { bridge: NgrokdBridge }): ReactElement {
     setSnapshot((s) => (s === null ? s : { ...s, status }));
   }, []);
 
+  /** A command failed: a lost daemon is the link's problem (one banner), anything else the command's. */
+  const commandFailed = useCallback((err: unknown) => {
+    const error = asUserFacing(err);
+    if (error.code === 'NOT_RUNNING') setLink((l) => l ?? error);
+    else setActionError(error);
+  }, []);
+
   const setEnabled = useCallback(
-    async (enabled: boolean) => {
+    async (enabled: boolean, focusAfter: FocusTarget = null) => {
       setToggling(true);
       setActionError(null);
       try {
         applyStatus(await bridge.invoke('setEnabled', { enabled }));
+        if (focusAfter !== null) setFocusTarget(focusAfter);
       } catch (err) {
-        setActionError(asUserFacing(err));
+        commandFailed(err);
       } finally {
         setToggling(false);
       }
     },
-    [bridge, applyStatus],
+    [bridge, applyStatus, commandFailed],
   );
 
   const submitKey = useCallback(
@@ -149,6 +174,34 @@ export function App({ bridge }: { bridge: NgrokdBridge }): ReactElement {
       return status;
     },
     [bridge, applyStatus],
+  );
+
+  const openSettings = useCallback((options: { ca?: boolean } = {}) => {
+    setFocusCa(options.ca === true);
+    setView('settings');
+    setFocusTarget(options.ca === true ? null : 'settings-title');
+  }, []);
+  const closeSettings = useCallback(() => {
+    setView('endpoints');
+    setFocusTarget('settings-button');
+  }, []);
+
+  const onProblemAction = useCallback(
+    (kind: ProblemActionKind) => {
+      if (kind === 'change-api-key') {
+        setView('endpoints');
+        setOnboarding('asked');
+      } else if (kind === 'open-settings') openSettings();
+      else if (kind === 'sign-out')
+        openSettings(); // the Account section asks for confirmation
+      else if (kind === 'choose-ca-file' && surface === 'browser') openSettings({ ca: true });
+      else if (kind === 'choose-ca-file' || kind === 'install-helper')
+        bridge.invoke('desktopAction', { action: kind }).then((result) => {
+          if (!result.done) return;
+          setActionError(null);
+        }, commandFailed);
+    },
+    [bridge, surface, openSettings, commandFailed],
   );
 
   const endpoints = snapshot?.endpoints ?? [];
@@ -166,7 +219,7 @@ export function App({ bridge }: { bridge: NgrokdBridge }): ReactElement {
 
   const onCopy = useCallback(
     (e: EndpointView, what: CopyWhat) => {
-      const text = what === 'hostname' ? e.hostname : what === 'address' ? localAddress(e) : e.url;
+      const text = what === 'hostname' ? e.hostname : what === 'address' ? localAddress(e) : localUrl(e);
       void copy(text, `${what}\u0000${e.url}`);
     },
     [copy],
@@ -177,72 +230,160 @@ export function App({ bridge }: { bridge: NgrokdBridge }): ReactElement {
     return { url: url ?? '', what: what as CopyWhat };
   }, [notice]);
 
+  const status = snapshot?.status ?? null;
+  const copyDiagnostics = useCallback(
+    (details: string) => {
+      const about =
+        status === null
+          ? []
+          : [`version: ${status.version}`, `mode: ${status.mode}`, `state: ${status.state}`];
+      void copy([details, ...about, `surface: ${surface}`].join('\n'), 'diagnostics');
+    },
+    [copy, status, surface],
+  );
+
+  const needsKey = status?.state === 'needs_key';
+  const showOnboarding =
+    onboarding === 'registered' || onboarding === 'asked' || (needsKey && view === 'endpoints');
+  const listShown = status !== null && view === 'endpoints' && !showOnboarding;
+
+  // Focus follows the command that moved it (Back, Settings, Turn on), once the target exists.
+  useEffect(() => {
+    if (focusTarget === null) return;
+    const el =
+      focusTarget === 'filter'
+        ? filterRef.current
+        : focusTarget === 'switch'
+          ? switchRef.current
+          : focusTarget === 'settings-button'
+            ? settingsButtonRef.current
+            : settingsTitleRef.current;
+    if (el === null) return;
+    el.focus();
+    setFocusTarget(null);
+  });
+
+  // Launcher keys: "/" focuses the filter, Escape closes Settings.
+  useEffect(() => {
+    const onKey = (event: KeyboardEvent): void => {
+      if (event.key === '/' && !isTyping(event.target) && listShown && filterRef.current !== null) {
+        event.preventDefault();
+        filterRef.current.focus();
+        filterRef.current.select();
+      } else if (event.key === 'Escape' && view === 'settings') {
+        event.preventDefault();
+        closeSettings();
+      }
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [listShown, view, closeSettings]);
+
   if (fatal !== null || link?.code === 'UI_TOKEN')
     return <Fatal error={fatal ?? (link as UserFacingError)} />;
-  if (snapshot === null)
+  if (snapshot === null || status === null)
     return (
       <div className="panel">
         <main className="loading" aria-busy="true">
           <Logo size={40} />
-          <p className="muted">{link === null ? 'Connecting to ngrokd…' : link.message}</p>
+          <p className="muted">{link === null ? 'Connecting to ngrokd…' : 'Waiting for ngrokd…'}</p>
         </main>
       </div>
     );
 
-  const { status } = snapshot;
-  const needsKey = status.state === 'needs_key';
-  const showOnboarding =
-    onboarding === 'registered' || onboarding === 'asked' || (needsKey && view === 'endpoints');
+  const linkLost = link !== null;
   const endpointProblems = endpoints.filter((e) => !e.listening).length;
-  const errors = [
-    ...(link === null ? [] : [link]),
-    ...(actionError === null ? [] : [actionError]),
-    ...status.errors,
-  ];
+  // While the link is lost nothing else is known to be current: the lost link is the one banner.
+  const errors = linkLost ? [link] : [...(actionError === null ? [] : [actionError]), ...status.errors];
+  const banners = { surface, onAction: onProblemAction, onCopyDiagnostics: copyDiagnostics };
 
   let body: ReactElement;
   if (view === 'settings')
-    body = <SettingsView bridge={bridge} status={status} onBack={() => setView('endpoints')} />;
+    body = (
+      <SettingsView
+        bridge={bridge}
+        status={status}
+        surface={surface}
+        now={now}
+        onBack={closeSettings}
+        onChangeKey={() => {
+          setView('endpoints');
+          setOnboarding('asked');
+        }}
+        onSignedOut={() => {
+          setView('endpoints');
+          setOnboarding('asked');
+        }}
+        focusCa={focusCa}
+        titleRef={settingsTitleRef}
+      />
+    );
   else if (showOnboarding)
     body = (
       <Onboarding
         stage={onboarding === 'registered' ? 'registered' : 'form'}
         status={status}
+        surface={surface}
         onSubmit={submitKey}
-        onCancel={needsKey ? null : () => setOnboarding('closed')}
+        onCancel={
+          needsKey
+            ? null
+            : () => {
+                setOnboarding('closed');
+                setFocusTarget('filter');
+              }
+        }
       />
     );
   else
     body = (
       <main className="main" aria-label="Endpoints">
-        {errors.length > 0 && <ErrorBanners errors={errors} onEnterKey={() => setOnboarding('asked')} />}
-        {endpoints.length > 0 && (
-          <div className="search">
-            <SearchIcon className="search-icon" />
-            <input
-              className="search-input"
-              type="search"
-              placeholder={`Filter ${endpoints.length.toLocaleString('en-US')} endpoint${endpoints.length === 1 ? '' : 's'}`}
-              aria-label="Filter endpoints"
-              value={query}
-              onChange={(e) => setQuery(e.target.value)}
+        {errors.length > 0 && <ProblemBanners {...banners} errors={errors} />}
+        <div
+          className={linkLost ? 'endpoints endpoints-stale' : 'endpoints'}
+          inert={linkLost}
+          aria-disabled={linkLost ? true : undefined}
+        >
+          {endpoints.length > 0 && (
+            <div className="search">
+              <SearchIcon className="search-icon" />
+              <input
+                ref={filterRef}
+                className="search-input"
+                type="search"
+                placeholder={`Filter ${endpoints.length.toLocaleString('en-US')} endpoint${endpoints.length === 1 ? '' : 's'}`}
+                aria-label="Filter endpoints"
+                aria-keyshortcuts="/"
+                value={query}
+                onChange={(e) => setQuery(e.target.value)}
+                onKeyDown={(e) => {
+                  const top = visible[0];
+                  if (e.key === 'ArrowDown' && top !== undefined) {
+                    e.preventDefault();
+                    listRef.current?.focusFirst();
+                  } else if (e.key === 'Enter' && top !== undefined) {
+                    e.preventDefault();
+                    onCopy(top, 'hostname');
+                  }
+                }}
+              />
+            </div>
+          )}
+          {visible.length === 0 ? (
+            <EmptyState status={status} query={query} onTurnOn={() => void setEnabled(true, 'switch')} />
+          ) : (
+            <EndpointList
+              handle={listRef}
+              endpoints={visible}
+              history={history}
+              now={now}
+              resetKey={query}
+              copied={copied}
+              onCopy={onCopy}
+              label={query === '' ? 'Endpoints' : `Endpoints matching ${query}`}
             />
-          </div>
-        )}
-        {visible.length === 0 ? (
-          <EmptyState status={status} query={query} onTurnOn={() => void setEnabled(true)} />
-        ) : (
-          <EndpointList
-            endpoints={visible}
-            status={status}
-            history={history}
-            now={now}
-            resetKey={query}
-            copied={copied}
-            onCopy={onCopy}
-            label={query === '' ? 'Endpoints' : `Endpoints matching ${query}`}
-          />
-        )}
+          )}
+        </div>
       </main>
     );
 
@@ -250,13 +391,17 @@ export function App({ bridge }: { bridge: NgrokdBridge }): ReactElement {
     <div className="panel">
       <Header
         status={status}
+        linkLost={linkLost}
         endpointProblems={endpointProblems}
         toggling={toggling}
         onToggle={(enabled) => void setEnabled(enabled)}
-        onSettings={() => setView(view === 'settings' ? 'endpoints' : 'settings')}
+        onSettings={() => (view === 'settings' ? closeSettings() : openSettings())}
         totalRate={history.rate(TrafficHistory.TOTAL, now)}
         totalPoints={history.points(TrafficHistory.TOTAL, now, 90)}
-        showTraffic={status.enabled && status.registered && view === 'endpoints' && !showOnboarding}
+        showTraffic={status.enabled && status.registered && listShown && !linkLost}
+        banners={banners}
+        switchRef={switchRef}
+        settingsRef={settingsButtonRef}
       />
       {body}
       <footer className="footer">

@@ -9,7 +9,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -24,53 +24,22 @@ import { startEngineHarness, type EngineHarness } from '../support/engine-fixtur
 import { canConnect, httpRequest, uiRequest } from '../support/http.ts';
 import { exchange, linkToken, sessionHeaders } from '../support/ui-session.ts';
 import { userModeEngine } from '../support/user-mode-engine.ts';
+import {
+  ARTIFACTS,
+  CHROMIUM,
+  CHROMIUM_ARGS,
+  audit,
+  capture,
+  requireChromium,
+  screenshot,
+  type PageElement,
+  type PageGlobals,
+} from './browser.ts';
+import { startLinkProxy, type LinkProxy } from './link-proxy.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
-const ARTIFACTS = join(ROOT, 'test', 'artifacts', 'e2e');
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const SUBNET = '127.140.0.0/16';
 const BIG = 10_000;
-
-/**
- * The browser globals the page-side callbacks use. The root tsconfig has no DOM library (the
- * engine must not see one), so each callback casts `globalThis` to this; the cast is erased.
- */
-interface PageElement {
-  getAttribute(name: string): string | null;
-  blur(): void;
-  dispatchEvent(event: Event): boolean;
-  textContent: string | null;
-  scrollTop: number;
-}
-interface PageGlobals {
-  document: {
-    querySelector(selector: string): PageElement | null;
-    querySelectorAll(selector: string): { length: number };
-    activeElement: PageElement | null;
-    body: { innerText: string };
-    addEventListener(
-      type: string,
-      listener: (e: { violatedDirective: string; blockedURI: string }) => void,
-    ): void;
-  };
-  navigator: { clipboard: { readText(): Promise<string> } };
-  requestAnimationFrame(callback: () => void): number;
-  HTMLInputElement: { prototype: object };
-  cspViolations: string[];
-  attackResults: string[];
-}
-
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-domain-reliability',
-  '--no-default-browser-check',
-];
 
 /** A large state for the responsiveness test: idle endpoints with a mix of protocols. */
 function bigSnapshot(base: StateSnapshot): StateSnapshot {
@@ -115,11 +84,7 @@ describe('the renderer in Chromium, on browser mode, on the real engine', () => 
   let userDataDir: string;
   const pageErrors: string[] = [];
 
-  const shot = async (name: string, target: Page = page): Promise<string> => {
-    const path = join(ARTIFACTS, `${name}.png`);
-    await target.screenshot({ path });
-    return path;
-  };
+  const shot = (name: string, target: Page = page): Promise<string> => screenshot(target, name);
   const endpoint = (hostname: string): EndpointView => {
     const e = h.engine.endpoints().find((x) => x.hostname === hostname);
     assert.ok(e, `endpoint ${hostname} exists`);
@@ -129,11 +94,7 @@ describe('the renderer in Chromium, on browser mode, on the real engine', () => 
     page.evaluate(() => (globalThis as unknown as PageGlobals).navigator.clipboard.readText());
 
   before(async () => {
-    assert.ok(
-      existsSync(CHROMIUM),
-      `Chromium is missing at ${CHROMIUM}: install Debian's package (apt-get install chromium; .ci/run does) or set CHROMIUM_PATH. These tests never download a browser.`,
-    );
-    mkdirSync(ARTIFACTS, { recursive: true });
+    requireChromium();
     const staticDir = await ensureRendererBuilt(() => undefined);
     h = await startEngineHarness({
       subnet: SUBNET,
@@ -165,15 +126,16 @@ describe('the renderer in Chromium, on browser mode, on the real engine', () => 
       const w = globalThis as unknown as PageGlobals;
       w.cspViolations = [];
       w.document.addEventListener('securitypolicyviolation', (e) =>
-        w.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`),
+        // axe-core (evaluated by the audit, not part of the page) probes for eval: no source file.
+        e.sourceFile === '' ? undefined : w.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`),
       );
     });
     page = context.pages()[0] ?? (await context.newPage());
     page.setDefaultTimeout(10_000);
     page.on('pageerror', (err) => pageErrors.push(err.message));
     page.on('console', (msg) => {
-      // Chromium logs every non-2xx fetch; a bad subnet (400) and a missing token (401) are provoked.
-      if (msg.type() === 'error' && !/Failed to load resource: .* status of 40[01]/.test(msg.text()))
+      // Chromium logs every non-2xx fetch; a missing token (401) and a CA file that does not exist (422) are provoked.
+      if (msg.type() === 'error' && !/Failed to load resource: .* status of (401|422)/.test(msg.text()))
         pageErrors.push(msg.text());
     });
   });
@@ -261,46 +223,78 @@ describe('the renderer in Chromium, on browser mode, on the real engine', () => 
     assert.equal((await uiRequest(ui, { path: '/../../etc/passwd' })).status, 404);
   });
 
+  /** The hostname of the row whose main button has the focus, or null. */
+  const focusedHost = (target: Page = page): Promise<string | null> =>
+    target.evaluate(
+      () =>
+        (globalThis as unknown as PageGlobals).document.querySelector('.row-main:focus .row-host')
+          ?.textContent ?? null,
+    );
+  const focusedId = (target: Page = page): Promise<string> =>
+    target.evaluate(() => (globalThis as unknown as PageGlobals).document.activeElement?.id ?? '');
+  const focusedName = (target: Page = page): Promise<string> =>
+    target.evaluate(
+      () =>
+        (globalThis as unknown as PageGlobals).document.activeElement?.getAttribute('aria-label') ??
+        (globalThis as unknown as PageGlobals).document.activeElement?.textContent ??
+        '',
+    );
+  const row = (hostname: string, target: Page = page) =>
+    target.getByRole('listitem').filter({ has: target.locator('.row-host', { hasText: hostname }) });
+
   test('onboarding: no API key → paste the key → Registered → endpoints appear', async () => {
     await page.goto(ui.url);
     await page.getByRole('heading', { name: 'Connect your ngrok account' }).waitFor();
     assert.equal(new URL(page.url()).hash, '', 'the token left the address bar');
     assert.deepEqual(await context.cookies(), [], 'and no cookie took its place');
-    await shot('onboarding');
+    await capture(page, 'onboarding');
+    const logo = await page.locator('.onboarding .logo').boundingBox();
 
     const key = page.getByLabel('ngrok API key');
     await key.fill('wrong_key_0123456789');
     await page.getByRole('button', { name: 'Connect' }).click();
-    await page.locator('.inline-error').waitFor();
-    assert.match(await page.locator('.inline-error').innerText(), /401|rejected|invalid|key/i);
-    await shot('onboarding-wrong-key');
+    const problem = page.getByRole('alert');
+    await problem.waitFor();
+    assert.match(await problem.innerText(), /ngrok API key rejected[\s\S]*Enter a valid key/);
+    assert.deepEqual(await page.locator('.onboarding .logo').boundingBox(), logo, 'the logo stays put');
+    await capture(page, 'onboarding-wrong-key');
 
     await key.fill(h.sim.apiKey);
     await page.getByRole('button', { name: 'Connect' }).click();
     await page.getByRole('heading', { name: 'Registered' }).waitFor();
     await page.getByRole('listitem').nth(3).waitFor();
     assert.equal(h.engine.status().registered, true);
+    assert.equal(await focusedName(), 'Filter endpoints', 'the filter has the focus once the list shows');
   });
 
-  test('endpoints appear with their hostnames, mapped IPs and ports', async () => {
+  test('endpoints appear with their hostnames, mapped IPs and ports (user mode: "for :80")', async () => {
     const rows = page.getByRole('listitem');
     assert.equal(await rows.count(), 4);
     for (const e of h.engine.endpoints()) {
-      const row = rows.filter({ hasText: e.hostname });
-      const text = await row.innerText();
+      const text = await row(e.hostname).innerText();
       assert.ok(
         text.includes(`${e.ip}:${e.listen_port}`),
         `${e.hostname} row shows ${e.ip}:${e.listen_port}: ${text}`,
       );
+      if (e.listen_port !== e.port) assert.ok(text.includes(`for :${e.port}`), `${text} says for :${e.port}`);
       assert.ok(e.ip.startsWith('127.140.'), `${e.ip} is in ${SUBNET}`);
       assert.match(text, new RegExp(e.proto, 'i'));
+      // The row's name starts with what it shows first: the hostname.
+      const name = await row(e.hostname)
+        .locator('.row-main')
+        .evaluate((el) => {
+          const button = el as unknown as { innerText: string; getAttribute(n: string): string | null };
+          return button.getAttribute('aria-label') ?? button.innerText;
+        });
+      assert.ok(name.startsWith(e.hostname), `the row's name "${name}" starts with ${e.hostname}`);
     }
     assert.match(await page.locator('.connection').innerText(), /On · 4 endpoints/);
+    await capture(page, 'endpoints');
   });
 
-  test('clicking a hostname copies it and says so; the small buttons copy IP:port and the URL', async () => {
+  test('clicking a hostname copies it; the small buttons copy IP:port and a URL that works here', async () => {
     const web = endpoint('web.prod');
-    await page.getByRole('button', { name: 'Copy hostname web.prod' }).click();
+    await row('web.prod').locator('.row-main').click();
     await page.getByText('Copied', { exact: true }).waitFor();
     assert.equal(await clipboard(), 'web.prod');
     assert.equal(await page.getByRole('status').filter({ hasText: 'Copied web.prod' }).count(), 1);
@@ -308,25 +302,27 @@ describe('the renderer in Chromium, on browser mode, on the real engine', () => 
 
     await page.getByRole('button', { name: `Copy address ${web.ip}:${web.listen_port}` }).click();
     assert.equal(await clipboard(), `${web.ip}:${web.listen_port}`);
-    await page.getByRole('button', { name: `Copy URL ${web.url}` }).click();
-    assert.equal(await clipboard(), web.url);
+    // The URL has the port actually listened on (user mode may move 80 to 10080), or it would not work.
+    const url = web.listen_port === 80 ? 'http://web.prod/' : `http://web.prod:${web.listen_port}/`;
+    await page.getByRole('button', { name: `Copy URL ${url}` }).click();
+    assert.equal(await clipboard(), url);
+    const served = await httpRequest(web.ip, web.listen_port, { headers: { Host: 'web.prod' } });
+    assert.equal(served.status, 200, 'that port answers');
+    await page.getByRole('button', { name: 'Copy URL tcp://postgres.db:5432' }).click();
+    assert.equal(await clipboard(), 'tcp://postgres.db:5432');
   });
 
   test('keyboard: Tab reaches the list, arrows move between rows, Enter copies', async () => {
     await page.getByLabel('Filter endpoints').focus();
     await page.keyboard.press('Tab');
-    const focused = (): Promise<string> =>
-      page.evaluate(
-        () => (globalThis as unknown as PageGlobals).document.activeElement?.getAttribute('aria-label') ?? '',
-      );
     const first = h.engine.endpoints()[0] as EndpointView;
     const second = h.engine.endpoints()[1] as EndpointView;
-    // The list is one tab stop: the row used last (web.prod was clicked above).
-    assert.equal(await focused(), 'Copy hostname web.prod');
+    // The list is one tab stop: the row used last (postgres.db's URL was copied above).
+    assert.equal(await focusedHost(), 'postgres.db');
     await page.keyboard.press('Home');
-    assert.equal(await focused(), `Copy hostname ${first.hostname}`);
+    assert.equal(await focusedHost(), first.hostname);
     await page.keyboard.press('ArrowDown');
-    assert.equal(await focused(), `Copy hostname ${second.hostname}`);
+    assert.equal(await focusedHost(), second.hostname);
     await page.keyboard.press('Enter');
     await page.waitForFunction(
       (text) => (globalThis as unknown as PageGlobals).document.body.innerText.includes(`Copied ${text}`),
@@ -334,7 +330,30 @@ describe('the renderer in Chromium, on browser mode, on the real engine', () => 
     );
     assert.equal(await clipboard(), second.hostname);
     await page.keyboard.press('End');
-    assert.equal(await focused(), `Copy hostname ${h.engine.endpoints().at(-1)?.hostname}`);
+    assert.equal(await focusedHost(), h.engine.endpoints().at(-1)?.hostname);
+  });
+
+  test('keyboard, launcher style: "/" focuses the filter, Enter copies the top match, ArrowDown enters the list', async () => {
+    await page.keyboard.press('/');
+    assert.equal(await focusedName(), 'Filter endpoints');
+    try {
+      await page.keyboard.type('postg');
+      await page.getByRole('listitem').nth(1).waitFor({ state: 'detached' });
+      await page.keyboard.press('Enter');
+      await page.waitForFunction(() =>
+        (globalThis as unknown as PageGlobals).document.body.innerText.includes('Copied postgres.db'),
+      );
+      assert.equal(await clipboard(), 'postgres.db');
+      await page.keyboard.press('ArrowDown');
+      assert.equal(await focusedHost(), 'postgres.db');
+      // "/" from the list goes back to the filter, with its text selected to type over.
+      await page.keyboard.press('/');
+      assert.equal(await focusedName(), 'Filter endpoints');
+      await page.keyboard.press('Backspace');
+    } finally {
+      await page.getByLabel('Filter endpoints').fill('');
+    }
+    await page.getByRole('listitem').nth(3).waitFor();
   });
 
   test('traffic through an endpoint shows up as rates and totals (light and dark screenshots)', async () => {
@@ -356,17 +375,18 @@ describe('the renderer in Chromium, on browser mode, on the real engine', () => 
           '',
       ),
     );
-    const row = await page.getByRole('listitem').filter({ hasText: 'web.prod' }).innerText();
-    assert.match(row, /↓ [1-9][0-9.]* KB\/s/);
+    const text = await row('web.prod').innerText();
+    assert.match(text, /↓ [1-9][0-9.]* KB\/s/);
+    assert.match(text, /last ok/, 'the row says when a connection last got through');
     await page.mouse.move(0, 0);
     await page.evaluate(() => (globalThis as unknown as PageGlobals).document.activeElement?.blur());
-    await shot('endpoints-light');
+    await capture(page, 'endpoints-light');
     await page.emulateMedia({ colorScheme: 'dark' });
-    await shot('endpoints-dark');
+    await capture(page, 'endpoints-dark');
     await page.emulateMedia({ colorScheme: 'light' });
   });
 
-  test('an untrusted ingress certificate shows its message and fix in a banner', async () => {
+  test('an untrusted ingress certificate: plain title, what to do, a button, and the codes behind Details', async () => {
     const grafana = endpoint('grafana.monitoring');
     h.sim.ingress.useUntrustedCert(true);
     try {
@@ -378,19 +398,47 @@ describe('the renderer in Chromium, on browser mode, on the real engine', () => 
       assert.equal(status, 502);
       const error = h.engine.status().errors.find((e) => e.code === 'INGRESS_UNTRUSTED');
       assert.ok(error, 'the engine reports INGRESS_UNTRUSTED');
-      const banner = page.getByRole('group', { name: 'Binding ingress certificate not trusted' });
+      const banner = page.getByRole('alert', { name: 'Binding ingress certificate not trusted' });
       await banner.waitFor();
-      await shot('error-banner');
-      await banner.getByRole('button', { name: 'Show all' }).click();
-      const text = await banner.innerText();
-      assert.ok(text.includes(error.message), `banner shows "${error.message}": ${text}`);
-      assert.ok(text.includes(error.fix), 'banner shows the fix');
+      const shown = await banner.innerText();
+      assert.match(shown, /Enter the path of the CA certificate file \(PEM\)/);
+      assert.ok(!shown.includes(error.message), 'the technical message waits behind Details');
+      assert.doesNotMatch(shown, /`/);
       assert.match(await page.locator('.connection').innerText(), /Needs attention/);
-      assert.match(
-        await page.getByRole('listitem').filter({ hasText: grafana.hostname }).innerText(),
-        /Binding ingress certificate not trusted/,
+      const grafanaRow = row(grafana.hostname);
+      assert.match(await grafanaRow.innerText(), /Binding ingress certificate not trusted/);
+      assert.equal(await grafanaRow.getAttribute('class'), 'row row-warning', 'its dot is not green');
+      await capture(page, 'problem-banner');
+
+      await banner.getByText('Details', { exact: true }).click();
+      const details = banner.locator('.banner-details-text');
+      assert.ok((await details.innerText()).includes(error.message), 'Details hold the message');
+      assert.match(await details.innerText(), /code: INGRESS_UNTRUSTED/);
+      await banner.getByRole('button', { name: 'Copy diagnostics' }).click();
+      const diagnostics = await clipboard();
+      assert.ok(diagnostics.includes(error.message));
+      assert.match(diagnostics, new RegExp(`version: ${h.engine.status().version.replace(/\./g, '\\.')}`));
+      assert.match(diagnostics, /mode: user/);
+      assert.match(diagnostics, /surface: browser/);
+      await capture(page, 'problem-banner-details');
+
+      // The browser has no file dialog: the button leads to the CA path field in Settings.
+      await banner.getByRole('button', { name: 'Set CA file…' }).click();
+      await page.getByLabel('CA file path').waitFor();
+      assert.equal(await focusedId(), 'ingress-ca');
+      await page.getByLabel('CA file path').fill('/nonexistent/ca.pem');
+      await page.getByRole('button', { name: 'Use this file' }).click();
+      const caError = page.locator('#ingress-ca-error');
+      await caError.waitFor();
+      assert.match(await caError.innerText(), /\/nonexistent\/ca\.pem/);
+      assert.equal(await page.getByLabel('CA file path').getAttribute('aria-invalid'), 'true');
+      await capture(page, 'settings-ca-error');
+      await page.keyboard.press('Escape');
+      assert.equal(
+        await focusedName(),
+        'Settings',
+        'Escape closes Settings; the focus is back on its button',
       );
-      await shot('error-banner-expanded');
     } finally {
       h.sim.ingress.useUntrustedCert(false);
     }
@@ -401,18 +449,20 @@ describe('the renderer in Chromium, on browser mode, on the real engine', () => 
     await page.locator('.banner').waitFor({ state: 'detached' });
   });
 
-  test('the toggle turns ngrokd off (listeners closed) and on again (listeners back)', async () => {
+  test('the toggle turns ngrokd off (listeners closed) and on again (listeners back), keeping the focus', async () => {
     const before = h.engine.endpoints();
     for (const e of before)
       assert.equal(await canConnect(e.ip, e.listen_port), true, `${e.hostname} listens`);
-    const toggle = page.getByRole('switch');
-    await toggle.click();
+    const toggle = page.getByRole('switch', { name: 'ngrokd enabled' });
+    await toggle.focus();
+    await page.keyboard.press('Space');
     await page.waitForFunction(
       () =>
         (globalThis as unknown as PageGlobals).document
           .querySelector('[role=switch]')
           ?.getAttribute('aria-checked') === 'false',
     );
+    assert.equal(await focusedName(), 'ngrokd enabled', 'the switch keeps its name and the focus');
     await page.getByText('ngrokd is off, so no local addresses are listening.').waitFor();
     for (const e of before)
       assert.equal(
@@ -420,15 +470,105 @@ describe('the renderer in Chromium, on browser mode, on the real engine', () => 
         false,
         `${e.ip}:${e.listen_port} refuses connections when off`,
       );
-    await shot('off');
-    await page.getByRole('switch').click();
+    await capture(page, 'off');
+    await page.getByRole('button', { name: 'Turn on' }).click();
     await page.getByRole('listitem').nth(3).waitFor();
+    assert.equal(await focusedName(), 'ngrokd enabled', '"Turn on" hands the focus to the switch');
     for (const e of h.engine.endpoints())
       assert.equal(await canConnect(e.ip, e.listen_port), true, `${e.hostname} listens again`);
   });
 
-  test('settings: load, save the poll interval, reject a bad subnet with the reason', async () => {
+  test('disconnected: "Disconnected", a stale inert list, a disabled toggle, one alert; all back with the link', async () => {
+    const proxy: LinkProxy = await startLinkProxy(ui.origin);
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: proxy.origin });
+    const linked = await context.newPage();
+    linked.setDefaultTimeout(10_000);
+    try {
+      await linked.goto(proxy.link(ui.newLink()));
+      await linked.getByRole('listitem').nth(3).waitFor();
+      proxy.cut();
+      await linked.locator('.connection', { hasText: 'Disconnected' }).waitFor();
+      const toggle = linked.getByRole('switch', { name: 'ngrokd enabled' });
+      assert.equal(await toggle.getAttribute('aria-disabled'), 'true');
+      const list = linked.locator('.endpoints');
+      assert.equal(await list.getAttribute('inert'), '');
+      assert.equal(await list.getAttribute('aria-disabled'), 'true');
+      // However often the user presses things, there is one banner.
+      for (let i = 0; i < 3; i++) await toggle.click({ force: true });
+      await toggle.focus();
+      await linked.keyboard.press('Space');
+      await linked.keyboard.press('Enter');
+      await linked.getByRole('button', { name: 'Settings' }).click();
+      await linked.getByRole('button', { name: 'Back to endpoints' }).click();
+      const alerts = linked.getByRole('alert');
+      await alerts.first().waitFor();
+      assert.equal(await alerts.count(), 1);
+      const text = await alerts.innerText();
+      assert.match(text, /Disconnected from ngrokd/);
+      assert.match(text, /“ngrokd daemon --ui”/);
+      assert.doesNotMatch(text, /`/);
+      assert.equal(h.engine.status().enabled, true, 'no press got through');
+      assert.notEqual(await linked.locator('.connection-label').innerText(), 'On');
+      await capture(linked, 'disconnected');
+
+      proxy.restore();
+      await linked.locator('.connection', { hasText: /On · 4 endpoints/ }).waitFor();
+      assert.equal(await alerts.count(), 0);
+      assert.equal(await toggle.getAttribute('aria-disabled'), null);
+      assert.equal(await list.getAttribute('inert'), null);
+    } finally {
+      await linked.close();
+      await proxy.close();
+    }
+  });
+
+  test('small windows and zoom: the sparkline column goes below 300 px, hostnames wrap and stay readable', async () => {
+    try {
+      await page.setViewportSize({ width: 280, height: 560 });
+      await page.getByRole('listitem').nth(3).waitFor();
+      const layout = await page.evaluate(() => {
+        const { document, getComputedStyle } = globalThis as unknown as PageGlobals;
+        const traffic = document.querySelector('.row-traffic') as PageElement;
+        const hosts = Array.from(document.querySelectorAll('.row-host'));
+        return {
+          traffic: getComputedStyle(traffic).display,
+          hosts: hosts.map((el) => ({
+            text: el.textContent,
+            width: el.clientWidth,
+            clipped: el.scrollWidth > el.clientWidth + 1 || el.scrollHeight > el.clientHeight + 1,
+          })),
+        };
+      });
+      assert.equal(layout.traffic, 'none', 'no sparkline column at 280 px');
+      for (const host of layout.hosts) assert.equal(host.clipped, false, `${host.text} is shown whole`);
+      await capture(page, 'narrow-280');
+
+      // 200% zoom of the 380 px window: 190 CSS px at twice the pixels.
+      await page.setViewportSize({ width: 190, height: 280 });
+      await page.getByRole('listitem').first().waitFor();
+      const zoomed = await page.evaluate(() =>
+        Array.from((globalThis as unknown as PageGlobals).document.querySelectorAll('.row-host')).map(
+          (el) => ({
+            text: el.textContent,
+            width: el.clientWidth,
+            clipped: el.scrollWidth > el.clientWidth + 1 || el.scrollHeight > el.clientHeight + 1,
+          }),
+        ),
+      );
+      assert.ok(zoomed.length > 0);
+      for (const host of zoomed) {
+        assert.equal(host.clipped, false, `${host.text} is readable at 200%`);
+        assert.ok(host.width > 40, `${host.text} keeps room (${host.width} px)`);
+      }
+      await capture(page, 'zoom-200');
+    } finally {
+      await page.setViewportSize({ width: 380, height: 560 });
+    }
+  });
+
+  test('settings: a form; errors inline on the field, focus kept, the subnet in use shown', async () => {
     await page.getByRole('button', { name: 'Settings' }).click();
+    assert.equal(await focusedId(), 'settings-title', 'the focus moves into Settings');
     const poll = page.getByLabel('Poll interval');
     await poll.waitFor();
     assert.equal(await poll.inputValue(), String(h.engine.settings().poll_interval));
@@ -437,20 +577,67 @@ describe('the renderer in Chromium, on browser mode, on the real engine', () => 
       0,
       'desktop-only toggles hidden in browser mode',
     );
+    assert.equal(await page.getByText('Command-line tool').count(), 0);
+    // User mode listens on its loopback subnet, whatever the subnet setting says.
+    assert.match(await page.locator('#setting-subnet-help').innerText(), /In use: 127\.140\.0\.0\/16/);
     await poll.fill('45');
-    await page.getByRole('button', { name: 'Save' }).click();
+    const save = page.getByRole('button', { name: 'Save' });
+    await save.click();
     await page.getByText('Saved', { exact: true }).waitFor();
     assert.equal(h.engine.settings().poll_interval, 45);
-    await shot('settings');
+    assert.equal(await focusedName(), 'Save', 'Save keeps the focus');
+    await capture(page, 'settings');
 
-    await page.getByLabel('Subnet').fill('10.0.0.0/33');
-    await page.getByRole('button', { name: 'Save' }).click();
-    const problem = page.getByRole('alert');
-    await problem.waitFor();
-    assert.match(await problem.innerText(), /subnet|prefix|10\.0\.0\.0\/33/i);
+    const subnet = page.getByLabel('Subnet');
+    await subnet.fill('10.0.0.0/33');
+    await poll.fill('0');
+    await save.click();
+    const pollError = page.locator('#setting-poll-interval-error');
+    await pollError.waitFor();
+    assert.equal(await focusedId(), 'setting-poll-interval', 'the first invalid field has the focus');
+    assert.match(await pollError.innerText(), /“0” is not allowed: enter 0\.05 to 86,400 seconds/);
+    const subnetError = page.locator('#setting-subnet-error');
+    assert.match(await subnetError.innerText(), /10\.0\.0\.0\/33[\s\S]*\/32/);
+    assert.doesNotMatch(await subnetError.innerText(), /`|\{"v"|Send/);
+    assert.equal(await subnet.getAttribute('aria-invalid'), 'true');
+    assert.match(String(await subnet.getAttribute('aria-describedby')), /setting-subnet-error/);
+    await capture(page, 'settings-invalid');
+    // Typing in the field keeps the focus there and takes its error away.
+    await poll.fill('60');
+    assert.equal(await focusedId(), 'setting-poll-interval');
+    assert.equal(await pollError.count(), 0);
+    await subnet.fill(h.config.net.subnet);
     assert.equal(h.engine.settings().subnet, h.config.net.subnet);
     await page.getByRole('button', { name: 'Back to endpoints' }).click();
     await page.getByRole('listitem').first().waitFor();
+    assert.equal(await focusedName(), 'Settings', 'Back hands the focus to the Settings button');
+  });
+
+  test('account: sign out asks first, calls logout, and the key form connects again', async () => {
+    const before = h.engine.status().operator_id;
+    assert.ok(before !== null);
+    await page.getByRole('button', { name: 'Settings' }).click();
+    const account = page.getByRole('region', { name: 'Account' });
+    await account.waitFor();
+    assert.match(await account.innerText(), /Connected: this machine is registered with ngrok/);
+    await account.getByRole('button', { name: 'Sign out…' }).click();
+    const confirm = account.getByRole('group', { name: /Sign out\?/ });
+    await confirm.waitFor();
+    assert.equal(await focusedName(), 'Sign out', 'the focus is on the confirming button');
+    await capture(page, 'sign-out-confirm');
+    await confirm.getByRole('button', { name: 'Cancel' }).click();
+    assert.equal(await focusedName(), 'Sign out…');
+    assert.equal(h.engine.status().operator_id, before, 'Cancel signs nothing out');
+
+    await account.getByRole('button', { name: 'Sign out…' }).click();
+    await account.getByRole('button', { name: 'Sign out', exact: true }).click();
+    await page.getByRole('heading', { name: 'Connect your ngrok account' }).waitFor();
+    assert.equal(h.engine.status().registered, false, 'logout deleted the registration');
+    await page.getByLabel('ngrok API key').fill(h.sim.apiKey);
+    await page.getByRole('button', { name: 'Connect' }).click();
+    await page.getByRole('listitem').nth(3).waitFor();
+    assert.equal(h.engine.status().registered, true);
+    assert.notEqual(h.engine.status().operator_id, before, 'a new registration');
   });
 
   test('a page on another 127.0.0.1 port gets nowhere: no cookie to carry, and a UI tab it opens has no session', async () => {
@@ -625,27 +812,21 @@ document.getElementById('go').addEventListener('click', async () => {
         };
       }, 5000);
       assert.ok(scroll.rows < 40, `still only the visible rows after scrolling (${scroll.rows})`);
-      await bigPage.getByRole('button', { name: 'Copy hostname svc-5000.team-0' }).waitFor();
+      await row('svc-5000.team-0', bigPage).waitFor();
       await shot('ten-thousand', bigPage);
+      await audit(bigPage, 'ten-thousand');
 
       // Keyboard on a long list: End reaches the last endpoint.
-      await bigPage.getByRole('button', { name: /^Copy hostname svc-5000\./ }).focus();
+      await row('svc-5000.team-0', bigPage).locator('.row-main').focus();
       await bigPage.keyboard.press('End');
-      assert.equal(
-        await bigPage.evaluate(() =>
-          (globalThis as unknown as PageGlobals).document.activeElement?.getAttribute('aria-label'),
-        ),
-        `Copy hostname svc-${BIG - 1}.team-${(BIG - 1) % 40}`,
-      );
+      assert.equal(await focusedHost(bigPage), `svc-${BIG - 1}.team-${(BIG - 1) % 40}`);
 
       const report = { endpoints: BIG, rendered, renderMedian, frameMedian, filter: timings, scroll };
       writeFileSync(join(ARTIFACTS, 'perf-10k.json'), `${JSON.stringify(report, null, 2)}\n`);
       t.diagnostic(
         `10,000 endpoints: ${rendered} rows in the DOM; a filter keystroke takes ${renderMedian} ms to render and ${frameMedian} ms to the next painted frame (medians of ${timings.length}); scroll to row 5000 ${scroll.ms} ms; details in test/artifacts/e2e/perf-10k.json`,
       );
-      // A sanity bound only (shared CI machines vary); the numbers themselves are in the artifact.
-      for (const r of timings)
-        assert.ok(r.frameMs < 1000, `filtering ${JSON.stringify(r.query)} took ${r.frameMs} ms`);
+      // No bound on the times: shared CI machines vary. They are in the artifact; `npm run bench` measures.
     } finally {
       await bigPage.close();
       await bigUi.close();

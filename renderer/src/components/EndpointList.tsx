@@ -1,26 +1,52 @@
 /**
- * A virtualised list: fixed-height rows, only those in view (plus a few) are in the DOM, so 10,000
+ * A virtualised list: rows of one height (set in CSS, in rem, so it follows the font size and the
+ * narrow layout; measured here from a probe), only those in view (plus a few) are in the DOM, so 10,000
  * endpoints scroll like ten. The list is one tab stop (the active row); arrows, Page Up/Down,
  * Home and End move between rows, Enter or Space copies the hostname.
  */
 import {
   useCallback,
   useEffect,
+  useImperativeHandle,
   useLayoutEffect,
   useRef,
   useState,
   type KeyboardEvent,
   type ReactElement,
+  type Ref,
+  type RefObject,
 } from 'react';
-import type { EndpointView, StatusView } from '../../../main/common/contract.ts';
+import type { EndpointView } from '../../../main/common/contract.ts';
 import type { TrafficHistory } from '../traffic.ts';
-import { EndpointRow, ROW_HEIGHT, type CopyWhat } from './EndpointRow.tsx';
+import { EndpointRow, type CopyWhat } from './EndpointRow.tsx';
+
+/** What the filter box may do to the list: move the focus into it. */
+export interface EndpointListHandle {
+  focusFirst(): void;
+}
+
+/** Until the probe is measured: 3.75rem at the default 16 px. */
+const FALLBACK_ROW_HEIGHT = 60;
+
+/** The height of `.row-probe` (var(--row-height)), kept current through font and layout changes. */
+function useMeasuredHeight(probe: RefObject<HTMLDivElement | null>): number {
+  const [height, setHeight] = useState(FALLBACK_ROW_HEIGHT);
+  useLayoutEffect(() => {
+    const el = probe.current;
+    if (el === null) return;
+    const measure = (): void => setHeight(Math.max(1, Math.round(el.getBoundingClientRect().height)));
+    measure();
+    const observer = new ResizeObserver(measure);
+    observer.observe(el);
+    return () => observer.disconnect();
+  }, [probe]);
+  return height;
+}
 
 const OVERSCAN = 4;
 
 export interface EndpointListProps {
   endpoints: readonly EndpointView[];
-  status: StatusView;
   history: TrafficHistory;
   now: number;
   /** Scroll back to the top and the first row when this changes (a new filter). */
@@ -28,15 +54,20 @@ export interface EndpointListProps {
   copied: { url: string; what: CopyWhat } | null;
   onCopy: (endpoint: EndpointView, what: CopyWhat) => void;
   label: string;
+  handle?: Ref<EndpointListHandle>;
 }
 
 export function EndpointList(props: EndpointListProps): ReactElement {
   const { endpoints, history, now } = props;
   const viewport = useRef<HTMLDivElement>(null);
+  const probe = useRef<HTMLDivElement>(null);
+  const rowHeight = useMeasuredHeight(probe);
   const [scrollTop, setScrollTop] = useState(0);
   const [height, setHeight] = useState(400);
   const [active, setActive] = useState(0);
   const focusAfterRender = useRef(false);
+  /** Bumped to render (and so focus) even when the active row stays the same. */
+  const [, setFocusTick] = useState(0);
   /** Whether the viewport may be away from the top (kept from scroll events, never read from the DOM). */
   const scrolled = useRef(false);
   const count = endpoints.length;
@@ -78,19 +109,22 @@ export function EndpointList(props: EndpointListProps): ReactElement {
     const el = viewport.current;
     const next = Math.max(0, Math.min(count - 1, index));
     if (el !== null) {
-      const top = next * ROW_HEIGHT;
+      const top = next * rowHeight;
       if (top < el.scrollTop) el.scrollTop = top;
-      else if (top + ROW_HEIGHT > el.scrollTop + el.clientHeight)
-        el.scrollTop = top + ROW_HEIGHT - el.clientHeight;
+      else if (top + rowHeight > el.scrollTop + el.clientHeight)
+        el.scrollTop = top + rowHeight - el.clientHeight;
       setScrollTop(el.scrollTop);
       scrolled.current = el.scrollTop > 0;
     }
     focusAfterRender.current = true;
     setActive(next);
+    setFocusTick((t) => t + 1);
   };
 
+  useImperativeHandle(props.handle, () => ({ focusFirst: () => moveTo(0) }));
+
   const onKeyDown = (event: KeyboardEvent<HTMLDivElement>): void => {
-    const page = Math.max(1, Math.floor(height / ROW_HEIGHT) - 1);
+    const page = Math.max(1, Math.floor(height / rowHeight) - 1);
     const moves: Record<string, number> = {
       ArrowDown: activeIndex + 1,
       ArrowUp: activeIndex - 1,
@@ -107,15 +141,14 @@ export function EndpointList(props: EndpointListProps): ReactElement {
 
   const onFocusRow = useCallback((index: number) => setActive(index), []);
 
-  const first = Math.max(0, Math.floor(scrollTop / ROW_HEIGHT) - OVERSCAN);
-  const last = Math.min(count, Math.ceil((scrollTop + height) / ROW_HEIGHT) + OVERSCAN);
+  const first = Math.max(0, Math.floor(scrollTop / rowHeight) - OVERSCAN);
+  const last = Math.min(count, Math.ceil((scrollTop + height) / rowHeight) + OVERSCAN);
   const indexes: number[] = [];
   // The active row stays mounted even when scrolled away, so Tab always lands on it.
   if (activeIndex < first && count > 0) indexes.push(activeIndex);
   for (let i = first; i < last; i++) indexes.push(i);
   if (activeIndex >= last && count > 0) indexes.push(activeIndex);
 
-  const currentCodes = new Set(props.status.errors.map((e) => e.code));
   return (
     <div
       className="list-viewport"
@@ -126,12 +159,8 @@ export function EndpointList(props: EndpointListProps): ReactElement {
       }}
       onKeyDown={onKeyDown}
     >
-      <div
-        className="list-spacer"
-        role="list"
-        aria-label={props.label}
-        style={{ height: count * ROW_HEIGHT }}
-      >
+      <div className="row-probe" ref={probe} aria-hidden="true" />
+      <div className="list-spacer" role="list" aria-label={props.label} style={{ height: count * rowHeight }}>
         {indexes.map((i) => {
           const e = endpoints[i] as EndpointView;
           return (
@@ -140,8 +169,9 @@ export function EndpointList(props: EndpointListProps): ReactElement {
               endpoint={e}
               index={i}
               setSize={count}
+              height={rowHeight}
+              now={now}
               active={i === activeIndex}
-              warning={e.last_error !== null && currentCodes.has(e.last_error.code)}
               rate={history.rate(e.url, now)}
               points={history.points(e.url, now)}
               copied={props.copied?.url === e.url ? props.copied.what : null}

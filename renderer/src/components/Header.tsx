@@ -1,13 +1,13 @@
-import type { ReactElement } from 'react';
+import type { ReactElement, Ref } from 'react';
 import type { EngineState, StatusView } from '../../../main/common/contract.ts';
 import { formatRate } from '../format.ts';
-import { ErrorBanners } from './ErrorBanners.tsx';
+import { ProblemBanners, type ProblemBannersProps } from './ProblemBanners.tsx';
 import type { Rate } from '../traffic.ts';
 import { ArrowDownIcon, ArrowUpIcon, GearIcon, Logo } from './Icons.tsx';
 import { Sparkline } from './Sparkline.tsx';
 import { Switch } from './Switch.tsx';
 
-export type Connection = 'setup' | 'on' | 'off' | 'attention' | 'connecting';
+export type Connection = 'setup' | 'on' | 'off' | 'attention' | 'connecting' | 'disconnected';
 
 /** How the header shows the engine's state (derived by the engine, the same one the tray shows). */
 const CONNECTION: Record<EngineState, Connection> = {
@@ -18,8 +18,9 @@ const CONNECTION: Record<EngineState, Connection> = {
   running: 'on',
 };
 
-export function connectionState(status: StatusView): Connection {
-  return CONNECTION[status.state];
+/** The engine's state, unless the link to it is lost: then nothing it said last is known to hold. */
+export function connectionState(status: StatusView, linkLost: boolean): Connection {
+  return linkLost ? 'disconnected' : CONNECTION[status.state];
 }
 
 const LABELS: Record<Connection, string> = {
@@ -28,10 +29,15 @@ const LABELS: Record<Connection, string> = {
   off: 'Off',
   attention: 'Needs attention',
   connecting: 'Connecting…',
+  disconnected: 'Disconnected',
 };
+
+/** The switch's name never changes with its state (aria-checked carries that). */
+export const SWITCH_LABEL = 'ngrokd enabled';
 
 function summary(state: Connection, status: StatusView, endpointProblems: number): string {
   const endpoints = `${status.endpoint_count.toLocaleString('en-US')} endpoint${status.endpoint_count === 1 ? '' : 's'}`;
+  if (state === 'disconnected') return 'last known state';
   if (state === 'setup') return 'Add your ngrok API key';
   if (state === 'off') return 'Endpoints are not reachable';
   if (state === 'attention') {
@@ -45,6 +51,7 @@ function summary(state: Connection, status: StatusView, endpointProblems: number
 
 export function Header(props: {
   status: StatusView;
+  linkLost: boolean;
   endpointProblems: number;
   toggling: boolean;
   onToggle: (enabled: boolean) => void;
@@ -52,16 +59,20 @@ export function Header(props: {
   totalRate: Rate;
   totalPoints: readonly number[];
   showTraffic: boolean;
+  /** How the warnings' banners act and copy. */
+  banners: Omit<ProblemBannersProps, 'errors' | 'kind'>;
+  switchRef: Ref<HTMLButtonElement>;
+  settingsRef: Ref<HTMLButtonElement>;
 }): ReactElement {
   const { status } = props;
-  const state = connectionState(status);
+  const state = connectionState(status, props.linkLost);
   return (
     <header className="header">
       <div className="header-row">
         <Logo size={28} />
         <div className="header-title">
           <h1>ngrokd</h1>
-          <p className={`connection connection-${state}`} aria-live="polite">
+          <p className={`connection connection-${state}`} id="connection-state">
             <span className="connection-label">{LABELS[state]}</span>
             <span className="connection-summary"> · {summary(state, status, props.endpointProblems)}</span>
           </p>
@@ -71,20 +82,25 @@ export function Header(props: {
           className="icon-button header-button"
           aria-label="Settings"
           title="Settings"
+          ref={props.settingsRef}
           onClick={props.onSettings}
         >
           <GearIcon />
         </button>
         {state !== 'setup' && ( // onboarding: there is nothing to turn on yet
           <Switch
+            ref={props.switchRef}
             checked={status.enabled}
-            label={status.enabled ? 'ngrokd is on: turn off' : 'ngrokd is off: turn on'}
-            disabled={props.toggling}
+            label={SWITCH_LABEL}
+            describedBy="connection-state"
+            disabled={props.toggling || props.linkLost}
             onChange={props.onToggle}
           />
         )}
       </div>
-      {(status.warnings?.length ?? 0) > 0 && <ErrorBanners errors={status.warnings} kind="warning" />}
+      {(status.warnings?.length ?? 0) > 0 && !props.linkLost && (
+        <ProblemBanners {...props.banners} errors={status.warnings} kind="warning" />
+      )}
       {props.showTraffic && (
         <div className="totals" aria-label="Traffic, all endpoints">
           <div className="totals-figures">

@@ -2,7 +2,8 @@ import { useState, type FormEvent, type ReactElement } from 'react';
 import type { StatusView } from '../../../main/common/contract.ts';
 import type { UserFacingError } from '../../../main/common/errors.ts';
 import { asUserFacing } from '../bridge/user-facing.ts';
-import { KEY_CODES } from './ErrorBanners.tsx';
+import { presentProblem, type Surface } from '../../../main/common/presentation.ts';
+import { KEY_CODES } from './ProblemBanners.tsx';
 import { CheckIcon, Logo } from './Icons.tsx';
 
 export type OnboardingStage = 'form' | 'registered';
@@ -13,12 +14,14 @@ export function Onboarding(props: {
   status: StatusView;
   onSubmit: (apiKey: string) => Promise<StatusView>;
   onCancel: (() => void) | null;
+  surface: Surface;
 }): ReactElement {
   const [apiKey, setApiKey] = useState('');
   const [busy, setBusy] = useState(false);
   const [problem, setProblem] = useState<UserFacingError | null>(null);
   // A rejected key reported by the engine (API_AUTH) is shown until a new key is tried.
   const keyProblem = problem ?? props.status.errors.find((e) => e.code === 'API_AUTH') ?? null;
+  const shown = keyProblem === null ? null : presentProblem(keyProblem, props.surface);
 
   const submit = async (event: FormEvent): Promise<void> => {
     event.preventDefault();
@@ -82,11 +85,12 @@ export function Onboarding(props: {
           </a>
           . Only the ngrokd daemon uses it; this window never sees it again.
         </p>
-        <div id="api-key-problem" aria-live="assertive">
-          {keyProblem !== null && (
-            <div className="inline-error">
-              <p className="inline-error-message">{keyProblem.message}</p>
-              {keyProblem.fix !== '' && <p className="inline-error-fix">{keyProblem.fix}</p>}
+        {/* Always there (the field's description), its message inserted as an alert when it appears. */}
+        <div id="api-key-problem" className="onboarding-problem">
+          {shown !== null && (
+            <div className="inline-error" role="alert">
+              <p className="inline-error-message">{shown.title}</p>
+              <p className="inline-error-fix">{shown.summary}</p>
             </div>
           )}
         </div>

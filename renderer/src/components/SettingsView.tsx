@@ -1,54 +1,35 @@
-import { useEffect, useState, type FormEvent, type ReactElement } from 'react';
-import type { Settings, SettingsPatch, StatusView } from '../../../main/common/contract.ts';
-import type { UserFacingError } from '../../../main/common/errors.ts';
+/**
+ * Settings as a form: each field says under itself why it is not accepted (the contract's own
+ * rules, checked before sending), the first invalid field gets the focus, and what is in effect is
+ * shown beside what is asked (the subnet in use). Then the account, the ingress CA, and what only
+ * the desktop app has (helper, updates, command-line tool).
+ */
+import { useCallback, useEffect, useRef, useState, type FormEvent, type ReactElement, type Ref } from 'react';
+import type { DesktopAction, Settings, StatusView } from '../../../main/common/contract.ts';
 import type { NgrokdBridge } from '../../../main/common/bridge.ts';
+import { presentProblem, type Surface } from '../../../main/common/presentation.ts';
 import { asUserFacing } from '../bridge/user-facing.ts';
 import { formatRelative } from '../format.ts';
+import {
+  draftOf,
+  fieldErrors,
+  patchOf,
+  TEXT_FIELDS,
+  type Draft,
+  type FieldErrors,
+  type TextField as TextFieldName,
+} from '../settings-form.ts';
 import { BackIcon, CheckIcon } from './Icons.tsx';
 import { Switch } from './Switch.tsx';
+import { AccountSection } from './settings/AccountSection.tsx';
+import { ActionStatus, type Outcome } from './settings/ActionStatus.tsx';
+import { CliSection, HelperSection, UpdatesSection } from './settings/DesktopSections.tsx';
+import { IngressCaSection } from './settings/IngressCaSection.tsx';
+import { TextField } from './settings/TextField.tsx';
 
-interface Draft {
-  poll_interval: string;
-  selectors: string;
-  subnet: string;
-  interface_name: string;
-  launch_at_login: boolean;
-  notifications: boolean;
-  traffic_title: boolean;
-}
+type FieldElement = HTMLInputElement & HTMLTextAreaElement;
 
-function draftOf(s: Settings): Draft {
-  return {
-    poll_interval: String(s.poll_interval),
-    selectors: s.selectors.join('\n'),
-    subnet: s.subnet,
-    interface_name: s.interface_name,
-    launch_at_login: s.launch_at_login,
-    notifications: s.notifications,
-    traffic_title: s.traffic_title === true,
-  };
-}
-
-/** Only what changed, so an untouched field never fails validation or needs a restart. */
-function patchOf(saved: Settings, d: Draft): SettingsPatch {
-  const patch: SettingsPatch = {};
-  const poll = Number(d.poll_interval);
-  if (d.poll_interval.trim() !== String(saved.poll_interval)) patch.poll_interval = poll;
-  const selectors = d.selectors
-    .split('\n')
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
-  if (selectors.join('\n') !== saved.selectors.join('\n')) patch.selectors = selectors;
-  if (d.subnet.trim() !== saved.subnet) patch.subnet = d.subnet.trim();
-  if (d.interface_name.trim() !== saved.interface_name) patch.interface_name = d.interface_name.trim();
-  if (saved.desktop && d.launch_at_login !== saved.launch_at_login) patch.launch_at_login = d.launch_at_login;
-  if (saved.desktop && d.notifications !== saved.notifications) patch.notifications = d.notifications;
-  if (saved.traffic_title !== undefined && d.traffic_title !== saved.traffic_title)
-    patch.traffic_title = d.traffic_title;
-  return patch;
-}
-
-function Details({ status }: { status: StatusView }): ReactElement {
+function ConnectionDetails({ status }: { status: StatusView }): ReactElement {
   const now = Date.now();
   const rows: [string, string][] = [
     ['Version', status.version],
@@ -62,7 +43,6 @@ function Details({ status }: { status: StatusView }): ReactElement {
     ],
     ['Interface', `${status.interface.name} (${status.interface.kind}) · ${status.interface.subnet}`],
     ['Hosts file', status.hosts_path ?? 'not managed'],
-    ['Registration', status.operator_id ?? 'not registered'],
     [
       'Certificate',
       status.cert_not_after === null ? '—' : `expires ${formatRelative(status.cert_not_after, now)}`,
@@ -82,181 +62,316 @@ function Details({ status }: { status: StatusView }): ReactElement {
   );
 }
 
-export function SettingsView(props: {
+function SwitchField(props: {
+  label: string;
+  checked: boolean;
+  onChange: (v: boolean) => void;
+}): ReactElement {
+  return (
+    <div className="field field-inline">
+      <span className="field-label" aria-hidden="true">
+        {props.label}
+      </span>
+      <Switch checked={props.checked} label={props.label} onChange={props.onChange} />
+    </div>
+  );
+}
+
+const DESKTOP_SECTIONS: Record<DesktopAction, 'helper' | 'ca' | 'updates' | 'cli'> = {
+  'install-helper': 'helper',
+  'uninstall-helper': 'helper',
+  'choose-ca-file': 'ca',
+  'check-for-updates': 'updates',
+  'restart-to-update': 'updates',
+  'install-cli': 'cli',
+  'uninstall-cli': 'cli',
+};
+
+/** Runs the desktop app's actions and keeps the last outcome for the section that asked. */
+function useDesktopActions(
+  bridge: NgrokdBridge,
+  onSettings: (s: Settings) => void,
+): {
+  act: (action: DesktopAction) => Promise<void>;
+  busy: boolean;
+  outcomeFor: (section: (typeof DESKTOP_SECTIONS)[DesktopAction]) => Outcome;
+} {
+  const [busy, setBusy] = useState(false);
+  const [last, setLast] = useState<{ action: DesktopAction; outcome: Outcome } | null>(null);
+  const act = useCallback(
+    async (action: DesktopAction) => {
+      setBusy(true);
+      setLast(null);
+      try {
+        const result = await bridge.invoke('desktopAction', { action });
+        onSettings(result.settings);
+        setLast({ action, outcome: { ok: true, message: result.message } });
+      } catch (err) {
+        setLast({ action, outcome: { ok: false, error: asUserFacing(err) } });
+      } finally {
+        setBusy(false);
+      }
+    },
+    [bridge, onSettings],
+  );
+  const outcomeFor = (section: (typeof DESKTOP_SECTIONS)[DesktopAction]): Outcome =>
+    last !== null && DESKTOP_SECTIONS[last.action] === section ? last.outcome : null;
+  return { act, busy, outcomeFor };
+}
+
+export interface SettingsViewProps {
   bridge: NgrokdBridge;
   status: StatusView;
+  surface: Surface;
+  now: number;
   onBack: () => void;
-}): ReactElement {
-  const { bridge } = props;
+  onChangeKey: () => void;
+  onSignedOut: () => void;
+  /** Opened to set the ingress CA (a problem's "Set CA file…" in the browser): focus its field. */
+  focusCa: boolean;
+  titleRef: Ref<HTMLHeadingElement>;
+}
+
+export function SettingsView(props: SettingsViewProps): ReactElement {
+  const { bridge, surface } = props;
   const [saved, setSaved] = useState<Settings | null>(null);
   const [draft, setDraft] = useState<Draft | null>(null);
-  const [problem, setProblem] = useState<UserFacingError | null>(null);
+  const [errors, setErrors] = useState<FieldErrors>({});
+  const [problem, setProblem] = useState<Outcome>(null);
   const [busy, setBusy] = useState(false);
   const [justSaved, setJustSaved] = useState(false);
+  const fields = useRef<Partial<Record<TextFieldName | 'ingress_ca', FieldElement | null>>>({});
+  const fieldRef =
+    (name: TextFieldName | 'ingress_ca') =>
+    (el: FieldElement | null): void => {
+      fields.current[name] = el;
+    };
+
+  const onSettings = useCallback((s: Settings) => {
+    setSaved(s);
+    setDraft(draftOf(s));
+  }, []);
+  // A desktop action or the CA section changes what is saved, never what is being edited.
+  const desktop = useDesktopActions(bridge, setSaved);
 
   useEffect(() => {
     let live = true;
     bridge.invoke('getSettings', {}).then(
-      (s) => {
-        if (!live) return;
-        setSaved(s);
-        setDraft(draftOf(s));
-      },
-      (err: unknown) => live && setProblem(asUserFacing(err)),
+      (s) => live && onSettings(s),
+      (err: unknown) => live && setProblem({ ok: false, error: asUserFacing(err) }),
     );
     return () => {
       live = false;
     };
-  }, [bridge]);
+  }, [bridge, onSettings]);
+
+  const loaded = saved !== null;
+  useEffect(() => {
+    if (!loaded || !props.focusCa) return;
+    const ca = fields.current.ingress_ca;
+    ca?.focus();
+    ca?.scrollIntoView({ block: 'center' });
+  }, [loaded, props.focusCa]);
 
   const patch = saved !== null && draft !== null ? patchOf(saved, draft) : {};
   const dirty = Object.keys(patch).length > 0;
   const edit = (change: Partial<Draft>): void => {
     setJustSaved(false);
+    setErrors((e) => {
+      const next = { ...e };
+      for (const key of Object.keys(change)) delete next[key as TextFieldName];
+      return next;
+    });
     setDraft((d) => (d === null ? d : { ...d, ...change }));
+  };
+
+  const showErrors = (next: FieldErrors): void => {
+    setErrors(next);
+    const first = TEXT_FIELDS.find((f) => next[f] !== undefined);
+    const el = first === undefined ? null : (fields.current[first] ?? null);
+    el?.focus();
+    el?.scrollIntoView({ block: 'center' });
   };
 
   const save = async (event: FormEvent): Promise<void> => {
     event.preventDefault();
-    if (!dirty || busy) return;
-    setBusy(true);
+    if (!dirty || busy || draft === null) return;
     setProblem(null);
+    const invalid = fieldErrors(patch, draft);
+    if (Object.keys(invalid).length > 0) return showErrors(invalid);
+    setBusy(true);
     try {
-      const next = await bridge.invoke('updateSettings', patch);
-      setSaved(next);
-      setDraft(draftOf(next));
+      onSettings(await bridge.invoke('updateSettings', patch));
+      setErrors({});
       setJustSaved(true);
     } catch (err) {
-      setProblem(asUserFacing(err));
+      const error = asUserFacing(err);
+      // A refusal of the one field that changed belongs to that field.
+      const changed = TEXT_FIELDS.filter((f) => patch[f] !== undefined);
+      if (changed.length === 1 && changed[0] !== undefined)
+        showErrors({ [changed[0]]: presentProblem(error, surface).summary });
+      else setProblem({ ok: false, error });
     } finally {
       setBusy(false);
     }
   };
 
+  const text = (name: TextFieldName) => ({
+    id: `setting-${name.replace('_', '-')}`,
+    value: draft?.[name] ?? '',
+    error: errors[name],
+    onChange: (v: string) => edit({ [name]: v }),
+    inputRef: fieldRef(name),
+  });
+
+  const info = saved?.desktop_info;
+  const userMode = props.status.mode === 'user';
   return (
     <main className="settings" aria-labelledby="settings-title">
       <div className="subheader">
         <button type="button" className="icon-button" aria-label="Back to endpoints" onClick={props.onBack}>
           <BackIcon />
         </button>
-        <h2 id="settings-title">Settings</h2>
+        <h2 id="settings-title" tabIndex={-1} ref={props.titleRef}>
+          Settings
+        </h2>
       </div>
       {draft === null || saved === null ? (
         problem === null ? (
           <p className="muted settings-loading">Loading…</p>
         ) : null
       ) : (
-        <form className="settings-form" onSubmit={(e) => void save(e)}>
-          <fieldset className="group">
-            <legend>Discovery</legend>
-            <label className="field">
-              <span className="field-label">Poll interval</span>
-              <span className="input-with-unit">
-                <input
-                  className="input"
-                  type="number"
-                  min={0.05}
-                  step="any"
-                  inputMode="decimal"
-                  value={draft.poll_interval}
-                  onChange={(e) => edit({ poll_interval: e.target.value })}
-                />
-                <span className="unit">seconds</span>
-              </span>
-            </label>
-            <label className="field">
-              <span className="field-label">Endpoint selectors</span>
-              <textarea
-                className="input textarea mono"
-                rows={2}
-                spellCheck={false}
-                value={draft.selectors}
-                onChange={(e) => edit({ selectors: e.target.value })}
-                aria-describedby="selectors-help"
-              />
-              <span id="selectors-help" className="field-help">
-                One CEL expression per line; ngrok evaluates them. <span className="mono">true</span> binds
-                every endpoint.
-              </span>
-            </label>
-          </fieldset>
-          <fieldset className="group">
-            <legend>Network</legend>
-            <label className="field">
-              <span className="field-label">Subnet</span>
-              <input
-                className="input mono"
-                spellCheck={false}
-                value={draft.subnet}
-                onChange={(e) => edit({ subnet: e.target.value })}
-              />
-            </label>
-            <label className="field">
-              <span className="field-label">Interface name</span>
-              <input
-                className="input mono"
-                spellCheck={false}
-                value={draft.interface_name}
-                onChange={(e) => edit({ interface_name: e.target.value })}
-              />
-            </label>
-            {saved.restart_required && (
-              <p className="notice" role="status">
-                Subnet and interface changes apply after ngrokd restarts.
-              </p>
-            )}
-          </fieldset>
-          {saved.desktop && (
+        <>
+          <form className="settings-form" noValidate onSubmit={(e) => void save(e)}>
             <fieldset className="group">
-              <legend>App</legend>
-              <div className="field field-inline">
-                <span className="field-label">Launch at login</span>
-                <Switch
-                  checked={draft.launch_at_login}
-                  label="Launch at login"
-                  onChange={(v) => edit({ launch_at_login: v })}
-                />
-              </div>
-              <div className="field field-inline">
-                <span className="field-label">Notifications</span>
-                <Switch
-                  checked={draft.notifications}
-                  label="Notifications"
-                  onChange={(v) => edit({ notifications: v })}
-                />
-              </div>
-              {saved.traffic_title !== undefined && (
-                <div className="field field-inline">
-                  <span className="field-label">Traffic in the menu bar</span>
-                  <Switch
-                    checked={draft.traffic_title}
-                    label="Traffic in the menu bar"
-                    onChange={(v) => edit({ traffic_title: v })}
-                  />
-                </div>
+              <legend>Discovery</legend>
+              <TextField
+                {...text('poll_interval')}
+                label="Poll interval"
+                unit="seconds"
+                inputMode="decimal"
+              />
+              <TextField
+                {...text('selectors')}
+                label="Endpoint selectors"
+                mono
+                multiline
+                help={
+                  <>
+                    One CEL expression per line; ngrok evaluates them. <span className="mono">true</span>{' '}
+                    binds every endpoint.
+                  </>
+                }
+              />
+            </fieldset>
+            <fieldset className="group">
+              <legend>Network</legend>
+              <TextField
+                {...text('subnet')}
+                label="Subnet"
+                mono
+                help={
+                  userMode ? (
+                    <>
+                      In use: <span className="mono">{saved.subnet_in_use}</span> (user mode uses loopback
+                      addresses; this subnet applies with the helper).
+                    </>
+                  ) : (
+                    <>
+                      In use: <span className="mono">{saved.subnet_in_use}</span>
+                    </>
+                  )
+                }
+              />
+              <TextField {...text('interface_name')} label="Interface name" mono />
+              {saved.restart_required && (
+                <p className="notice" role="status">
+                  Subnet and interface changes apply after ngrokd restarts.
+                </p>
               )}
             </fieldset>
-          )}
-          <div className="form-actions" aria-live="polite">
-            {justSaved && (
-              <span className="saved">
-                <CheckIcon width={14} height={14} /> Saved
-              </span>
+            {saved.desktop && (
+              <fieldset className="group">
+                <legend>App</legend>
+                <SwitchField
+                  label="Launch at login"
+                  checked={draft.launch_at_login}
+                  onChange={(v) => edit({ launch_at_login: v })}
+                />
+                <SwitchField
+                  label="Notifications"
+                  checked={draft.notifications}
+                  onChange={(v) => edit({ notifications: v })}
+                />
+                {saved.traffic_title !== undefined && (
+                  <SwitchField
+                    label="Traffic in the menu bar"
+                    checked={draft.traffic_title}
+                    onChange={(v) => edit({ traffic_title: v })}
+                  />
+                )}
+              </fieldset>
             )}
-            <button type="submit" className="button button-primary" disabled={!dirty || busy}>
-              {busy ? 'Saving…' : 'Save'}
-            </button>
-          </div>
-        </form>
+            {info !== undefined && (
+              <UpdatesSection
+                info={info}
+                checked={draft.check_updates}
+                onChecked={(v) => edit({ check_updates: v })}
+                act={desktop.act}
+                busy={desktop.busy}
+                now={props.now}
+              >
+                <ActionStatus outcome={desktop.outcomeFor('updates')} surface={surface} />
+              </UpdatesSection>
+            )}
+            <div className="form-actions">
+              {justSaved && (
+                <span className="saved" role="status">
+                  <CheckIcon width={14} height={14} /> Saved
+                </span>
+              )}
+              <button
+                type="submit"
+                className="button button-primary"
+                aria-disabled={!dirty || busy ? true : undefined}
+              >
+                {busy ? 'Saving…' : 'Save'}
+              </button>
+            </div>
+            <ActionStatus outcome={problem} surface={surface} />
+          </form>
+          <AccountSection
+            bridge={bridge}
+            status={props.status}
+            surface={surface}
+            onChangeKey={props.onChangeKey}
+            onSignedOut={props.onSignedOut}
+          />
+          <IngressCaSection
+            bridge={bridge}
+            settings={saved}
+            surface={surface}
+            onSettings={setSaved}
+            desktopAction={desktop.act}
+            inputRef={fieldRef('ingress_ca')}
+          >
+            <ActionStatus outcome={desktop.outcomeFor('ca')} surface={surface} />
+          </IngressCaSection>
+          {info !== undefined && (
+            <>
+              <HelperSection info={info} act={desktop.act} busy={desktop.busy}>
+                <ActionStatus outcome={desktop.outcomeFor('helper')} surface={surface} />
+              </HelperSection>
+              <CliSection info={info} act={desktop.act} busy={desktop.busy}>
+                <ActionStatus outcome={desktop.outcomeFor('cli')} surface={surface} />
+              </CliSection>
+            </>
+          )}
+        </>
       )}
-      {problem !== null && (
-        <div className="inline-error" role="alert">
-          <p className="inline-error-message">{problem.message}</p>
-          {problem.fix !== '' && <p className="inline-error-fix">{problem.fix}</p>}
-        </div>
-      )}
+      {(draft === null || saved === null) && <ActionStatus outcome={problem} surface={surface} />}
       <h3 className="section-title">About this connection</h3>
-      <Details status={props.status} />
+      <ConnectionDetails status={props.status} />
     </main>
   );
 }

@@ -1,21 +1,31 @@
-import type { ReactElement } from 'react';
+import type { ReactElement, Ref } from 'react';
 
-/** An on/off switch: a real button with role="switch", so Space/Enter and screen readers just work. */
+/**
+ * An on/off switch: a real button with role="switch", so Space/Enter and screen readers just work.
+ * Its name stays the same whatever the state (aria-checked says the state). A disabled switch is
+ * aria-disabled, not `disabled`, so it keeps the focus while a command runs.
+ */
 export function Switch(props: {
   checked: boolean;
   label: string;
   onChange: (checked: boolean) => void;
   disabled?: boolean;
+  describedBy?: string;
+  ref?: Ref<HTMLButtonElement>;
 }): ReactElement {
   return (
     <button
       type="button"
       role="switch"
       className="switch"
+      ref={props.ref}
       aria-checked={props.checked}
       aria-label={props.label}
-      disabled={props.disabled}
-      onClick={() => props.onChange(!props.checked)}
+      aria-disabled={props.disabled === true ? true : undefined}
+      aria-describedby={props.describedBy}
+      onClick={() => {
+        if (props.disabled !== true) props.onChange(!props.checked);
+      }}
     >
       <span className="switch-thumb" />
     </button>

@@ -28,8 +28,47 @@ test('codes and values go to the details; actions name what the surface has', ()
   assert.match(rejected.details, /ERR_NGROK_105/);
   assert.match(rejected.details, /naming "value"/);
   assert.equal(presentProblem(problem('INGRESS_UNTRUSTED'), 'desktop').action?.kind, 'choose-ca-file');
-  // The browser UI cannot open a file dialog or install the helper: no such button there.
-  assert.equal(presentProblem(problem('INGRESS_UNTRUSTED'), 'browser').action, null);
+  // The browser UI has no file dialog: its button leads to the CA path field in Settings.
+  const untrusted = presentProblem(problem('INGRESS_UNTRUSTED'), 'browser');
+  assert.deepEqual(untrusted.action, { kind: 'choose-ca-file', label: 'Set CA file…' });
+  assert.match(untrusted.summary, /in Settings/);
+  // Nor can it install the helper.
   assert.equal(presentProblem(problem('HELPER_MISSING'), 'browser').action, null);
   assert.doesNotMatch(presentProblem(problem('HELPER_MISSING'), 'browser').summary, /Install helper…/);
+});
+
+test('no backticks and no wire formats on a graphical surface, whatever the error says', () => {
+  for (const code of Object.keys(ERROR_CODES) as ErrorCode[])
+    for (const surface of ['desktop', 'browser'] as const) {
+      const shown = presentProblem(problem(code), surface);
+      for (const text of [shown.title, shown.summary, shown.details])
+        assert.doesNotMatch(text, /`|\{"v"/, `${code} on ${surface}: ${text}`);
+    }
+  const rejected = presentProblem(
+    {
+      code: 'PROTOCOL_ERROR',
+      message:
+        'invalid params for updateSettings: subnet "10.0.0.0/33" has prefix /33 (IPv4 prefixes go up to /32)',
+      fix: 'Send {"v":1,"id":N,"method":M,"params":{}}.',
+    },
+    'browser',
+  );
+  assert.equal(rejected.title, 'Not accepted');
+  assert.equal(rejected.summary, 'subnet "10.0.0.0/33" has prefix /33 (IPv4 prefixes go up to /32)');
+  assert.doesNotMatch(rejected.details, /Send|"v"/);
+});
+
+test('a lost daemon gets the sentence for its surface', () => {
+  const lost = {
+    code: 'NOT_RUNNING' as const,
+    message: 'lost the connection to the ngrokd daemon',
+    fix: 'Check that `ngrokd daemon --ui` is still running; this page reconnects by itself.',
+  };
+  const browser = presentProblem(lost, 'browser');
+  const desktop = presentProblem(lost, 'desktop');
+  assert.equal(browser.title, 'Disconnected from ngrokd');
+  assert.match(browser.summary, /“ngrokd daemon --ui”/);
+  assert.doesNotMatch(desktop.summary, /daemon --ui/, 'the desktop app has no terminal command to give');
+  assert.match(desktop.summary, /open it again/);
+  assert.match(desktop.details, /“ngrokd daemon --ui”/);
 });
