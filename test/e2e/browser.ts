@@ -73,7 +73,7 @@ export interface PageGlobals {
   };
   navigator: { clipboard: { readText(): Promise<string> } };
   requestAnimationFrame(callback: () => void): number;
-  getComputedStyle(el: PageElement): { display: string; fontSize: string };
+  getComputedStyle(el: PageElement): { display: string; fontSize: string; backgroundColor: string };
   innerWidth: number;
   HTMLInputElement: { prototype: object };
   cspViolations: string[];

@@ -490,6 +490,10 @@ describe('the renderer in Chromium, on browser mode, on the real engine', () => 
       await linked.locator('.connection', { hasText: 'Disconnected' }).waitFor();
       const toggle = linked.getByRole('switch', { name: 'ngrokd enabled' });
       assert.equal(await toggle.getAttribute('aria-disabled'), 'true');
+      // Its last known position, but not the green of "On": the state is not known.
+      const toggleColour = (): Promise<string> =>
+        toggle.evaluate((el) => (globalThis as unknown as PageGlobals).getComputedStyle(el).backgroundColor);
+      const unknownColour = await toggleColour();
       const list = linked.locator('.endpoints');
       assert.equal(await list.getAttribute('inert'), '');
       assert.equal(await list.getAttribute('aria-disabled'), 'true');
@@ -516,6 +520,11 @@ describe('the renderer in Chromium, on browser mode, on the real engine', () => 
       assert.equal(await alerts.count(), 0);
       assert.equal(await toggle.getAttribute('aria-disabled'), null);
       assert.equal(await list.getAttribute('inert'), null);
+      assert.notEqual(
+        await toggleColour(),
+        unknownColour,
+        'the switch is coloured again once the state is known',
+      );
     } finally {
       await linked.close();
       await proxy.close();

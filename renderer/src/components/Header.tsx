@@ -94,6 +94,7 @@ export function Header(props: {
             label={SWITCH_LABEL}
             describedBy="connection-state"
             disabled={props.toggling || props.linkLost}
+            unknown={props.linkLost}
             onChange={props.onToggle}
           />
         )}
