@@ -17,6 +17,7 @@ import type { EndpointView, StateSnapshot, StatusView } from '../../main/common/
 import { ensureRendererBuilt } from '../../main/engine/ui-server/renderer-build.ts';
 import { startUiServer } from '../../main/engine/ui-server/server.ts';
 import { StateFeed, type FeedSubscriber, type Subscription } from '../../main/engine/state-feed.ts';
+import { syntheticEndpoints } from '../support/synthetic-endpoints.ts';
 import { median, percentile, round } from './measure.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
@@ -34,31 +35,9 @@ class SyntheticEngine {
   #tick = 0;
 
   constructor(count: number) {
-    const protos = ['http', 'tcp', 'tls'] as const;
-    this.#endpoints = Array.from({ length: count }, (_, i) => {
-      const proto = protos[i % 3] as (typeof protos)[number];
-      const hostname = `svc-${i}.team-${i % 40}`;
-      const port = proto === 'http' ? 80 : proto === 'tcp' ? 5432 : 443;
-      return {
-        id: `ep_${i}`,
-        ids: [`ep_${i}`],
-        url: `${proto}://${hostname}:${port}`,
-        proto,
-        hostname,
-        ip: `127.150.${Math.floor(i / 250)}.${(i % 250) + 2}`,
-        port,
-        listen_port: port,
-        listening: true,
-        bytes_in: i * 10,
-        bytes_out: i * 3,
-        connections: 0,
-        connections_total: i,
-        errors: 0,
-        last_error: null,
-        upgrade_ms_p50: 12,
-        last_ok_at: '2026-01-01T00:00:00.000Z',
-        last_ingress_error: null,
-      };
+    this.#endpoints = syntheticEndpoints(count, {
+      upgrade_ms_p50: 12,
+      last_ok_at: '2026-01-01T00:00:00.000Z',
     });
     this.#status = {
       version: '0.1.0-bench',

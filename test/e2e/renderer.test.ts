@@ -24,6 +24,7 @@ import { startEngineHarness, type EngineHarness } from '../support/engine-fixtur
 import { canConnect, httpRequest, uiRequest } from '../support/http.ts';
 import { exchange, linkToken, sessionHeaders } from '../support/ui-session.ts';
 import { userModeEngine } from '../support/user-mode-engine.ts';
+import { syntheticEndpoints } from '../support/synthetic-endpoints.ts';
 import {
   ARTIFACTS,
   CHROMIUM,
@@ -43,33 +44,7 @@ const BIG = 10_000;
 
 /** A large state for the responsiveness test: idle endpoints with a mix of protocols. */
 function bigSnapshot(base: StateSnapshot): StateSnapshot {
-  const protos = ['http', 'tcp', 'tls'] as const;
-  const endpoints: EndpointView[] = [];
-  for (let i = 0; i < BIG; i++) {
-    const proto = protos[i % 3] as (typeof protos)[number];
-    const hostname = `svc-${i}.team-${i % 40}`;
-    const port = proto === 'http' ? 80 : proto === 'tcp' ? 5432 : 443;
-    endpoints.push({
-      id: `ep_${i}`,
-      ids: [`ep_${i}`],
-      url: `${proto}://${hostname}:${port}`,
-      proto,
-      hostname,
-      ip: `127.150.${Math.floor(i / 250)}.${(i % 250) + 2}`,
-      port,
-      listen_port: port,
-      listening: true,
-      bytes_in: i * 10,
-      bytes_out: i * 3,
-      connections: 0,
-      connections_total: i,
-      errors: 0,
-      last_error: null,
-      upgrade_ms_p50: null,
-      last_ok_at: null,
-      last_ingress_error: null,
-    });
-  }
+  const endpoints = syntheticEndpoints(BIG);
   return {
     status: { ...base.status, endpoint_count: BIG, errors: [], last_error: null },
     endpoints,
