@@ -27,15 +27,38 @@ function isPackageImport(id: string): boolean {
   return !id.startsWith('.') && !isAbsolute(id) && !id.startsWith('\0');
 }
 
+/**
+ * Modules that run themselves when they are the entry (the simulator, the helper installer, the
+ * root watchdog) check `import.meta.main` or `isEntryPoint(import.meta.url)`. In one bundle every
+ * module's URL is the bundle's, so under a Node that runs the bundle as its script they would all
+ * think they are the entry (the root watchdog then exits 2): in a bundle none of them is, and the
+ * bundle's own entry checks neither.
+ */
+function notEntryPoints(entry: string) {
+  return {
+    define: { 'import.meta.main': 'false' },
+    plugins: [
+      {
+        name: 'ngrokd-not-entry-points',
+        transform: (code: string, id: string) =>
+          id !== entry && code.includes('isEntryPoint(import.meta.url)')
+            ? // Same lines, same columns but for the name: the source map stays right.
+              { code: code.replaceAll('isEntryPoint(import.meta.url)', 'false'), map: null }
+            : null,
+      },
+    ],
+  };
+}
+
 export async function buildMain(root: string, outDir: string): Promise<void> {
+  const entry = join(root, 'main', 'electron', 'main.ts');
   await build({
     configFile: false,
     root,
     logLevel: 'warn',
-    // helper/install/cli.ts runs itself when it is the entry module; inside the bundle it never is.
-    define: { 'import.meta.main': 'false' },
+    ...notEntryPoints(entry),
     build: {
-      ssr: join(root, 'main', 'electron', 'main.ts'),
+      ssr: entry,
       outDir: join(outDir, 'main'),
       emptyOutDir: true,
       target: 'node22',
@@ -132,19 +155,7 @@ export async function buildCli(root: string, outDir: string): Promise<string> {
     configFile: false,
     root,
     logLevel: 'warn',
-    // Modules that run themselves when they are the entry (the simulator, the helper installer, the
-    // root watchdog) check `import.meta.main` or `isEntryPoint(import.meta.url)`; in one bundle
-    // every module's URL is the entry's, and the entry (main/cli/ngrokd.ts) checks neither.
-    define: { 'import.meta.main': 'false' },
-    plugins: [
-      {
-        name: 'ngrokd-cli-entry-points',
-        transform: (code: string, id: string) =>
-          id !== entry && code.includes('isEntryPoint(import.meta.url)')
-            ? code.replaceAll('isEntryPoint(import.meta.url)', 'false')
-            : null,
-      },
-    ],
+    ...notEntryPoints(entry),
     ssr: { noExternal: true, external: Object.keys(CLI_NATIVE_PACKAGES) },
     build: {
       ssr: entry,
