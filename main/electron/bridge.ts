@@ -1,12 +1,15 @@
 /**
- * The IPC channels between main and the preload. The preload bundle imports only this file (and
- * types), so it stays a few lines of CommonJS with no Node imports.
+ * The IPC channels between main and the preload. The preload bundle imports only this file, the
+ * pure state-delta module and types, so it stays CommonJS with no Node imports.
  */
 import type { UserFacingError } from '../common/errors.ts';
 
 /** Every contract command travels on this one channel as (method, params); main validates both. */
 export const INVOKE_CHANNEL = 'ngrokd:invoke';
-/** Main pushes StateSnapshots here to windows that called `subscribe` (throttled). */
+/**
+ * Main pushes the subscribed event's data here to windows that called `subscribe` (throttled):
+ * whole snapshots for `state`, versioned snapshots then deltas for `stateUpdate` (the preload's).
+ */
 export const STATE_CHANNEL = 'ngrokd:state';
 
 /**
