@@ -21,20 +21,9 @@ import { NgrokdError } from '../../../main/common/errors.ts';
 import { dispatch } from '../../../main/engine/dispatch.ts';
 import { desktopHandlers, type DesktopServices } from '../../../main/electron/desktop-handlers.ts';
 import { DesktopSettings, prefsStoreOptions } from '../../../main/electron/settings-store.ts';
-import { snapshot } from './electron-fixtures.ts';
+import { engineSettings, snapshot } from './electron-fixtures.ts';
 
-const ENGINE_SETTINGS: Settings = {
-  poll_interval: 30,
-  selectors: ['true'],
-  subnet: '10.107.0.0/16',
-  subnet_in_use: '127.107.0.0/16',
-  ingress_ca: null,
-  interface_name: 'ngrokd0',
-  launch_at_login: false,
-  notifications: false,
-  desktop: false,
-  restart_required: false,
-};
+const ENGINE_SETTINGS: Settings = engineSettings({ subnet_in_use: '127.107.0.0/16' });
 
 function fakeEngine(patches: SettingsPatch[]): CommandHandlers {
   const status = snapshot([]).status;

@@ -1,5 +1,5 @@
 /** State snapshots for the desktop shell's unit tests. */
-import type { EndpointView, StateSnapshot, StatusView } from '../../../main/common/contract.ts';
+import type { EndpointView, Settings, StateSnapshot, StatusView } from '../../../main/common/contract.ts';
 import type { UserFacingError } from '../../../main/common/errors.ts';
 import { engineState } from '../../../main/engine/status-view.ts';
 
@@ -66,3 +66,20 @@ export const PLAN_GATE: UserFacingError = {
   message: 'Kubernetes Operators and Bindings not enabled for this account (ERR_NGROK_19002)',
   fix: 'Ask ngrok to enable bindings on your plan.',
 };
+
+/** What an engine's getSettings answers (no desktop fields), with `overrides`. */
+export function engineSettings(overrides: Partial<Settings> = {}): Settings {
+  return {
+    poll_interval: 30,
+    selectors: ['true'],
+    subnet: '10.107.0.0/16',
+    subnet_in_use: '10.107.0.0/16',
+    ingress_ca: null,
+    interface_name: 'ngrokd0',
+    launch_at_login: false,
+    notifications: false,
+    desktop: false,
+    restart_required: false,
+    ...overrides,
+  };
+}

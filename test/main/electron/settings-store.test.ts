@@ -16,7 +16,7 @@ import {
   prefsStoreOptions,
   type DesktopFields,
 } from '../../../main/electron/settings-store.ts';
-import { snapshot } from './electron-fixtures.ts';
+import { engineSettings, snapshot } from './electron-fixtures.ts';
 
 const API_KEY = '2abcDEFghiJKLmnoPQRstu_VWXyz0123456789-key';
 
@@ -52,18 +52,7 @@ function openStore(dir: string): DesktopSettings {
   return new DesktopSettings(new Conf<Record<string, unknown>>(prefsStoreOptions(dir)));
 }
 
-const ENGINE_SETTINGS: Settings = {
-  poll_interval: 30,
-  selectors: ['true'],
-  subnet: '10.107.0.0/16',
-  subnet_in_use: '10.107.0.0/16',
-  ingress_ca: null,
-  interface_name: 'ngrokd0',
-  launch_at_login: false,
-  notifications: false,
-  desktop: false,
-  restart_required: false,
-};
+const ENGINE_SETTINGS: Settings = engineSettings();
 
 /** Engine handlers as far as settings and keys go, recording what reaches them. */
 function fakeEngine(calls: Array<[string, unknown]>): CommandHandlers {
