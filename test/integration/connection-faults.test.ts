@@ -6,42 +6,16 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { readSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import { startEngineHarness, type EngineHarness } from '../support/engine-fixture.ts';
 import { httpRequest } from '../support/http.ts';
 import { eventually } from '../support/tls-fixtures.ts';
 import type { EndpointView } from '../../main/common/contract.ts';
+import { readEnd } from '../support/read-end.ts';
 
 const SUBNET = '127.133.0.0/16';
 const MIB = 1024 * 1024;
-
-/**
- * How the kernel ended a socket's read side: 'fin', or the error a read() returned (ECONNRESET).
- * Node on Linux often reports a reset as a clean 'end' (libuv skips the read that would fail), so
- * on 'end' the descriptor is read once more, which gives the kernel's answer.
- */
-function readEnd(socket: net.Socket): Promise<{ end: string; received: number }> {
-  return new Promise((resolve) => {
-    let received = 0;
-    let end: string | null = null;
-    socket.on('data', (c: Buffer) => (received += c.length));
-    socket.on('error', (err: NodeJS.ErrnoException) => (end ??= err.code ?? err.message));
-    socket.on('end', () => {
-      const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
-      try {
-        readSync(fd, Buffer.alloc(1), 0, 1, null);
-        end ??= 'fin';
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        end ??= code === 'EAGAIN' ? 'fin' : (code ?? 'error');
-      }
-      socket.end();
-    });
-    socket.on('close', () => resolve({ end: end ?? 'closed', received }));
-  });
-}
 
 describe('connection faults through the engine', () => {
   let h: EngineHarness;

@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { Agent, createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { readSync } from 'node:fs';
 import { connect, createServer as createNetServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { parseEndpointUrl } from '../../../../main/common/endpoint-url.ts';
@@ -19,6 +18,7 @@ import {
   type FakeIngress,
 } from '../../../support/tls-fixtures.ts';
 import { httpRequest } from '../../../support/http.ts';
+import { readEnd } from '../../../support/read-end.ts';
 
 let binding: BindingFixture;
 let ingress: FakeIngress;
@@ -250,34 +250,6 @@ async function scriptedIngress(script: (socket: TLSSocket) => void): Promise<{ d
   servers.push(server);
   // No warm pool: a warm connection would be taken by whichever test dials next.
   return { dialer: binding.dialer(`127.0.0.1:${portOf(server)}`, { warmConnections: 0 }) };
-}
-
-/**
- * How the kernel ended a socket's read side: 'fin', or the error a read() returned (ECONNRESET).
- * Node on Linux often reports a reset as a clean 'end' (libuv skips the read that would fail), so
- * on 'end' the descriptor is read once more, which gives the kernel's answer.
- */
-function readEnd(socket: Socket): Promise<{ end: string; received: number }> {
-  return new Promise((resolve) => {
-    let received = 0;
-    let end: string | null = null;
-    socket.on('data', (c: Buffer) => (received += c.length));
-    socket.on('error', (err: NodeJS.ErrnoException) => (end ??= err.code ?? err.message));
-    socket.on('end', () => {
-      const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
-      try {
-        readSync(fd, Buffer.alloc(1), 0, 1, null);
-        end ??= 'fin';
-      } catch (err) {
-        end ??=
-          (err as NodeJS.ErrnoException).code === 'EAGAIN'
-            ? 'fin'
-            : ((err as NodeJS.ErrnoException).code ?? 'error');
-      }
-      socket.end();
-    });
-    socket.on('close', () => resolve({ end: end ?? 'closed', received }));
-  });
 }
 
 const MIB = 1024 * 1024;
