@@ -1,4 +1,4 @@
-import type { ReactElement } from 'react';
+import { Fragment, type ReactElement } from 'react';
 import type { EndpointView } from '../../../main/common/contract.ts';
 import { endpointHealth, localUrl, portNote } from '../endpoint-health.ts';
 import { formatRate, formatRelative, localAddress } from '../format.ts';
@@ -23,6 +23,25 @@ export interface EndpointRowProps {
   copied: CopyWhat | null;
   onCopy: (endpoint: EndpointView, what: CopyWhat) => void;
   onFocusRow: (index: number) => void;
+}
+
+/** A hostname that wraps after its dots (between labels) before anywhere else. */
+function BreakableHostname({ hostname }: { hostname: string }): ReactElement {
+  const labels = hostname.split('.');
+  return (
+    <>
+      {labels.map((label, i) => (
+        <Fragment key={i}>
+          {label}
+          {i < labels.length - 1 && (
+            <>
+              .<wbr />
+            </>
+          )}
+        </Fragment>
+      ))}
+    </>
+  );
 }
 
 /** What last got through and what last failed, kept after the failure is over. */
@@ -63,7 +82,9 @@ export function EndpointRow(props: EndpointRowProps): ReactElement {
       >
         <span className="row-title">
           <span className={`dot dot-${health.tone}`} aria-hidden="true" />
-          <span className="row-host">{e.hostname}</span>
+          <span className="row-host">
+            <BreakableHostname hostname={e.hostname} />
+          </span>
           {copied === 'hostname' ? (
             <span className="copied-chip">
               <CheckIcon width={12} height={12} /> Copied
