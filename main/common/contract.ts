@@ -103,6 +103,66 @@ export interface StateSnapshot {
   endpoints: EndpointView[];
 }
 
+/**
+ * One HTTP/1.x request seen on an http endpoint, as the request inspector keeps it
+ * (main/engine/inspector/). A connection that switched protocols (WebSocket: a 101) is one record,
+ * timed to its 101; HTTP/2 prior knowledge (`h2c`) is one record for the whole connection.
+ */
+export interface RequestRecord {
+  /** Unique in this daemon's run, increasing: `replay ID`, `requests --after ID`. */
+  id: number;
+  /** RFC 3339 time the request head arrived. */
+  ts: string;
+  /** The endpoint's hostname and URL. */
+  endpoint: string;
+  url: string;
+  method: string;
+  /** The request target as sent (a path with its query; never a label in metrics). */
+  path: string;
+  /** The answer's status, or null when none came (the connection ended first). */
+  status: number | null;
+  /** From the request head to the end of the answer (to the 101 for an upgrade), ms. */
+  duration_ms: number | null;
+  /** Bytes the client sent for this request (head and body, as framed on the wire). */
+  bytes_out: number;
+  /** Bytes of the answer (head and body). */
+  bytes_in: number;
+  /** Requests with the same connection id came on one local connection (keep-alive, pipelining). */
+  connection_id: number;
+  kind: 'http' | 'upgrade' | 'h2c';
+  /**
+   * Why the answer is not the server's: ngrokd answered (a refused upgrade: the ngrok or ngrokd
+   * error code of the 502), or the connection ended without one (`NO_RESPONSE`).
+   */
+  error: string | null;
+  /** The record of the request this one replayed, when it is a replay. */
+  replay_of: number | null;
+  /** Its body was captured whole (`inspect.bodies: true`), so it can be replayed. */
+  replayable: boolean;
+}
+
+/** A captured message body (`inspect.bodies: true`), chunked framing removed. */
+export interface CapturedBody {
+  /** Bytes of the body seen (more than `base64` holds when truncated). */
+  size: number;
+  /** Longer than `inspect.max_body_bytes`: only the first part is kept. */
+  truncated: boolean;
+  base64: string;
+}
+
+/** A request with its headers (secrets redacted) and bodies when captured. */
+export interface RequestDetail extends RequestRecord {
+  http_version: string;
+  /** Name/value pairs as sent; values of redacted headers are `[redacted]`. */
+  request_headers: [string, string][];
+  response_headers: [string, string][];
+  /** Null when bodies are not captured. */
+  request_body: CapturedBody | null;
+  response_body: CapturedBody | null;
+}
+
+export const REDACTED = '[redacted]';
+
 /** What the settings screen edits. The engine applies the first four; a desktop shell adds the rest. */
 export interface Settings {
   poll_interval: number;
@@ -206,6 +266,32 @@ export const commands = {
   desktopAction: {
     params: z.object({ action: z.enum(DESKTOP_ACTIONS) }).strict(),
     result: {} as DesktopActionResult,
+  },
+  /**
+   * Inspected requests, oldest first: those after `after` (an id), of one endpoint (hostname or
+   * URL) when given, at most `limit` (the newest). With `wait_ms`, an empty answer waits up to that
+   * long for the next one (a live view or `requests --follow` without polling).
+   */
+  requests: {
+    params: z
+      .object({
+        endpoint: z.string().min(1).max(300).optional(),
+        after: z.number().int().min(0).optional(),
+        limit: z.number().int().min(1).max(100_000).optional(),
+        wait_ms: z.number().int().min(0).max(30_000).optional(),
+      })
+      .strict(),
+    result: {} as RequestRecord[],
+  },
+  /** One inspected request with headers and captured bodies. */
+  request: {
+    params: z.object({ id: z.number().int().min(1) }).strict(),
+    result: {} as RequestDetail,
+  },
+  /** Send a captured request again (its body must have been captured); answers the new record. */
+  replay: {
+    params: z.object({ id: z.number().int().min(1) }).strict(),
+    result: {} as RequestRecord,
   },
 } as const;
 

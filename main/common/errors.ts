@@ -37,6 +37,10 @@ export const ERROR_CODES = {
   NOT_RUNNING: 'ngrokd daemon not running',
   UI_TOKEN: 'Browser UI link is missing its token',
   DESKTOP_ONLY: 'Only the desktop app can do this',
+  INSPECTOR_OFF: 'The request inspector is off',
+  REQUEST_NOT_FOUND: 'No such inspected request',
+  REPLAY_UNAVAILABLE: 'This request cannot be replayed',
+  REPLAY_FAILED: 'The replay did not complete',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -12,6 +12,7 @@ import { errorCode, NgrokdError } from '../common/errors.ts';
 import { interfaceNameText, privateSubnetText, subnetText } from '../common/schemas.ts';
 import type { KeepaliveTimers } from '../system/tcp-keepalive.ts';
 import { DEFAULT_BUDGET } from './api/budget.ts';
+import { DEFAULT_INSPECT } from './inspector/store.ts';
 
 import {
   DEFAULT_API_URL,
@@ -174,6 +175,57 @@ export const configSchema = z
       })
       .strict()
       .default({ keepalive: DEFAULT_KEEPALIVE_SECONDS, idle_timeout: 0, idle_timeout_by_host: {} }),
+    inspect: z
+      .object({
+        enabled: z
+          .boolean()
+          .default(true)
+          .describe(
+            'Keep the recent HTTP requests of http endpoints in memory (method, path, status, timing, redacted headers) for `ngrokd requests` and the window; false records nothing.',
+          ),
+        bodies: z
+          .boolean()
+          .default(false)
+          .describe(
+            'Also keep request and response bodies (up to `max_body_bytes` each), in memory only; needed for `ngrokd replay`.',
+          ),
+        max_body_bytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(16 * 1024 * 1024)
+          .default(DEFAULT_INSPECT.maxBodyBytes)
+          .describe('Bytes of each body kept when `bodies` is on; longer ones are kept truncated.'),
+        per_endpoint: z
+          .number()
+          .int()
+          .min(1)
+          .max(100_000)
+          .default(DEFAULT_INSPECT.perEndpoint)
+          .describe('Requests kept per endpoint; older ones are dropped.'),
+        max_requests: z
+          .number()
+          .int()
+          .min(1)
+          .max(1_000_000)
+          .default(DEFAULT_INSPECT.maxRecords)
+          .describe('Requests kept for all endpoints together.'),
+        redact_headers: z
+          .array(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be an HTTP header name'))
+          .default([])
+          .describe(
+            'Headers whose values are replaced by `[redacted]`, besides Authorization, Proxy-Authorization, Cookie and Set-Cookie (always).',
+          ),
+      })
+      .strict()
+      .default({
+        enabled: true,
+        bodies: false,
+        max_body_bytes: DEFAULT_INSPECT.maxBodyBytes,
+        per_endpoint: DEFAULT_INSPECT.perEndpoint,
+        max_requests: DEFAULT_INSPECT.maxRecords,
+        redact_headers: [],
+      }),
   })
   .strict();
 

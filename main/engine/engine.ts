@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import type {
   CommandHandlers,
   EndpointView,
+  RequestDetail,
+  RequestRecord,
   Settings,
   SettingsPatch,
   StateSnapshot,
@@ -30,6 +32,8 @@ import { PathMonitor, type PathChange } from './path-monitor.ts';
 import { chooseSubnet, MAPPINGS_FILE } from './ipam.ts';
 import { Problems } from './problems.ts';
 import { Reconciler } from './reconciler.ts';
+import { replay } from './inspector/replay.ts';
+import { RequestStore } from './inspector/store.ts';
 import { StateFeed } from './state-feed.ts';
 import { endpointViews, statusView } from './status-view.ts';
 import { VERSION } from './version.ts';
@@ -72,6 +76,8 @@ export class Engine {
   readonly #problems = new Problems();
   readonly #session: IngressSession;
   readonly #reconciler: Reconciler;
+  /** The request inspector's memory (null when `inspect.enabled` is false). */
+  readonly inspector: RequestStore | null;
   #enabled = true;
   #pollInterval: number;
   #selectors: string[];
@@ -96,7 +102,18 @@ export class Engine {
     this.#selectors = [...this.config.bound_endpoints.selectors];
     this.#pending = { subnet: this.config.net.subnet, interface_name: this.config.net.interface_name };
     this.#session = new IngressSession({ config: this.config, logger: this.#log });
+    const inspect = this.config.inspect;
+    this.inspector = !inspect.enabled
+      ? null
+      : new RequestStore({
+          perEndpoint: inspect.per_endpoint,
+          maxRecords: inspect.max_requests,
+          captureBodies: inspect.bodies,
+          maxBodyBytes: inspect.max_body_bytes,
+          redactHeaders: inspect.redact_headers,
+        });
     this.#reconciler = new Reconciler({
+      inspector: this.inspector,
       ops: this.ops,
       session: this.#session,
       problems: this.#problems,
@@ -127,6 +144,9 @@ export class Engine {
       },
       getSettings: () => this.settings(),
       updateSettings: async (patch) => this.updateSettings(patch),
+      requests: ({ wait_ms, ...query }) => this.requests(query, wait_ms ?? 0),
+      request: ({ id }) => this.request(id),
+      replay: ({ id }) => this.replay(id),
       desktopAction: ({ action }) => {
         throw new NgrokdError(
           'DESKTOP_ONLY',
@@ -269,6 +289,44 @@ export class Engine {
     await this.#reconciler.stop();
     this.#session.close();
     await this.ops.teardown();
+  }
+
+  #inspectorOff(): NgrokdError {
+    return new NgrokdError(
+      'INSPECTOR_OFF',
+      'the request inspector is off (inspect.enabled is false in the config)',
+      'Set `inspect.enabled: true` (the default) and restart the daemon.',
+    );
+  }
+
+  /** Inspected requests (see the contract's `requests`); waits up to `waitMs` for a first one. */
+  async requests(
+    query: { endpoint?: string; after?: number; limit?: number },
+    waitMs = 0,
+  ): Promise<RequestRecord[]> {
+    if (this.inspector === null) throw this.#inspectorOff();
+    return waitMs > 0 ? this.inspector.listWaiting(query, waitMs) : this.inspector.list(query);
+  }
+
+  request(id: number): RequestDetail {
+    if (this.inspector === null) throw this.#inspectorOff();
+    const detail = this.inspector.get(id);
+    if (detail === undefined)
+      throw new NgrokdError(
+        'REQUEST_NOT_FOUND',
+        `the inspector has no request ${id} (it keeps the most recent ${this.config.inspect.per_endpoint} per endpoint)`,
+        'List the requests it has with `npm run ngrokd -- requests`.',
+      );
+    return detail;
+  }
+
+  /** Send captured request `id` again through its endpoint's local address. */
+  async replay(id: number): Promise<RequestRecord> {
+    if (this.inspector === null) throw this.#inspectorOff();
+    return replay(this.inspector, id, (record) => {
+      const endpoint = this.endpoints().find((e) => e.url === record.url && e.listening);
+      return endpoint === undefined ? null : { host: endpoint.ip, port: endpoint.listen_port };
+    });
   }
 
   endpoints(): EndpointView[] {

@@ -25,6 +25,7 @@ import type { BudgetStats } from './api/budget.ts';
 import type { NgrokApi } from './api/ngrok-api.ts';
 import { discoverEndpoints, type DesiredEndpoint } from './api/discovery.ts';
 import { EndpointListener } from './forwarder/endpoint-listener.ts';
+import type { RequestStore } from './inspector/store.ts';
 import type { IngressSession } from './ingress-session.ts';
 import type { ProblemSource, Problems, Severity } from './problems.ts';
 import type { EndpointFacts } from './status-view.ts';
@@ -133,6 +134,8 @@ export interface ReconcilerOptions {
   plan(): ReconcilePlan;
   /** `connections.idle_timeout` for an endpoint's hostname, ms (0: none); default none. */
   idleTimeoutMs?: (hostname: string) => number;
+  /** The request inspector's store, given to the listeners of http endpoints; none by default. */
+  inspector?: RequestStore | null;
   /** Poll jitter; default Math.random. */
   random?: Random;
   /** The clock of poll times and problems; default Date.now. */
@@ -476,6 +479,7 @@ export class Reconciler {
         dialer,
         logger: this.#o.logger,
         idleTimeoutMs: this.#o.idleTimeoutMs?.(entry.desired.address.hostname) ?? 0,
+        inspector: this.#o.inspector ?? null,
       });
       entry.problem = null;
     } catch (err) {

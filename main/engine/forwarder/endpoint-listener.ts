@@ -19,6 +19,8 @@ import { silentLogger, type Logger } from '../log.ts';
 import { endedByReset, resetConnection } from './abortive-close.ts';
 import { EndpointCounters } from './counters.ts';
 import { HostRewriter } from './host-rewrite.ts';
+import { ConnectionRecorder } from '../inspector/recorder.ts';
+import type { RequestStore } from '../inspector/store.ts';
 
 /** How long a refused client may take to read our answer and close before we drop it. */
 const REFUSAL_LINGER_MS = 5_000;
@@ -35,6 +37,8 @@ export interface EndpointListenerOptions {
    * never does: long-lived, quiet database connections are normal.
    */
   idleTimeoutMs?: number;
+  /** The request inspector's store (http endpoints), or null/undefined for none. */
+  inspector?: RequestStore | null;
 }
 
 /** net.Server reads these when it accepts; they are not in its typings. */
@@ -51,6 +55,7 @@ export class EndpointListener {
   private readonly dialer: Dialer;
   private readonly log: Logger;
   private readonly idleTimeoutMs: number;
+  private readonly inspector: RequestStore | null;
   /** Created on the first connection: most of 10,000 endpoints never see one. */
   private sockets: Set<Socket | TLSSocket> | null = null;
   private dials: Set<AbortController> | null = null;
@@ -67,6 +72,7 @@ export class EndpointListener {
     // No child logger per endpoint (10,000 of them add up): log calls name the endpoint instead.
     this.log = options.logger ?? silentLogger;
     this.idleTimeoutMs = options.idleTimeoutMs ?? 0;
+    this.inspector = options.address.proto === 'http' ? (options.inspector ?? null) : null;
     this.server = options.socket.server;
     this.port = options.socket.port;
     // Half-close must survive (a client may send FIN and still read the answer), and nothing may be
@@ -137,8 +143,7 @@ export class EndpointListener {
         if (this.closed) return;
         const error = this.counters.recordError(err);
         this.log.debug({ err, endpoint: this.address.normalized }, 'dial failed');
-        if (!client.destroyed)
-          this.refuse(client, `${error.ngrokCode ?? error.code}: ${error.message}`, error.fix);
+        if (!client.destroyed) this.refuse(client, error.ngrokCode ?? error.code, error.message, error.fix);
       },
     );
   };
@@ -159,15 +164,21 @@ export class EndpointListener {
   private join(client: Socket, upstream: TLSSocket): void {
     const counters = this.counters;
     upstream.setNoDelay(true);
-    const rewriter = this.address.proto === 'http' ? new HostRewriter(this.address) : null;
+    const recorder =
+      this.inspector === null
+        ? null
+        : new ConnectionRecorder(this.inspector, this.address, client.remotePort);
+    const rewriter = this.address.proto === 'http' ? new HostRewriter(this.address, recorder) : null;
     /** This connection's bytes to the client, for the error message of a drop. */
     let delivered = 0;
+    let sent = 0;
     let failed = false;
     /** The client ended while its last bytes wait for the server's answer to an upgrade. */
     let endAfterAnswer = false;
 
     const toUpstream = (chunk: Buffer): void => {
       counters.bytesOut += chunk.length;
+      sent += chunk.length;
       if (!upstream.write(chunk)) client.pause();
     };
     const toClient = (chunk: Buffer): void => {
@@ -251,6 +262,7 @@ export class EndpointListener {
     // longer be served, so it is reset. A side that finished normally lets the other flush.
     client.once('close', () => {
       if (!(client.readableEnded && client.writableFinished)) fail('client', null);
+      recorder?.close(sent, delivered);
     });
     upstream.once('close', () => {
       if (!(upstream.readableEnded && upstream.writableFinished)) fail('ingress', null);
@@ -290,7 +302,7 @@ export class EndpointListener {
   }
 
   /** The Host rewrite of a connection stopped; HTTP/2 cleartext cannot be rewritten at all. */
-  private passedThrough(rewriter: HostRewriter): void {
+  private passedThrough<X>(rewriter: HostRewriter<X>): void {
     if (rewriter.passthroughReason === 'hold-limit') this.counters.upgradeHoldOverflows++;
     if (rewriter.passthroughReason !== 'h2c') return;
     this.counters.h2cConnections++;
@@ -307,8 +319,20 @@ export class EndpointListener {
    * to end, so it cannot); everything else gets a clean close. The client's bytes are read and
    * dropped so closing sends FIN, not RST, and the answer is not lost.
    */
-  private refuse(client: Socket, reason: string, fix: string): void {
-    client.on('data', () => {});
+  private refuse(client: Socket, code: string, message: string, fix: string): void {
+    const reason = `${code}: ${message}`;
+    if (this.inspector !== null) {
+      // The request the client sent is recorded, answered by our 502.
+      const recorder = new ConnectionRecorder(this.inspector, this.address, client.remotePort);
+      recorder.refused(code);
+      const parser = new HostRewriter(this.address, recorder);
+      client.on('data', (chunk: Buffer) => {
+        if (!parser.passthrough) parser.push(chunk);
+      });
+      client.once('close', () => recorder.close(0, 0));
+    } else {
+      client.on('data', () => {});
+    }
     client.resume();
     client.setTimeout(REFUSAL_LINGER_MS, () => client.destroy());
     if (this.address.proto !== 'http') {

@@ -66,11 +66,53 @@ export type PassthroughReason =
   | 'unanswered';
 
 /** A request whose final answer has not been seen yet. */
-interface PendingRequest {
+interface PendingRequest<X> {
   /** A HEAD request: its answer has no body. */
   head: boolean;
   kind: 'plain' | 'upgrade' | 'connect';
   answer: 'switched' | 'declined' | null;
+  /** Offset of its first byte in the client's stream. */
+  start: number;
+  /** The observer's handle for this exchange, when there is an observer. */
+  exchange: X | undefined;
+}
+
+/** A request head as the client sent it (before any Host rewrite). */
+export interface ObservedRequestHead {
+  method: string;
+  /** The request target: a path (`/a?b`), an absolute URL, `host:port` (CONNECT) or `*`. */
+  target: string;
+  /** `HTTP/1.0` or `HTTP/1.1`. */
+  version: string;
+  /** Header names and values in order, as sent: [name0, value0, name1, value1, …]. */
+  headers: string[];
+  /** The head's bytes as received, only when the observer captures bodies (for a replay). */
+  raw: Buffer | null;
+}
+
+/**
+ * What a request inspector learns from one connection (main/engine/inspector/recorder.ts). The
+ * rewriter calls it as it parses; it never changes a byte. `X` is the observer's own handle for
+ * one request/response exchange. Bodies are reported only when `captureBodies` is true, as the
+ * message body (chunked framing removed), in pieces that are subarrays of the input: copy them.
+ */
+export interface HttpObserver<X> {
+  readonly captureBodies: boolean;
+  /** A request head ended. */
+  request(head: ObservedRequestHead): X;
+  requestBody(exchange: X, piece: Buffer): void;
+  /** The request (head and body) ended after `bytes` bytes from the client. */
+  requestEnd(exchange: X, bytes: number): void;
+  /**
+   * A final response head (not 1xx, except 101) ended; `exchange` is its request's, or undefined
+   * when it matches none. `switched`: a 101, or a 2xx to CONNECT (what follows is not HTTP).
+   */
+  response(exchange: X | undefined, status: number, headers: string[], switched: boolean): void;
+  responseBody(exchange: X, piece: Buffer): void;
+  /** The response ended after `bytes` bytes from the ingress. */
+  responseEnd(exchange: X, bytes: number): void;
+  /** The connection is not HTTP/1.x (any more): nothing more will be reported. */
+  passthrough(reason: PassthroughReason): void;
 }
 
 export interface HostRewriteTarget {
@@ -133,6 +175,10 @@ interface RequestHead {
   contentLength: string | null;
   transferEncoding: string | null;
   upgrade: boolean;
+  target: string;
+  version: string;
+  /** Name/value pairs, collected only for an observer. */
+  headers: string[];
 }
 
 function emptyHead(): RequestHead {
@@ -146,6 +192,9 @@ function emptyHead(): RequestHead {
     contentLength: null,
     transferEncoding: null,
     upgrade: false,
+    target: '',
+    version: '',
+    headers: [],
   };
 }
 
@@ -159,7 +208,7 @@ function contentLength(value: string): number | null {
 
 type LineVerdict = 'more' | 'done' | 'invalid' | 'h2c';
 
-export class HostRewriter {
+export class HostRewriter<X = never> {
   /** Requests whose Host was rewritten (or inserted). */
   rewritten = 0;
   /** Why the request direction is in passthrough, or null while it is parsed. */
@@ -181,14 +230,14 @@ export class HostRewriter {
   private headLength = 0;
   private head: RequestHead = emptyHead();
   /** The request whose body is being read. */
-  private current: PendingRequest | null = null;
+  private current: PendingRequest<X> | null = null;
   /** Client bytes (copied) after an Upgrade or CONNECT request, held until its answer. */
   private waiting: Buffer[] = [];
   private waitingBytes = 0;
-  private awaited: PendingRequest | null = null;
+  private awaited: PendingRequest<X> | null = null;
 
   /** Requests sent whose final answer has not come back, oldest first. */
-  private pending: PendingRequest[] = [];
+  private pending: PendingRequest<X>[] = [];
   private res: ResponseState = 'head';
   private resRemaining = 0;
   /** The incomplete response line so far (latin1). */
@@ -200,9 +249,25 @@ export class HostRewriter {
   private resContentLength: string | null = null;
   private resTransferEncoding: string | null = null;
 
-  constructor(target: HostRewriteTarget) {
+  private readonly observer: HttpObserver<X> | null;
+  private readonly captureBodies: boolean;
+  /** Client bytes consumed before the current input chunk, and all of them so far. */
+  private chunkBase = 0;
+  private reqTotal = 0;
+  /** Ingress bytes before the current chunk, and the offset parsing has reached in it. */
+  private resBase = 0;
+  private resAt = 0;
+  /** Offset of the first byte of the response head being read. */
+  private resStart = 0;
+  /** The exchange whose response body is being read. */
+  private resExchange: X | undefined;
+  private resHeaders: string[] = [];
+
+  constructor(target: HostRewriteTarget, observer: HttpObserver<X> | null = null) {
     this.hostname = hostOf(target.hostname);
     this.hostLine = Buffer.from(`Host: ${hostHeaderValue(target)}\r\n`, 'latin1');
+    this.observer = observer;
+    this.captureBodies = observer?.captureBodies === true;
   }
 
   /** The request direction is no longer parsed: bytes go out as they come. */
@@ -215,8 +280,13 @@ export class HostRewriter {
     return this.state === 'await-answer';
   }
 
-  /** Whether pushResponse still needs the bytes from the ingress. */
+  /**
+   * Whether pushResponse still needs the bytes from the ingress: to know an answer, or for an
+   * observer until the connection switched protocols (it still counts a response's bytes).
+   */
   get watchingResponses(): boolean {
+    if (this.observer !== null)
+      return this.passthroughReason !== 'switched' && this.passthroughReason !== 'h2c';
     return this.followingAnswers && this.state !== 'passthrough';
   }
 
@@ -229,6 +299,8 @@ export class HostRewriter {
   push(chunk: Buffer): Buffer[] {
     const out: Buffer[] = [];
     const length = chunk.length;
+    this.chunkBase = this.reqTotal;
+    this.reqTotal += length;
     let pos = 0;
     /** Start of the bytes of `chunk` consumed but not yet emitted or held. */
     let emitStart = 0;
@@ -248,6 +320,8 @@ export class HostRewriter {
         case 'body':
         case 'chunk-data': {
           const n = Math.min(this.remaining, length - pos);
+          if (this.captureBodies && this.current?.exchange !== undefined)
+            this.observer?.requestBody(this.current.exchange, chunk.subarray(pos, pos + n));
           pos += n;
           this.remaining -= n;
           if (this.remaining === 0) {
@@ -256,7 +330,7 @@ export class HostRewriter {
             } else {
               if (emitStart < pos) out.push(chunk.subarray(emitStart, pos));
               emitStart = pos;
-              this.requestDone(out);
+              this.requestDone(out, this.chunkBase + pos);
             }
           }
           break;
@@ -282,7 +356,7 @@ export class HostRewriter {
             if (requestDone) {
               if (emitStart < pos) out.push(chunk.subarray(emitStart, pos));
               emitStart = pos;
-              this.requestDone(out);
+              this.requestDone(out, this.chunkBase + pos);
             }
           }
           break;
@@ -311,7 +385,7 @@ export class HostRewriter {
           } else if (verdict === 'done') {
             const headBytes = chunk.subarray(emitStart, pos);
             emitStart = pos;
-            this.headComplete(headBytes, out);
+            this.headComplete(headBytes, out, this.chunkBase + pos);
           }
           break;
         }
@@ -335,15 +409,27 @@ export class HostRewriter {
   pushResponse(chunk: Buffer): Buffer[] {
     const out: Buffer[] = [];
     const length = chunk.length;
+    const base = this.resBase;
+    this.resBase += length;
     let pos = 0;
     while (pos < length && this.res !== 'off') {
       switch (this.res) {
         case 'body':
         case 'chunk-data': {
           const n = Math.min(this.resRemaining, length - pos);
+          if (this.captureBodies && this.resExchange !== undefined)
+            this.observer?.responseBody(this.resExchange, chunk.subarray(pos, pos + n));
           pos += n;
           this.resRemaining -= n;
-          if (this.resRemaining === 0) this.res = this.res === 'chunk-data' ? 'chunk-data-end' : 'head';
+          if (this.resRemaining === 0) {
+            if (this.res === 'chunk-data') {
+              this.res = 'chunk-data-end';
+            } else {
+              this.res = 'head';
+              this.resAt = base + pos;
+              this.responseDone();
+            }
+          }
           break;
         }
 
@@ -364,6 +450,7 @@ export class HostRewriter {
           } else if (nl >= 0) {
             const line = stripEol(this.resLine);
             this.resLine = '';
+            this.resAt = base + pos;
             this.responseBodyLine(line, out);
           }
           break;
@@ -380,6 +467,7 @@ export class HostRewriter {
           } else if (nl >= 0) {
             const line = stripEol(this.resLine);
             this.resLine = '';
+            this.resAt = base + pos;
             this.responseHeadLine(line, out);
           } else if (this.resStatus < 0 && this.resLine !== '\r' && !plausibleStatusStart(this.resLine)) {
             // Not HTTP/1.x coming back: answers cannot be followed.
@@ -424,6 +512,7 @@ export class HostRewriter {
     this.passthroughReason = reason;
     this.res = 'off';
     this.pending = [];
+    this.observer?.passthrough(reason);
   }
 
   /** Give up parsing: everything held goes out unchanged, and so will everything after. */
@@ -443,10 +532,11 @@ export class HostRewriter {
     if (this.waitingBytes > MAX_HELD_BYTES) this.toPassthrough(out, 'hold-limit');
   }
 
-  /** The current request (head and body) has been emitted. */
-  private requestDone(out: Buffer[]): void {
+  /** The current request (head and body) has been emitted; it ended at offset `end`. */
+  private requestDone(out: Buffer[], end: number): void {
     const request = this.current;
     this.current = null;
+    if (request?.exchange !== undefined) this.observer?.requestEnd(request.exchange, end - request.start);
     if (request === null || request.kind === 'plain' || request.answer === 'declined') {
       this.startHead();
     } else if (!this.followingAnswers) {
@@ -461,6 +551,8 @@ export class HostRewriter {
   /** The awaited upgrade was declined: what was held is the next request(s), parsed as usual. */
   private resume(out: Buffer[]): void {
     const held = this.waiting;
+    // These bytes were counted when they were held; push() counts them again.
+    this.reqTotal -= this.waitingBytes;
     this.waiting = [];
     this.waitingBytes = 0;
     this.awaited = null;
@@ -486,6 +578,10 @@ export class HostRewriter {
       if (m === null) return 'invalid';
       head.method = m[1] as string;
       head.requestLineEnd = lineStart + text.length;
+      if (this.observer !== null) {
+        head.target = m[2] as string;
+        head.version = line.slice(line.length - 8);
+      }
       return 'more';
     }
     if (line === '') return 'done';
@@ -496,6 +592,7 @@ export class HostRewriter {
     if (!TOKEN.test(name)) return 'invalid';
     const value = trimOws(line.slice(colon + 1));
     if (value.includes('\r') || value.includes('\0')) return 'invalid';
+    if (this.observer !== null) head.headers.push(name, value);
     switch (name.toLowerCase()) {
       case 'host':
         head.hostCount++;
@@ -517,13 +614,28 @@ export class HostRewriter {
   }
 
   /** The head ended at the end of `tail` (its last bytes, from the current chunk). */
-  private headComplete(tail: Buffer, out: Buffer[]): void {
+  private headComplete(tail: Buffer, out: Buffer[], end: number): void {
     const head = this.head;
     const next = this.framing(head);
     if (next === 'invalid') {
       this.toPassthrough(out, 'unparsed');
       out.push(tail);
       return;
+    }
+    let exchange: X | undefined;
+    if (this.observer !== null) {
+      const raw = !this.captureBodies
+        ? null
+        : this.held.length === 0
+          ? Buffer.from(tail)
+          : Buffer.concat([...this.held, tail]);
+      exchange = this.observer.request({
+        method: head.method,
+        target: head.target,
+        version: head.version,
+        headers: head.headers,
+        raw,
+      });
     }
     const needsRewrite = head.hostCount === 0 || hostOf(head.hostValue) !== this.hostname;
     if (!needsRewrite) {
@@ -538,10 +650,12 @@ export class HostRewriter {
     this.held = [];
 
     const connect = head.method === 'CONNECT';
-    const request: PendingRequest = {
+    const request: PendingRequest<X> = {
       head: head.method === 'HEAD',
       kind: connect ? 'connect' : head.upgrade ? 'upgrade' : 'plain',
       answer: null,
+      start: end - this.headLength,
+      exchange,
     };
     this.current = request;
     if (this.followingAnswers) {
@@ -550,7 +664,7 @@ export class HostRewriter {
     }
     // A CONNECT request has no content: what follows its head belongs to the tunnel, if any.
     if (connect || next === 0) {
-      this.requestDone(out);
+      this.requestDone(out, end);
     } else if (next === 'chunked') {
       this.state = 'chunk-size';
       this.line = '';
@@ -605,12 +719,14 @@ export class HostRewriter {
       const m = STATUS_LINE.exec(line);
       if (m === null) return this.responsesLost(out);
       this.resStatus = Number(m[1]);
+      this.resStart = this.resAt - this.resHeadBytes;
       return;
     }
     if (line === '') return this.responseHeadComplete(out);
     const colon = line.indexOf(':');
     if (colon <= 0 || !TOKEN.test(line.slice(0, colon))) return this.responsesLost(out);
     const value = trimOws(line.slice(colon + 1));
+    if (this.observer !== null) this.resHeaders.push(line.slice(0, colon), value);
     switch (line.slice(0, colon).toLowerCase()) {
       case 'content-length':
         this.resContentLength = this.resContentLength === null ? value : `${this.resContentLength},${value}`;
@@ -627,16 +743,21 @@ export class HostRewriter {
     const status = this.resStatus;
     const contentLengthValue = this.resContentLength;
     const transferEncoding = this.resTransferEncoding;
+    const headers = this.resHeaders;
     this.resStatus = -1;
     this.resHeadBytes = 0;
     this.resContentLength = null;
     this.resTransferEncoding = null;
+    this.resHeaders = [];
     this.res = 'head';
     // 1xx (100 Continue, 103 Early Hints) are interim: the final answer follows.
     if (status < 200 && status !== 101) return;
 
     const request = this.pending.shift();
-    if (status === 101 || (request?.kind === 'connect' && status < 300)) {
+    const switched = status === 101 || (request?.kind === 'connect' && status < 300);
+    this.resExchange = request?.exchange;
+    this.observer?.response(this.resExchange, status, headers, switched);
+    if (switched) {
       // From here both directions are the new protocol or the tunnel.
       if (request !== undefined) request.answer = 'switched';
       this.toPassthrough(out, 'switched');
@@ -649,7 +770,7 @@ export class HostRewriter {
       if (!this.followingAnswers) return;
     }
 
-    if (request?.head === true || status === 204 || status === 304) return;
+    if (request?.head === true || status === 204 || status === 304) return this.responseDone();
     if (transferEncoding !== null) {
       const codings = transferEncoding.split(',').map((c) => trimOws(c).toLowerCase());
       if (codings[codings.length - 1] === 'chunked') this.res = 'chunk-size';
@@ -663,7 +784,16 @@ export class HostRewriter {
     if (n > 0) {
       this.res = 'body';
       this.resRemaining = n;
+    } else {
+      this.responseDone();
     }
+  }
+
+  /** The response being read ended at `resAt`. */
+  private responseDone(): void {
+    const exchange = this.resExchange;
+    this.resExchange = undefined;
+    if (exchange !== undefined) this.observer?.responseEnd(exchange, this.resAt - this.resStart);
   }
 
   private responseBodyLine(line: string, out: Buffer[]): void {
@@ -683,6 +813,7 @@ export class HostRewriter {
       else this.responsesLost(out);
     } else if (line === '') {
       this.res = 'head';
+      this.responseDone();
     }
   }
 }

@@ -29,6 +29,9 @@ function fakeHandlers(calls: Array<[string, unknown]>): CommandHandlers {
     getSettings: {},
     updateSettings: {},
     desktopAction: { done: true, message: 'done', settings: {} },
+    requests: [],
+    request: {},
+    replay: {},
   };
   return Object.fromEntries(
     Object.keys(commands).map((name) => [
