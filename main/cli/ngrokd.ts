@@ -7,6 +7,8 @@
  *   cleanup  remove what a crashed daemon left behind (interface, hosts section, socket)
  *   demo     run against the built-in simulator: no account, no root, no network
  *   helper   install | uninstall | status of the privileged helper
+ *   requests the request inspector: recent requests, --follow, --har FILE (requests-command.ts)
+ *   replay   send a captured request again
  */
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -21,6 +23,7 @@ import { runDemo } from './demo.ts';
 import { logoutOffline } from './logout.ts';
 import { cleanup } from './cleanup.ts';
 import { registerHelperCommand } from './helper-command.ts';
+import { registerRequestsCommands } from './requests-command.ts';
 
 interface CommonOptions {
   config?: string;
@@ -149,6 +152,11 @@ program
   });
 
 registerHelperCommand(program);
+registerRequestsCommands(program, {
+  configOption,
+  socketOption,
+  socketPath: (opts) => loadResolved(opts).socketPath,
+});
 
 try {
   await program.parseAsync(process.argv);
