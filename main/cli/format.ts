@@ -64,10 +64,17 @@ export function formatAgo(iso: string | null, now: number): string {
 export function formatEndpoints(endpoints: readonly EndpointView[], now = Date.now()): string {
   if (endpoints.length === 0) return 'No bound endpoints.';
   const rows = endpoints.map((e) => [
-    e.hostname,
+    // Absent from a daemon older than this CLI.
+    `${e.pinned === true ? '* ' : ''}${e.hostname}`,
     `${e.ip}:${e.listen_port}${e.listen_port === e.port ? '' : ` (for :${e.port})`}`,
     e.proto,
-    e.listening ? 'listening' : e.last_error === null ? 'pending' : 'error',
+    e.enabled === false
+      ? 'disabled'
+      : e.listening
+        ? 'listening'
+        : e.last_error === null
+          ? 'pending'
+          : 'error',
     `${formatBytes(e.bytes_out)} / ${formatBytes(e.bytes_in)}`,
     String(e.connections),
     // Both absent from a daemon older than this CLI.

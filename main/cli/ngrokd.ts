@@ -9,6 +9,7 @@
  *   helper   install | uninstall | status of the privileged helper
  *   requests the request inspector: recent requests, --follow, --har FILE (requests-command.ts)
  *   replay   send a captured request again
+ *   disable | enable | pin | unpin HOST   per-endpoint switches, kept across restarts
  */
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -107,6 +108,28 @@ program
     const endpoints = await callDaemon(loadResolved(opts).socketPath, 'list', {});
     print(opts.json, endpoints, formatEndpoints(endpoints));
   });
+
+/** Per-endpoint switches: one command each, the same call underneath. */
+const ENDPOINT_SWITCHES = [
+  ['disable', 'turn one endpoint off: no listener, no hosts line (its IP is kept)', { enabled: false }],
+  ['enable', 'turn an endpoint turned off with `disable` on again', { enabled: true }],
+  ['pin', 'keep an endpoint at the top of the window and the tray menu', { pinned: true }],
+  ['unpin', 'undo `pin`', { pinned: false }],
+] as const;
+
+for (const [name, description, change] of ENDPOINT_SWITCHES) {
+  program
+    .command(name)
+    .description(description)
+    .argument('<host>', 'hostname (or endpoint URL) as `list` shows it')
+    .addOption(configOption)
+    .addOption(socketOption)
+    .option('--json', 'machine-readable output (the endpoints, as `list --json`)')
+    .action(async (host: string, opts: CommonOptions) => {
+      const endpoints = await callDaemon(loadResolved(opts).socketPath, 'setEndpoint', { host, ...change });
+      print(opts.json, endpoints, formatEndpoints(endpoints));
+    });
+}
 
 program
   .command('logout')

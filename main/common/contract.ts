@@ -24,6 +24,10 @@ export interface EndpointView {
   /** Port actually listened on locally (differs from `port` only when user mode mapped a privileged port). */
   listen_port: number;
   listening: boolean;
+  /** False when turned off by the user (`ngrokd disable HOST`): no listener, no hosts line, IP kept. */
+  enabled: boolean;
+  /** Pinned to the top of the list and the tray menu (`ngrokd pin HOST`). */
+  pinned: boolean;
   bytes_in: number;
   bytes_out: number;
   /** Active connections. */
@@ -282,6 +286,21 @@ export const commands = {
       })
       .strict(),
     result: {} as RequestRecord[],
+  },
+  /**
+   * Turn one endpoint (every URL of a hostname) off or on, or pin it to the top; kept across
+   * restarts. `host` is a hostname or an endpoint URL. Answers the endpoints as `list` does.
+   */
+  setEndpoint: {
+    params: z
+      .object({
+        host: z.string().trim().min(1).max(300),
+        enabled: z.boolean().optional(),
+        pinned: z.boolean().optional(),
+      })
+      .strict()
+      .refine((p) => p.enabled !== undefined || p.pinned !== undefined, 'say enabled or pinned'),
+    result: {} as EndpointView[],
   },
   /** One inspected request with headers and captured bodies. */
   request: {

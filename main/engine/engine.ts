@@ -33,6 +33,8 @@ import { chooseSubnet, MAPPINGS_FILE } from './ipam.ts';
 import { Problems } from './problems.ts';
 import { Reconciler } from './reconciler.ts';
 import { replay } from './inspector/replay.ts';
+import { EndpointPrefs } from './endpoint-prefs.ts';
+import { parseEndpointUrl } from '../common/endpoint-url.ts';
 import { RequestStore } from './inspector/store.ts';
 import { StateFeed } from './state-feed.ts';
 import { endpointViews, statusView } from './status-view.ts';
@@ -76,6 +78,8 @@ export class Engine {
   readonly #problems = new Problems();
   readonly #session: IngressSession;
   readonly #reconciler: Reconciler;
+  /** Endpoints turned off or pinned by the user, kept in the state directory. */
+  readonly #prefs: EndpointPrefs;
   /** The request inspector's memory (null when `inspect.enabled` is false). */
   readonly inspector: RequestStore | null;
   #enabled = true;
@@ -102,6 +106,7 @@ export class Engine {
     this.#selectors = [...this.config.bound_endpoints.selectors];
     this.#pending = { subnet: this.config.net.subnet, interface_name: this.config.net.interface_name };
     this.#session = new IngressSession({ config: this.config, logger: this.#log });
+    this.#prefs = EndpointPrefs.load(this.config.stateDir);
     const inspect = this.config.inspect;
     this.inspector = !inspect.enabled
       ? null
@@ -119,7 +124,12 @@ export class Engine {
       problems: this.#problems,
       logger: this.#log,
       stateDir: this.config.stateDir,
-      plan: () => ({ enabled: this.#enabled, pollInterval: this.#pollInterval, selectors: this.#selectors }),
+      plan: () => ({
+        enabled: this.#enabled,
+        pollInterval: this.#pollInterval,
+        selectors: this.#selectors,
+        disabled: this.#prefs.disabled,
+      }),
       idleTimeoutMs: (hostname) => idleTimeoutMs(this.config, hostname),
     });
     this.feed = new StateFeed({
@@ -144,6 +154,7 @@ export class Engine {
       },
       getSettings: () => this.settings(),
       updateSettings: async (patch) => this.updateSettings(patch),
+      setEndpoint: async ({ host, enabled, pinned }) => this.setEndpoint(host, { enabled, pinned }),
       requests: ({ wait_ms, ...query }) => this.requests(query, wait_ms ?? 0),
       request: ({ id }) => this.request(id),
       replay: ({ id }) => this.replay(id),
@@ -291,6 +302,32 @@ export class Engine {
     await this.ops.teardown();
   }
 
+  /**
+   * Turn the endpoints of one hostname off or on, or pin them; saved first, then applied without
+   * asking the API. `host` is a hostname or an endpoint URL; it must be an endpoint discovered now,
+   * or one with a saved choice (to undo it after the endpoint went away).
+   */
+  async setEndpoint(host: string, change: { enabled?: boolean; pinned?: boolean }): Promise<EndpointView[]> {
+    const hostname = /^[a-z][a-z0-9+.-]*:\/\//i.test(host)
+      ? parseEndpointUrl(host).hostname
+      : host.toLowerCase();
+    const known = new Set(this.endpoints().map((e) => e.hostname));
+    if (!known.has(hostname) && !this.#prefs.disabled.has(hostname) && !this.#prefs.pinned.has(hostname)) {
+      const names = [...known].sort();
+      throw new NgrokdError(
+        'HOSTNAME_INVALID',
+        `no endpoint named ${JSON.stringify(host)} (known: ${names.length === 0 ? 'none yet' : names.slice(0, 10).join(', ')}${names.length > 10 ? ', …' : ''})`,
+        'Use a hostname as `npm run ngrokd -- list` shows it.',
+      );
+    }
+    let switched = false;
+    if (change.enabled !== undefined) switched = await this.#prefs.set('disabled', hostname, !change.enabled);
+    if (change.pinned !== undefined) await this.#prefs.set('pinned', hostname, change.pinned);
+    if (switched) await this.#reconciler.applySwitches();
+    this.feed.tick();
+    return this.endpoints();
+  }
+
   #inspectorOff(): NgrokdError {
     return new NgrokdError(
       'INSPECTOR_OFF',
@@ -330,7 +367,7 @@ export class Engine {
   }
 
   endpoints(): EndpointView[] {
-    return endpointViews(this.#reconciler.endpoints());
+    return endpointViews(this.#reconciler.endpoints(), this.#prefs.pinned);
   }
 
   status(endpoints: EndpointView[] = this.endpoints()): StatusView {

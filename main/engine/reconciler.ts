@@ -115,6 +115,8 @@ interface ActiveEndpoint {
   listenPort: number;
   /** Why it is not listening, when it is not. */
   problem: UserFacingError | null;
+  /** Turned off by the user (`ngrokd disable HOST`): no listener, no hosts line, its IP kept. */
+  disabled: boolean;
 }
 
 /** What the engine wants right now, read at the start of every pass. */
@@ -123,6 +125,8 @@ export interface ReconcilePlan {
   /** Seconds between passes. */
   pollInterval: number;
   selectors: readonly string[];
+  /** Hostnames turned off one by one (endpoint-prefs.ts). */
+  disabled: ReadonlySet<string>;
 }
 
 export interface ReconcilerOptions {
@@ -222,6 +226,27 @@ export class Reconciler {
     return this.#running;
   }
 
+  /**
+   * Apply the per-endpoint switches now, without asking the API: listeners of endpoints turned off
+   * close and their hosts lines go; those turned on listen again on their kept address.
+   */
+  async applySwitches(): Promise<void> {
+    if (this.#running !== null) {
+      // The pass under way reads the plan again.
+      this.#rerun = true;
+      return this.#running;
+    }
+    const known = new Map([...this.#endpoints].map(([key, e]) => [key, { desired: e.desired, ip: e.ip }]));
+    this.#running = (async () => {
+      await this.#openListeners(known);
+      await this.#writeHosts();
+    })().finally(() => {
+      this.#running = null;
+      if (this.#rerun && !this.#stopped) void this.reconcile();
+    });
+    return this.#running;
+  }
+
   /** Forget past failures: the next poll waits the full interval (a new API key). */
   resetBackoff(): void {
     this.#failures = 0;
@@ -297,6 +322,7 @@ export class Reconciler {
         listenPort: e.listenPort,
         counters: e.listener?.counters.snapshot() ?? null,
         problem: e.problem,
+        enabled: !e.disabled,
       };
   }
 
@@ -443,10 +469,20 @@ export class Reconciler {
 
   async #openListeners(wanted: Map<string, { desired: DesiredEndpoint; ip: string }>): Promise<void> {
     const opening: ActiveEndpoint[] = [];
+    const closing: Promise<void>[] = [];
+    const disabled = this.#o.plan().disabled;
     for (const [key, { desired, ip }] of wanted) {
+      const off = disabled.has(desired.address.hostname);
       const existing = this.#endpoints.get(key);
       if (existing !== undefined) {
         existing.desired = desired; // pooled ids may change without touching the listener
+        existing.disabled = off;
+        if (off) {
+          if (existing.listener !== null) closing.push(existing.listener.close());
+          existing.listener = null;
+          existing.problem = null;
+          continue;
+        }
         if (existing.listener !== null) continue;
       }
       const entry: ActiveEndpoint = existing ?? {
@@ -455,10 +491,12 @@ export class Reconciler {
         listener: null,
         listenPort: desired.address.port,
         problem: null,
+        disabled: off,
       };
       this.#endpoints.set(key, entry);
-      opening.push(entry);
+      if (!off) opening.push(entry);
     }
+    await Promise.all(closing);
     // Workers share one iterator, so at most LISTEN_CONCURRENCY listens are in flight.
     const queue = opening.values();
     const worker = async (): Promise<void> => {

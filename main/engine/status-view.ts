@@ -18,6 +18,8 @@ export interface EndpointFacts {
   counters: CounterSnapshot | null;
   /** Why it is not listening, when it is not. */
   problem: UserFacingError | null;
+  /** False when the user turned it off (no listener, no hosts line, by choice). */
+  enabled: boolean;
 }
 
 /** What the status view needs of the engine. */
@@ -48,7 +50,7 @@ const INGRESS_CODES = new Set([
 /** Errors only a (new) API key fixes. */
 const KEY_CODES = new Set(['API_KEY_MISSING', 'API_AUTH']);
 
-export function endpointView(e: EndpointFacts): EndpointView {
+export function endpointView(e: EndpointFacts, pinned = false): EndpointView {
   const counters = e.counters;
   return {
     id: e.desired.ids[0] ?? '',
@@ -60,6 +62,8 @@ export function endpointView(e: EndpointFacts): EndpointView {
     port: e.desired.address.port,
     listen_port: e.listenPort,
     listening: counters !== null,
+    enabled: e.enabled,
+    pinned,
     bytes_in: counters?.bytes_in ?? 0,
     bytes_out: counters?.bytes_out ?? 0,
     connections: counters?.connections ?? 0,
@@ -72,9 +76,14 @@ export function endpointView(e: EndpointFacts): EndpointView {
   };
 }
 
-/** Every endpoint's view, sorted by URL. */
-export function endpointViews(endpoints: Iterable<EndpointFacts>): EndpointView[] {
-  return Array.from(endpoints, endpointView).sort((a, b) => a.url.localeCompare(b.url));
+/** Every endpoint's view: the pinned ones (hostnames in `pinned`) first, each group sorted by URL. */
+export function endpointViews(
+  endpoints: Iterable<EndpointFacts>,
+  pinned: ReadonlySet<string> = new Set(),
+): EndpointView[] {
+  return Array.from(endpoints, (e) => endpointView(e, pinned.has(e.desired.address.hostname))).sort(
+    (a, b) => Number(b.pinned) - Number(a.pinned) || a.url.localeCompare(b.url),
+  );
 }
 
 /**
@@ -129,7 +138,8 @@ export function statusView(
       enabled: facts.enabled,
       registered,
       errors,
-      endpointsDown: endpoints.filter((e) => !e.listening).length,
+      // One turned off by the user is not down.
+      endpointsDown: endpoints.filter((e) => !e.listening && e.enabled !== false).length,
     }),
     enabled: facts.enabled,
     registered,

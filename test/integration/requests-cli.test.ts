@@ -181,6 +181,27 @@ describe('ngrokd requests / replay', () => {
     );
   });
 
+  test('disable / enable / pin from the CLI; list --json shows enabled and pinned', async () => {
+    const off = JSON.parse(await cli('disable', 'web.prod', '--json')) as EndpointView[];
+    assert.deepEqual(
+      off.filter((e) => e.hostname === 'web.prod').map((e) => [e.enabled, e.listening]),
+      [[false, false]],
+    );
+    assert.match(await cli('list'), /web\.prod +\S+ +http +disabled/);
+    await cli('pin', 'db.internal');
+    const listed = JSON.parse(await cli('list', '--json')) as EndpointView[];
+    assert.equal(listed[0]?.hostname, 'db.internal');
+    assert.equal(listed[0]?.pinned, true);
+    assert.match(await cli('list'), /^\* db\.internal/m);
+    const on = JSON.parse(await cli('enable', 'web.prod', '--json')) as EndpointView[];
+    assert.deepEqual(
+      on.filter((e) => e.hostname === 'web.prod').map((e) => [e.enabled, e.listening]),
+      [[true, true]],
+    );
+    const unknown = await cliFails('disable', 'nope.example');
+    assert.match(unknown.stderr, /no endpoint named "nope\.example"/);
+  });
+
   test('requests --follow --json streams each new request as one JSON line', async () => {
     const follow = spawn(process.execPath, [CLI, 'requests', '--follow', '--json', '--config', configPath], {
       env,

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 
-const custom = (shape: z.ZodRawShape) =>
+const custom = <S extends z.ZodRawShape>(shape: S) =>
   z
     .object({ ...shape, comment: z.string().optional() })
     .catchall(z.unknown())

@@ -77,7 +77,7 @@ export async function startReconcilerRig(options: RigOptions): Promise<Reconcile
     problems,
     logger: silentLogger,
     stateDir: config.stateDir,
-    plan: () => ({ enabled: true, pollInterval, selectors: ['true'] }),
+    plan: () => ({ enabled: true, pollInterval, selectors: ['true'], disabled: new Set<string>() }),
     random,
     now,
   });

@@ -20,6 +20,8 @@ export function syntheticEndpoints(count: number, overrides: Partial<EndpointVie
       port,
       listen_port: port,
       listening: true,
+      enabled: true,
+      pinned: false,
       bytes_in: i * 10,
       bytes_out: i * 3,
       connections: 0,

@@ -15,6 +15,8 @@ export function endpoint(hostname: string, overrides: Partial<EndpointView> = {}
     port,
     listen_port: port,
     listening: true,
+    enabled: true,
+    pinned: false,
     bytes_in: 0,
     bytes_out: 0,
     connections: 0,

@@ -30,6 +30,7 @@ function fakeHandlers(calls: Array<[string, unknown]>): CommandHandlers {
     updateSettings: {},
     desktopAction: { done: true, message: 'done', settings: {} },
     requests: [],
+    setEndpoint: [],
     request: {},
     replay: {},
   };

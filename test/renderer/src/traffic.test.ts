@@ -27,6 +27,8 @@ function view(
     port: Number(port),
     listen_port: Number(port),
     listening: true,
+    enabled: true,
+    pinned: false,
     bytes_in: bytesIn,
     bytes_out: bytesOut,
     connections: 0,
