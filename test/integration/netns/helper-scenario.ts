@@ -299,7 +299,11 @@ try {
 
   // The app crashes: after the grace period the hosts section, addresses and interface are gone.
   await stop(app, 'SIGKILL');
-  results.afterAppCrash = await until(observe, (o) => !o.hosts.includes('ngrokd') && !o.interfaceExists);
+  // The three reads in observe() are not atomic: wait until all of them agree.
+  results.afterAppCrash = await until(
+    observe,
+    (o) => !o.hosts.includes('ngrokd') && !o.interfaceExists && o.addresses.length === 0,
+  );
 } catch (err) {
   results.error = err instanceof Error ? err.stack : String(err);
 } finally {
