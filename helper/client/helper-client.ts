@@ -110,6 +110,12 @@ export class HelperClientOps implements PrivilegedOps {
     return this.#helper;
   }
 
+  helperInfo(): { version: string; compatible: boolean } | null {
+    return this.#helper === null
+      ? null
+      : { version: this.#helper.version, compatible: this.#helper.compatible };
+  }
+
   /** The hosts file the helper manages, as it reported in the handshake. */
   get hostsPath(): string | null {
     return this.#helper?.hostsPath ?? null;

@@ -10,12 +10,16 @@
  *   requests the request inspector: recent requests, --follow, --har FILE (requests-command.ts)
  *   replay   send a captured request again
  *   disable | enable | pin | unpin HOST   per-endpoint switches, kept across restarts
+ *   doctor   ordered checks of the setup with fixes (exit 1 on a failure)
  */
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
-import { NgrokdError } from '../common/errors.ts';
+import type { DoctorReport } from '../common/contract.ts';
+import { NgrokdError, type UserFacingError } from '../common/errors.ts';
+import { formatDoctor, hasFailure } from '../common/doctor-report.ts';
+import { configCheck, offlineReport } from '../engine/doctor.ts';
 import { loadConfigFile, resolveConfig, validateConfig, type ResolvedConfig } from '../engine/config.ts';
 import { callDaemon } from './control-client.ts';
 import { formatEndpoints, formatError, formatStatus } from './format.ts';
@@ -25,6 +29,9 @@ import { logoutOffline } from './logout.ts';
 import { cleanup } from './cleanup.ts';
 import { registerHelperCommand } from './helper-command.ts';
 import { registerRequestsCommands } from './requests-command.ts';
+
+/** Resolving 500 names and a TLS handshake can take a while on a slow network. */
+const DOCTOR_TIMEOUT_MS = 60_000;
 
 interface CommonOptions {
   config?: string;
@@ -172,6 +179,45 @@ program
   .addOption(openOption)
   .action(async (opts: CommonOptions) => {
     await runDemo({ socketPath: opts.socket, ...uiOptions(opts) });
+  });
+
+program
+  .command('doctor')
+  .description("check this machine's setup step by step, each with its fix (exit 1 when one fails)")
+  .addOption(configOption)
+  .addOption(socketOption)
+  .option('--json', 'machine-readable output: {"checks":[{"id","status","message","fix"}]}')
+  .action(async (opts: CommonOptions) => {
+    let report: DoctorReport;
+    let config: ResolvedConfig | null = null;
+    let problem: UserFacingError | null = null;
+    try {
+      config = loadResolved(opts);
+      if (config.apiKey === undefined)
+        problem = new NgrokdError(
+          'API_KEY_MISSING',
+          'no ngrok API key: api.key is not set in the config and NGROK_API_KEY is empty',
+          'Create an API key at https://dashboard.ngrok.com/api-keys and set NGROK_API_KEY (or api.key).',
+        ).toJSON();
+    } catch (err) {
+      if (!(err instanceof NgrokdError)) throw err;
+      problem = err.toJSON();
+    }
+    const source = opts.config ?? defaultConfigPath() ?? 'defaults';
+    try {
+      if (config === null)
+        throw new NgrokdError(
+          'NOT_RUNNING',
+          'the daemon was not asked: the config does not load',
+          'Fix the config check first.',
+        );
+      report = await callDaemon(config.socketPath, 'doctor', {}, DOCTOR_TIMEOUT_MS);
+    } catch (err) {
+      if (!(err instanceof NgrokdError) || err.code !== 'NOT_RUNNING') throw err;
+      report = offlineReport(configCheck(problem, source), err.toJSON());
+    }
+    print(opts.json, report, formatDoctor(report));
+    if (hasFailure(report)) process.exitCode = 1;
   });
 
 registerHelperCommand(program);

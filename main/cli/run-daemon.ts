@@ -35,8 +35,13 @@ export async function runDaemon(
   let ui: UiServer | undefined;
   if (!stopping) {
     const status = daemon.engine.snapshot().status;
+    const m = daemon.engine.metricsAddress;
+    const metrics =
+      m === null
+        ? ''
+        : `; metrics on http://${m.host.includes(':') ? `[${m.host}]` : m.host}:${m.port}/metrics`;
     process.stderr.write(
-      `ngrokd: running in ${status.mode} mode; control socket ${config.socketPath}; Ctrl-C or SIGTERM stops it\n`,
+      `ngrokd: running in ${status.mode} mode; control socket ${config.socketPath}${metrics}; Ctrl-C or SIGTERM stops it\n`,
     );
     try {
       await options.onReady?.(daemon);

@@ -257,6 +257,23 @@ export const apiKeyParam = z
   .max(512)
   .regex(/^[A-Za-z0-9_-]+$/, 'an ngrok API key has only letters, digits, "_" and "-"');
 
+export type DoctorStatus = 'pass' | 'warn' | 'fail';
+
+/** One check of `doctor`: what was looked at, with the value found, and what to do when it is not a pass. */
+export interface DoctorCheck {
+  /** Stable, for scripts: config, api, registration, certificate, ingress, privilege, interface, … */
+  id: string;
+  status: DoctorStatus;
+  message: string;
+  /** What to do; null on a pass. */
+  fix: string | null;
+}
+
+/** `doctor`'s report: the checks in order (the first failure is usually the cause of later ones). */
+export interface DoctorReport {
+  checks: DoctorCheck[];
+}
+
 /** Request params and results, one entry per command. */
 export const commands = {
   hello: { params: z.object({}).strict(), result: {} as { protocol: number; version: string } },
@@ -302,6 +319,8 @@ export const commands = {
       .refine((p) => p.enabled !== undefined || p.pinned !== undefined, 'say enabled or pinned'),
     result: {} as EndpointView[],
   },
+  /** Ordered diagnostics of this machine's setup (`ngrokd doctor`, Help → Run diagnostics). */
+  doctor: { params: z.object({}).strict(), result: {} as DoctorReport },
   /** One inspected request with headers and captured bodies. */
   request: {
     params: z.object({ id: z.number().int().min(1) }).strict(),

@@ -63,4 +63,6 @@ export interface PrivilegedOps {
   listen(ip: string, port: number): Promise<ListenSocket>;
   /** Remove the hosts section, the addresses and the interface. Idempotent. */
   teardown(): Promise<void>;
+  /** Helper mode: the helper's version from its last handshake (null before one), for `doctor`. */
+  helperInfo?(): { version: string; compatible: boolean } | null;
 }

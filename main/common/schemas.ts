@@ -33,3 +33,26 @@ export const interfaceNameText = z.string().superRefine((value, ctx) => {
       message: `must be 1-15 characters of letters, digits, "_", "." and "-" (${problem})`,
     });
 });
+
+/**
+ * `HOST:PORT` on a loopback address (127.0.0.0/8, `[::1]` or `localhost`), e.g. the metrics
+ * endpoint: nothing ngrokd serves without authentication may be reachable from the network.
+ * Returns the parts, or a sentence naming the value and what is allowed.
+ */
+export function parseLoopbackAddress(text: string): { host: string; port: number } | string {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  const allowed = 'a loopback HOST:PORT such as 127.0.0.1:9107 or [::1]:9107';
+  if (match === null) return `${JSON.stringify(text)} is not HOST:PORT (use ${allowed})`;
+  const host = (match[1] ?? match[2] ?? '').toLowerCase();
+  const port = Number(match[3]);
+  if (port > 65_535) return `port ${port} in ${JSON.stringify(text)} is not 0-65535 (0: any free port)`;
+  const loopback = host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+  if (!loopback)
+    return `${JSON.stringify(host)} is not a loopback address: the metrics have no authentication, so only ${allowed} is allowed`;
+  return { host, port };
+}
+
+export const loopbackAddressText = z.string().superRefine((value, ctx) => {
+  const parsed = parseLoopbackAddress(value);
+  if (typeof parsed === 'string') ctx.addIssue({ code: 'custom', message: parsed });
+});

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { errorCode, NgrokdError } from '../common/errors.ts';
-import { interfaceNameText, privateSubnetText, subnetText } from '../common/schemas.ts';
+import { interfaceNameText, loopbackAddressText, privateSubnetText, subnetText } from '../common/schemas.ts';
 import type { KeepaliveTimers } from '../system/tcp-keepalive.ts';
 import { DEFAULT_BUDGET } from './api/budget.ts';
 import { DEFAULT_INSPECT } from './inspector/store.ts';
@@ -99,6 +99,11 @@ export const configSchema = z
           .string()
           .optional()
           .describe('Accepted for upstream compatibility; ignored (the key lives in state_dir).'),
+        metrics_address: loopbackAddressText
+          .optional()
+          .describe(
+            'Serve Prometheus metrics at http://ADDRESS/metrics, e.g. `127.0.0.1:9107` (loopback only; port 0 picks a free one, printed at start). Off when unset.',
+          ),
       })
       .strict()
       .default({ log_level: 'warn' }),

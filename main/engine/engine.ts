@@ -11,6 +11,7 @@
 import { join } from 'node:path';
 import type {
   CommandHandlers,
+  DoctorReport,
   EndpointView,
   RequestDetail,
   RequestRecord,
@@ -36,6 +37,12 @@ import { replay } from './inspector/replay.ts';
 import { EndpointPrefs } from './endpoint-prefs.ts';
 import { parseEndpointUrl } from '../common/endpoint-url.ts';
 import { RequestStore } from './inspector/store.ts';
+import { runDoctor, type DoctorContext } from './doctor.ts';
+import { EngineMetrics } from './metrics.ts';
+import { HostsSection } from '../system/hosts-file.ts';
+import { interfaceUp } from '../system/interface-state.ts';
+import { listeningSockets } from '../system/listening-sockets.ts';
+import { networkInterfaces } from 'node:os';
 import { StateFeed } from './state-feed.ts';
 import { endpointViews, statusView } from './status-view.ts';
 import { VERSION } from './version.ts';
@@ -82,6 +89,10 @@ export class Engine {
   readonly #prefs: EndpointPrefs;
   /** The request inspector's memory (null when `inspect.enabled` is false). */
   readonly inspector: RequestStore | null;
+  /** Prometheus metrics (null unless `server.metrics_address` is set); served from start() to stop(). */
+  readonly metrics: EngineMetrics | null;
+  /** Where the metrics are served, once start() bound them. */
+  metricsAddress: { host: string; port: number } | null = null;
   #enabled = true;
   #pollInterval: number;
   #selectors: string[];
@@ -117,8 +128,26 @@ export class Engine {
           maxBodyBytes: inspect.max_body_bytes,
           redactHeaders: inspect.redact_headers,
         });
+    this.metrics =
+      this.config.server.metrics_address === undefined
+        ? null
+        : new EngineMetrics({
+            endpoints: () => this.#reconciler.liveCounters(),
+            warmPool: () => {
+              const d = this.#session.dialer;
+              return d === null ? null : { hits: d.warmHits, misses: d.warmMisses, stale: d.warmStale };
+            },
+          });
+    const metrics = this.metrics;
+    if (metrics !== null)
+      this.#session.observeApi({
+        succeeded: (request) => metrics.apiRequest(request.method, request.status),
+        attemptFailed: (failure, attempt) => metrics.apiRequest(attempt.method, failure.status),
+      });
     this.#reconciler = new Reconciler({
       inspector: this.inspector,
+      metrics,
+      onPass: metrics === null ? undefined : (ms) => metrics.reconciled(ms),
       ops: this.ops,
       session: this.#session,
       problems: this.#problems,
@@ -158,6 +187,7 @@ export class Engine {
       requests: ({ wait_ms, ...query }) => this.requests(query, wait_ms ?? 0),
       request: ({ id }) => this.request(id),
       replay: ({ id }) => this.replay(id),
+      doctor: () => this.doctor(),
       desktopAction: ({ action }) => {
         throw new NgrokdError(
           'DESKTOP_ONLY',
@@ -213,6 +243,10 @@ export class Engine {
 
   /** Bring up the interface and IPAM, load the ingress trust, then run the first pass and keep polling. */
   async start(): Promise<void> {
+    // First: a taken metrics port fails the start before anything is set up.
+    const address = this.config.server.metrics_address;
+    if (this.metrics !== null && address !== undefined)
+      this.metricsAddress = await this.metrics.serve(address);
     const name = this.config.net.interface_name;
     const subnet = await this.#chooseSubnet(name);
     this.#interface = await this.ops.ensureInterface({ name, subnet });
@@ -299,6 +333,7 @@ export class Engine {
     this.#path = null;
     await this.#reconciler.stop();
     this.#session.close();
+    await this.metrics?.close();
     await this.ops.teardown();
   }
 
@@ -363,6 +398,62 @@ export class Engine {
     return replay(this.inspector, id, (record) => {
       const endpoint = this.endpoints().find((e) => e.url === record.url && e.listening);
       return endpoint === undefined ? null : { host: endpoint.ip, port: endpoint.listen_port };
+    });
+  }
+
+  /** Every `doctor` check (doctor.ts) on what this engine has set up now. */
+  doctor(overrides: Partial<DoctorContext> = {}): Promise<DoctorReport> {
+    const api = this.#session.api;
+    const operator = this.#session.operator;
+    const dialer = this.#session.dialer;
+    const ops = this.ops;
+    const iface = this.#interface;
+    return runDoctor({
+      configProblem: api === null ? apiKeyMissing().toJSON() : null,
+      apiProbe:
+        api === null
+          ? null
+          : async () => {
+              if (operator === null) {
+                await api.listOperators();
+                return { operatorFound: null };
+              }
+              return { operatorFound: (await api.getOperator(operator.operatorId)) !== undefined };
+            },
+      operator:
+        operator === null
+          ? null
+          : { id: operator.operatorId, notAfter: operator.notAfter, certPem: operator.certPem },
+      clockSkewMs: () => this.#session.clockSkewMs,
+      ingressProbe: dialer === null ? null : () => dialer.probe(),
+      ingress: this.#session.ingress,
+      mode: ops.mode,
+      helper: ops.helperInfo?.() ?? null,
+      appVersion: VERSION,
+      interface: iface,
+      endpoints: this.endpoints(),
+      hostsPath: ops.hostsPath ?? null,
+      readHosts: async () => {
+        const path = ops.hostsPath;
+        if (path === null) return [];
+        // Marked with the configured name, as ensureInterface was asked (user mode's `lo` is not it).
+        const section = new HostsSection({
+          path,
+          interfaceName: this.config.net.interface_name,
+          subnet: iface.subnet,
+        });
+        try {
+          return await section.read();
+        } finally {
+          section.close();
+        }
+      },
+      subnetConflict: () => ops.checkNetwork({ name: iface.name, subnet: iface.subnet }),
+      platform: process.platform,
+      listeners: () => listeningSockets(),
+      networkInterfaces,
+      interfaceUp,
+      ...overrides,
     });
   }
 

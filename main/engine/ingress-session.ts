@@ -43,7 +43,9 @@ export class IngressSession {
   readonly #apiOptions: ApiClientOptions;
   readonly #now: () => number;
   readonly #random: Random | undefined;
-  #observer: ApiObserver | null = null;
+  readonly #observers: ApiObserver[] = [];
+  /** The API server's clock as of its last answer (its `Date` header) and ours at that moment. */
+  #serverClock: { serverMs: number; localMs: number } | null = null;
   #api: NgrokApi | null = null;
   #registration: Registration | null = null;
   #operator: RegisteredOperator | null = null;
@@ -62,7 +64,15 @@ export class IngressSession {
 
   /** Tell `observer` how every API request goes, for this key and the next ones. */
   observeApi(observer: ApiObserver): void {
-    this.#observer = observer;
+    this.#observers.push(observer);
+  }
+
+  /**
+   * How far the API server's clock is ahead of ours (negative: behind), from its last answer's
+   * `Date` header (whole seconds, so ±1 s is noise); null before any answer.
+   */
+  get clockSkewMs(): number | null {
+    return this.#serverClock === null ? null : this.#serverClock.serverMs - this.#serverClock.localMs;
   }
 
   /** The API client for the current key; null while there is no key. */
@@ -94,8 +104,14 @@ export class IngressSession {
       budget: budgetFor(this.#config.api.requests_per_minute),
       // Through the session, so an observer set later (or kept across keys) hears every request.
       observer: {
-        attemptFailed: (failure, attempt) => this.#observer?.attemptFailed?.(failure, attempt),
-        succeeded: (request) => this.#observer?.succeeded?.(request),
+        attemptFailed: (failure, attempt) => {
+          for (const o of this.#observers) o.attemptFailed?.(failure, attempt);
+        },
+        succeeded: (request) => {
+          const serverMs = request.date === null ? Number.NaN : Date.parse(request.date);
+          if (Number.isFinite(serverMs)) this.#serverClock = { serverMs, localMs: Date.now() };
+          for (const o of this.#observers) o.succeeded?.(request);
+        },
       },
       ...this.#apiOptions,
     });

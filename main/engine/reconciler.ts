@@ -24,7 +24,8 @@ import type { Random } from './api/backoff.ts';
 import type { BudgetStats } from './api/budget.ts';
 import type { NgrokApi } from './api/ngrok-api.ts';
 import { discoverEndpoints, type DesiredEndpoint } from './api/discovery.ts';
-import { EndpointListener } from './forwarder/endpoint-listener.ts';
+import { EndpointListener, type ForwarderMetrics } from './forwarder/endpoint-listener.ts';
+import type { EndpointCounters } from './forwarder/counters.ts';
 import type { RequestStore } from './inspector/store.ts';
 import type { IngressSession } from './ingress-session.ts';
 import type { ProblemSource, Problems, Severity } from './problems.ts';
@@ -140,6 +141,10 @@ export interface ReconcilerOptions {
   idleTimeoutMs?: (hostname: string) => number;
   /** The request inspector's store, given to the listeners of http endpoints; none by default. */
   inspector?: RequestStore | null;
+  /** Given to every listener (upgrade latencies); none by default. */
+  metrics?: ForwarderMetrics | null;
+  /** Told how long each pass took, ms (the metrics' reconcile histogram). */
+  onPass?: (ms: number) => void;
   /** Poll jitter; default Math.random. */
   random?: Random;
   /** The clock of poll times and problems; default Date.now. */
@@ -217,7 +222,9 @@ export class Reconciler {
     this.#running = (async () => {
       do {
         this.#rerun = false;
+        const started = performance.now();
         await this.#pass();
+        this.#o.onPass?.(performance.now() - started);
       } while (this.#rerun && !this.#stopped);
     })().finally(() => {
       this.#running = null;
@@ -322,6 +329,22 @@ export class Reconciler {
         listenPort: e.listenPort,
         counters: e.listener?.counters.snapshot() ?? null,
         problem: e.problem,
+        enabled: !e.disabled,
+      };
+  }
+
+  /** Every endpoint's hostname with its live counters, for metrics (read when scraped). */
+  *liveCounters(): Iterable<{
+    hostname: string;
+    counters: EndpointCounters | null;
+    listening: boolean;
+    enabled: boolean;
+  }> {
+    for (const e of this.#endpoints.values())
+      yield {
+        hostname: e.desired.address.hostname,
+        counters: e.listener?.counters ?? null,
+        listening: e.listener !== null,
         enabled: !e.disabled,
       };
   }
@@ -518,6 +541,7 @@ export class Reconciler {
         logger: this.#o.logger,
         idleTimeoutMs: this.#o.idleTimeoutMs?.(entry.desired.address.hostname) ?? 0,
         inspector: this.#o.inspector ?? null,
+        metrics: this.#o.metrics ?? null,
       });
       entry.problem = null;
     } catch (err) {

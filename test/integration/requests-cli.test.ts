@@ -14,7 +14,7 @@ import { stringify } from 'yaml';
 import { startSimulator, type Simulator } from '../sim/simulator.ts';
 import { httpRequest } from '../support/http.ts';
 import { harSchema } from '../support/har-schema.ts';
-import type { EndpointView, RequestRecord } from '../../main/common/contract.ts';
+import type { DoctorReport, EndpointView, RequestRecord } from '../../main/common/contract.ts';
 
 const run = promisify(execFile);
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -200,6 +200,42 @@ describe('ngrokd requests / replay', () => {
     );
     const unknown = await cliFails('disable', 'nope.example');
     assert.match(unknown.stderr, /no endpoint named "nope\.example"/);
+  });
+
+  test('doctor: a table with the fixes, --json with {checks:[{id,status,message,fix}]}, exit 0 with warnings only', async () => {
+    const report = JSON.parse(await cli('doctor', '--json')) as DoctorReport;
+    assert.equal(report.checks.length, 14);
+    assert.equal(report.checks.filter((c) => c.status === 'fail').length, 0, JSON.stringify(report, null, 2));
+    const text = await cli('doctor');
+    assert.match(text, /^ok {4}ingress {6}the ingress 127\.0\.0\.1:\d+ .*certificate verified/m);
+    assert.match(text, /^warn {2}hsts {9}my-api\.ngrok\.app is an http endpoint under \.app/m);
+    assert.match(text, /^ {19}→ Use curl/m, 'a fix under each warning');
+    assert.match(text, /No failures, \d warning\(s\)\.\n$/);
+  });
+
+  test('doctor without a daemon: the config check and a failed daemon check with the command to start it, exit 1', async () => {
+    const r = await run(
+      process.execPath,
+      [CLI, 'doctor', '--json', '--config', configPath, '--socket', join(dir, 'nobody.sock')],
+      {
+        env,
+        cwd: ROOT,
+      },
+    ).then(
+      () => assert.fail('doctor succeeded without a daemon'),
+      (err: { code: number; stdout: string }) => err,
+    );
+    assert.equal(r.code, 1);
+    const report = JSON.parse(r.stdout) as DoctorReport;
+    assert.deepEqual(
+      report.checks.map((c) => [c.id, c.status]),
+      [
+        ['config', 'pass'],
+        ['daemon', 'fail'],
+      ],
+    );
+    assert.match(report.checks[1]?.message ?? '', /nobody\.sock/);
+    assert.match(report.checks[1]?.fix ?? '', /ngrokd -- daemon/);
   });
 
   test('requests --follow --json streams each new request as one JSON line', async () => {

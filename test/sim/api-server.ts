@@ -306,6 +306,8 @@ export class ApiServer {
   /** Latency added to every request. */
   delayMs: number;
   endpointUrlFields: EndpointUrlFields = 'both';
+  /** Added to the time in every answer's `Date` header (a server clock ahead, or behind when negative). */
+  dateOffsetMs = 0;
   readonly operators = new Map<string, SimOperator>();
   readonly requestLog: RequestLogEntry[] = [];
   private readonly clientCa: CertificateAuthority;
@@ -420,6 +422,7 @@ export class ApiServer {
     }
     if (reply === 'hang') return; // accepted, never answered: the client's timeout is the test
     entry.status = reply.status;
+    headers = { ...headers, date: new Date(Date.now() + this.dateOffsetMs).toUTCString() };
     if (reply.body === undefined) {
       res.writeHead(reply.status, headers).end();
     } else {

@@ -68,8 +68,8 @@ export interface ApiAttempt {
 export interface ApiObserver {
   /** An attempt failed: no answer in time, no connection, or an error answer. Called before the retry wait or the throw. */
   attemptFailed?(failure: NgrokApiError, attempt: ApiAttempt): void;
-  /** A request got a 2xx answer. */
-  succeeded?(request: { method: HttpMethod; path: string }): void;
+  /** A request got a 2xx answer (`date`: its `Date` header, for the clock-skew check; null if absent). */
+  succeeded?(request: { method: HttpMethod; path: string; status: number; date: string | null }): void;
 }
 
 export interface NgrokApiOptions {
@@ -314,7 +314,9 @@ export class NgrokApi {
           'ngrok API request',
         );
         if (response.ok) {
-          this.#notify(() => this.#observer?.succeeded?.({ method, path: url.pathname }));
+          const date = response.headers.get('date');
+          const { status } = response;
+          this.#notify(() => this.#observer?.succeeded?.({ method, path: url.pathname, status, date }));
           return this.#json(text, what);
         }
         const asked = parseRetryAfter(response.headers.get('retry-after'), this.#now());

@@ -5,7 +5,7 @@
  * and a few verified connections are kept warm (warm-pool.ts). Failures become NgrokdErrors a user
  * can act on (dial-errors.ts); nothing is written before the server certificate has been verified.
  */
-import { isIP } from 'node:net';
+import { createConnection, isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { connect, type ConnectionOptions, type SecureContext, type TLSSocket } from 'node:tls';
 import type { NgrokdError } from '../../common/errors.ts';
@@ -79,6 +79,20 @@ export interface BindingConnection {
 }
 
 /** What the forwarder needs from a dialer (tests substitute their own). */
+/** What `probe()` measured. */
+export interface IngressProbe {
+  ingress: string;
+  address: string | null;
+  /** The TCP connect: one round trip. */
+  tcpMs: number;
+  /** The full TLS handshake (with the client certificate, no resumption). */
+  tlsMs: number;
+  protocol: string | null;
+  cipher: string;
+  /** The verified server certificate's subject. */
+  serverCertificate: string | null;
+}
+
 export interface Dialer {
   dial(host: string, port: number, options?: DialOptions): Promise<BindingConnection>;
 }
@@ -111,6 +125,12 @@ export class BindingDialer implements Dialer {
   private readonly keepalive: KeepaliveTimers;
   private lastRemoteAddress: string | null = null;
   private closed = false;
+  /** Dials served by a warm (pre-handshaken) connection, for metrics. */
+  warmHits = 0;
+  /** Dials that found the pool empty and made a fresh handshake. */
+  warmMisses = 0;
+  /** Warm connections found dead at use (retried fresh; also counted as a miss). */
+  warmStale = 0;
 
   constructor(options: BindingDialerOptions) {
     const address = parseIngressAddress(options.ingress);
@@ -182,6 +202,50 @@ export class BindingDialer implements Dialer {
     return this.pool.ready;
   }
 
+  /**
+   * The doctor's look at the ingress, outside the pool: a TCP connect (its time is one round trip),
+   * then a full TLS handshake with no resumption, verified against the configured trust and
+   * presenting the client certificate. Fails with the dial's own errors (INGRESS_UNTRUSTED, …).
+   */
+  async probe(timeoutMs = this.timeoutMs): Promise<IngressProbe> {
+    const signal = AbortSignal.timeout(timeoutMs);
+    const tcpStarted = performance.now();
+    await new Promise<void>((resolve, reject) => {
+      const socket = createConnection({ host: this.host, port: this.port });
+      const fail = (err: unknown): void => {
+        socket.destroy();
+        reject(
+          this.unreachable(signal.aborted ? `no TCP connection within ${timeoutMs} ms` : describeError(err)),
+        );
+      };
+      socket.once('error', fail);
+      signal.addEventListener('abort', fail, { once: true });
+      socket.once('connect', () => {
+        signal.removeEventListener('abort', fail);
+        socket.destroy();
+        resolve();
+      });
+    });
+    const tcpMs = performance.now() - tcpStarted;
+    const tlsStarted = performance.now();
+    const socket = await this.handshake(this.context, signal, true, true).catch((err: unknown) => {
+      throw signal.aborted ? this.unreachable(`no TLS handshake within ${timeoutMs} ms`) : err;
+    });
+    const tlsMs = performance.now() - tlsStarted;
+    const peer = socket.getPeerX509Certificate();
+    const result: IngressProbe = {
+      ingress: this.ingress,
+      address: socket.remoteAddress ?? null,
+      tcpMs,
+      tlsMs,
+      protocol: socket.getProtocol(),
+      cipher: socket.getCipher().standardName,
+      serverCertificate: peer?.subject.replace(/\n/g, ', ') ?? null,
+    };
+    socket.destroy();
+    return result;
+  }
+
   async dial(host: string, port: number, options: DialOptions = {}): Promise<BindingConnection> {
     const started = performance.now();
     const { signal } = options;
@@ -205,14 +269,21 @@ export class BindingDialer implements Dialer {
       const pooled = this.pool.take();
       if (pooled !== undefined) {
         try {
-          return this.connected(await this.upgrade(pooled, request, dial.signal, true), started, true);
+          const upgraded = await this.upgrade(pooled, request, dial.signal, true);
+          this.warmHits++;
+          return this.connected(upgraded, started, true);
         } catch (err) {
-          if (!(err instanceof StaleConnection)) throw err;
+          if (!(err instanceof StaleConnection)) {
+            this.warmHits++; // used, and the ingress answered (a refusal is still an answer)
+            throw err;
+          }
+          this.warmStale++;
           // The rest of the pool is older still: drop it, the refill after this dial replaces it.
           this.pool.drop({ pending: false });
         }
       }
       handshaking = true;
+      this.warmMisses++;
       const socket = await this.handshake(this.context, dial.signal);
       handshaking = false;
       return this.connected(await this.upgrade(socket, request, dial.signal, false), started, false);
@@ -243,11 +314,17 @@ export class BindingDialer implements Dialer {
    * has been written by then. Failures are classified here, except TLS 1.3's late rejection of the
    * client certificate (an alert after the handshake), which only shows once a response is awaited.
    */
-  private handshake(context: SecureContext, signal: AbortSignal, background = false): Promise<TLSSocket> {
+  private handshake(
+    context: SecureContext,
+    signal: AbortSignal,
+    background = false,
+    fresh = false,
+  ): Promise<TLSSocket> {
     // TLS 1.3 tickets are meant to be used once: take the newest, the socket brings fresh ones.
     // A TLS 1.2 session may be resumed again and again (and brings no new one when resumed), also
-    // by handshakes running at the same time: leave it in the cache.
-    const newest = this.sessions.at(-1);
+    // by handshakes running at the same time: leave it in the cache. A fresh handshake (the
+    // doctor's) resumes nothing, so the server certificate is verified again.
+    const newest = fresh ? undefined : this.sessions.at(-1);
     if (newest !== undefined && !newest.reusable) this.sessions.pop();
     const session = newest?.ticket;
     return new Promise<TLSSocket>((resolve, reject) => {

@@ -46,6 +46,8 @@ export class EndpointCounters {
   upgradeHoldOverflows = 0;
   /** Connections closed by `connections.idle_timeout`. */
   idleTimeouts = 0;
+  /** Failures by code (the ngrok code when the ingress gave one), for metrics; null before the first. */
+  errorsByCode: Map<string, number> | null = null;
 
   /** Allocated on the first upgrade: most of 10,000 endpoints never see a connection. */
   private samples: Float64Array | null = null;
@@ -76,6 +78,8 @@ export class EndpointCounters {
     this.errors++;
     this.lastError = toUserFacing(err, 'INGRESS_UNREACHABLE');
     this.lastIngressError = this.lastError.ngrokCode ?? this.lastError.code;
+    this.errorsByCode ??= new Map();
+    this.errorsByCode.set(this.lastIngressError, (this.errorsByCode.get(this.lastIngressError) ?? 0) + 1);
     return this.lastError;
   }
 

@@ -25,6 +25,11 @@ import type { RequestStore } from '../inspector/store.ts';
 /** How long a refused client may take to read our answer and close before we drop it. */
 const REFUSAL_LINGER_MS = 5_000;
 
+/** What the forwarder tells the metrics as connections go (metrics.ts); per connection, never per chunk. */
+export interface ForwarderMetrics {
+  upgraded(hostname: string, ms: number): void;
+}
+
 export interface EndpointListenerOptions {
   /** The endpoint's listening socket; the listener takes it over and closes it. */
   socket: ListenSocket;
@@ -39,6 +44,8 @@ export interface EndpointListenerOptions {
   idleTimeoutMs?: number;
   /** The request inspector's store (http endpoints), or null/undefined for none. */
   inspector?: RequestStore | null;
+  /** Told each upgrade's latency (the metrics histogram), or null/undefined for none. */
+  metrics?: ForwarderMetrics | null;
 }
 
 /** net.Server reads these when it accepts; they are not in its typings. */
@@ -56,6 +63,7 @@ export class EndpointListener {
   private readonly log: Logger;
   private readonly idleTimeoutMs: number;
   private readonly inspector: RequestStore | null;
+  private readonly metrics: ForwarderMetrics | null;
   /** Created on the first connection: most of 10,000 endpoints never see one. */
   private sockets: Set<Socket | TLSSocket> | null = null;
   private dials: Set<AbortController> | null = null;
@@ -73,6 +81,7 @@ export class EndpointListener {
     this.log = options.logger ?? silentLogger;
     this.idleTimeoutMs = options.idleTimeoutMs ?? 0;
     this.inspector = options.address.proto === 'http' ? (options.inspector ?? null) : null;
+    this.metrics = options.metrics ?? null;
     this.server = options.socket.server;
     this.port = options.socket.port;
     // Half-close must survive (a client may send FIN and still read the answer), and nothing may be
@@ -134,7 +143,9 @@ export class EndpointListener {
           upstream.destroy();
           return;
         }
-        this.counters.recordUpgrade(performance.now() - acceptedAt);
+        const upgradeMs = performance.now() - acceptedAt;
+        this.counters.recordUpgrade(upgradeMs);
+        this.metrics?.upgraded(this.address.hostname, upgradeMs);
         this.track(upstream);
         this.join(client, upstream);
       },

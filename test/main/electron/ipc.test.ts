@@ -33,6 +33,7 @@ function fakeHandlers(calls: Array<[string, unknown]>): CommandHandlers {
     setEndpoint: [],
     request: {},
     replay: {},
+    doctor: { checks: [] },
   };
   return Object.fromEntries(
     Object.keys(commands).map((name) => [
