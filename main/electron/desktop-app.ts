@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type * as ElectronModule from 'electron';
 import type { StateSnapshot } from '../common/contract.ts';
+import { formatDoctor } from '../common/doctor-report.ts';
 import { errorCode, NgrokdError, toUserFacing, type UserFacingError } from '../common/errors.ts';
 import type { ProblemActionKind } from '../common/presentation.ts';
 import { startDaemon } from '../engine/daemon.ts';
@@ -377,6 +378,13 @@ export async function runDesktopApp(options: DesktopAppOptions): Promise<void> {
       problemAction,
       restartToUpdate: () => void updates.restartToUpdate(),
       about: () => app.showAboutPanel(),
+      setEndpoint: (host, enabled) => run(Promise.resolve(handlers.setEndpoint({ host, enabled }))),
+      copyDiagnostics: () =>
+        run(
+          Promise.resolve(handlers.doctor({})).then((report) =>
+            electron.clipboard.writeText(formatDoctor(report)),
+          ),
+        ),
     },
     staleMs: TRAY_STALE_MS,
   });

@@ -36,7 +36,7 @@ export interface MenuTemplateItem {
 export interface TrayActions {
   setEnabled(enabled: boolean): void;
   copy(text: string): void;
-  openWindow(view?: 'settings'): void;
+  openWindow(view?: 'settings' | 'diagnostics'): void;
   installHelper(): void;
   uninstallHelper(): void;
   quit(): void;
@@ -48,6 +48,10 @@ export interface TrayActions {
   restartToUpdate?(): void;
   /** Show the app's version (the About panel). */
   about?(): void;
+  /** Turn one endpoint (by hostname) on or off, kept across restarts (the submenu's "On" item). */
+  setEndpoint?(hostname: string, enabled: boolean): void;
+  /** Run `doctor` and put its text report on the clipboard (Help → Copy Diagnostics Report). */
+  copyDiagnostics?(): void;
 }
 
 export interface TrayMenuOptions {
@@ -99,7 +103,7 @@ export function browserUrl(e: EndpointView, status: Pick<StatusView, 'hosts_path
 
 function endpointLabel(e: EndpointView): string {
   const mapped = e.listen_port === e.port ? '' : ` (for :${e.port})`;
-  const state = e.listening ? '' : ' — not listening';
+  const state = !e.enabled ? ' — turned off' : e.listening ? '' : ' — not listening';
   return menuText(`${e.hostname}  ${endpointAddress(e)}${mapped}${state}`);
 }
 
@@ -126,6 +130,17 @@ function endpointItem(e: EndpointView, status: StatusView, actions: TrayActions)
         click: () => actions.copy(endpointAddress(e)),
       },
       { label: menuText(`Copy URL  ${url ?? e.url}`), click: () => actions.copy(url ?? e.url) },
+      ...(actions.setEndpoint === undefined
+        ? []
+        : [
+            { type: 'separator' as const },
+            {
+              label: 'On',
+              type: 'checkbox' as const,
+              checked: e.enabled,
+              click: () => actions.setEndpoint?.(e.hostname, !e.enabled),
+            },
+          ]),
     ],
   };
 }
@@ -211,7 +226,19 @@ function appItems(options: TrayMenuOptions, actions: TrayActions): MenuTemplateI
     const version = options.version === undefined ? '' : ` ${options.version}`;
     items.push({ label: `About ngrokd${version}`, click: () => actions.about?.() });
   }
-  if (actions.openUrl !== undefined) items.push({ label: 'Help', click: () => actions.openUrl?.(HELP_URL) });
+  const help: MenuTemplateItem[] = [
+    { label: 'Run Diagnostics…', click: () => actions.openWindow('diagnostics') },
+    ...(actions.copyDiagnostics === undefined
+      ? []
+      : [{ label: 'Copy Diagnostics Report', click: () => actions.copyDiagnostics?.() }]),
+    ...(actions.openUrl === undefined
+      ? []
+      : [
+          { type: 'separator' as const },
+          { label: 'Documentation', click: () => actions.openUrl?.(HELP_URL) },
+        ]),
+  ];
+  items.push({ label: 'Help', submenu: help });
   items.push({ label: 'Quit ngrokd', accelerator: 'CommandOrControl+Q', click: () => actions.quit() });
   return items;
 }
@@ -238,7 +265,12 @@ export function buildTrayMenu(
   items.push(...warningItems(status.warnings ?? [], actions), { type: 'separator' });
   if (status.enabled && status.state !== 'needs_key') {
     if (endpoints.length === 0) items.push({ label: 'No bound endpoints', enabled: false });
-    for (const e of endpoints.slice(0, cap)) items.push(endpointItem(e, status, actions));
+    const shown = endpoints.slice(0, cap);
+    for (const [i, e] of shown.entries()) {
+      // Pinned endpoints come first (the engine sorts them): a line under the last one.
+      if (i > 0 && shown[i - 1]?.pinned === true && !e.pinned) items.push({ type: 'separator' });
+      items.push(endpointItem(e, status, actions));
+    }
     if (endpoints.length > cap) {
       items.push({
         label: `${endpoints.length - cap} more… (Open window)`,
@@ -306,6 +338,8 @@ export function trayMenuKey(snapshot: StateSnapshot, options: TrayMenuOptions): 
         e.url,
         e.proto,
         e.listening,
+        e.enabled,
+        e.pinned,
         e.last_error?.message,
       ]),
   ]);

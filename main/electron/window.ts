@@ -6,7 +6,7 @@ import type { BrowserWindow, BrowserWindowConstructorOptions } from 'electron';
 import { APP_ENTRY_URL, secureWindowOptions } from './security.ts';
 
 /** Views the tray can open directly; the renderer reads the URL hash. */
-export type WindowView = 'settings';
+export type WindowView = 'settings' | 'diagnostics';
 
 export function windowUrl(view?: WindowView): string {
   return view === undefined ? APP_ENTRY_URL : `${APP_ENTRY_URL}#${view}`;

@@ -16,21 +16,24 @@ import { isTyping } from './keyboard.ts';
 import { TrafficHistory } from './traffic.ts';
 import { useCopy } from './use-copy.ts';
 import { EndpointList, type EndpointListHandle } from './components/EndpointList.tsx';
-import type { CopyWhat } from './components/EndpointRow.tsx';
+import type { CopyWhat, RowAction } from './components/EndpointRow.tsx';
+import { RequestsView } from './components/RequestsView.tsx';
+import { DiagnosticsView } from './components/DiagnosticsView.tsx';
 import { Header } from './components/Header.tsx';
 import { Logo, PowerIcon, SearchIcon } from './components/Icons.tsx';
 import { Onboarding, type OnboardingStage } from './components/Onboarding.tsx';
 import { KEY_CODES, ProblemBanners } from './components/ProblemBanners.tsx';
 import { SettingsView } from './components/SettingsView.tsx';
 
-type View = 'endpoints' | 'settings';
+type View = 'endpoints' | 'settings' | 'requests' | 'diagnostics';
 /** "Registered" stays up at least this long, and at most the second while no endpoint shows up. */
 const REGISTERED_MIN_MS = 1200;
 const REGISTERED_MAX_MS = 4000;
 
 /** The desktop shell opens views by URL hash (e.g. `#settings` from the tray menu). */
 function viewFromHash(): View {
-  return window.location.hash === '#settings' ? 'settings' : 'endpoints';
+  const hash = window.location.hash;
+  return hash === '#settings' ? 'settings' : hash === '#diagnostics' ? 'diagnostics' : 'endpoints';
 }
 
 function useNow(intervalMs: number): number {
@@ -89,6 +92,8 @@ export function App({ bridge, surface }: { bridge: NgrokdBridge; surface: Surfac
   const [link, setLink] = useState<UserFacingError | null>(null);
   const [fatal, setFatal] = useState<UserFacingError | null>(null);
   const [view, setView] = useState<View>(viewFromHash);
+  /** The endpoint (hostname) the requests view shows, null for all. */
+  const [inspected, setInspected] = useState<string | null>(null);
   const [onboarding, setOnboarding] = useState<OnboardingStage | 'closed' | 'asked'>('closed');
   const [query, setQuery] = useState('');
   const [toggling, setToggling] = useState(false);
@@ -224,6 +229,25 @@ export function App({ bridge, surface }: { bridge: NgrokdBridge; surface: Surfac
     },
     [copy],
   );
+  const onRowAction = useCallback(
+    (e: EndpointView, action: RowAction) => {
+      if (action === 'requests') {
+        setInspected(e.hostname);
+        setView('requests');
+        setFocusTarget('settings-title');
+        return;
+      }
+      const change =
+        action === 'enable' || action === 'disable'
+          ? { enabled: action === 'enable' }
+          : { pinned: action === 'pin' };
+      setActionError(null);
+      bridge
+        .invoke('setEndpoint', { host: e.hostname, ...change })
+        .then((list) => setSnapshot((s) => (s === null ? s : { ...s, endpoints: list })), commandFailed);
+    },
+    [bridge, commandFailed],
+  );
   const copied = useMemo(() => {
     if (notice === null || !notice.ok) return null;
     const [what, url] = notice.source.split('\u0000');
@@ -273,6 +297,14 @@ export function App({ bridge, surface }: { bridge: NgrokdBridge; surface: Surfac
       } else if (event.key === 'Escape' && view === 'settings') {
         event.preventDefault();
         closeSettings();
+      } else if (
+        event.key === 'Escape' &&
+        (view === 'requests' || view === 'diagnostics') &&
+        !isTyping(event.target)
+      ) {
+        event.preventDefault();
+        setView('endpoints');
+        setFocusTarget('filter');
       }
     };
     window.addEventListener('keydown', onKey);
@@ -292,13 +324,38 @@ export function App({ bridge, surface }: { bridge: NgrokdBridge; surface: Surfac
     );
 
   const linkLost = link !== null;
-  const endpointProblems = endpoints.filter((e) => !e.listening).length;
+  const endpointProblems = endpoints.filter((e) => !e.listening && e.enabled !== false).length;
   // While the link is lost nothing else is known to be current: the lost link is the one banner.
   const errors = linkLost ? [link] : [...(actionError === null ? [] : [actionError]), ...status.errors];
   const banners = { surface, onAction: onProblemAction, onCopyDiagnostics: copyDiagnostics };
 
   let body: ReactElement;
-  if (view === 'settings')
+  if (view === 'diagnostics')
+    body = (
+      <DiagnosticsView
+        bridge={bridge}
+        onBack={() => {
+          setView('endpoints');
+          setFocusTarget('filter');
+        }}
+        onCopy={(text, what) => void copy(text, what)}
+        titleRef={settingsTitleRef}
+      />
+    );
+  else if (view === 'requests')
+    body = (
+      <RequestsView
+        bridge={bridge}
+        endpoint={inspected}
+        onBack={() => {
+          setView('endpoints');
+          setFocusTarget('filter');
+        }}
+        onCopy={(text, what) => void copy(text, what)}
+        titleRef={settingsTitleRef}
+      />
+    );
+  else if (view === 'settings')
     body = (
       <SettingsView
         bridge={bridge}
@@ -315,6 +372,10 @@ export function App({ bridge, surface }: { bridge: NgrokdBridge; surface: Surfac
           setOnboarding('asked');
         }}
         focusCa={focusCa}
+        onDiagnostics={() => {
+          setView('diagnostics');
+          setFocusTarget('settings-title');
+        }}
         titleRef={settingsTitleRef}
       />
     );
@@ -380,6 +441,7 @@ export function App({ bridge, surface }: { bridge: NgrokdBridge; surface: Surfac
               resetKey={query}
               copied={copied}
               onCopy={onCopy}
+              onAction={onRowAction}
               label={query === '' ? 'Endpoints' : `Endpoints matching ${query}`}
             />
           )}

@@ -6,7 +6,7 @@
 import type { EndpointView } from '../../main/common/contract.ts';
 import { ERROR_CODES } from '../../main/common/errors.ts';
 
-export type HealthTone = 'ok' | 'warning' | 'error';
+export type HealthTone = 'ok' | 'warning' | 'error' | 'off';
 
 export interface EndpointHealth {
   tone: HealthTone;
@@ -15,6 +15,8 @@ export interface EndpointHealth {
 }
 
 export function endpointHealth(e: EndpointView): EndpointHealth {
+  // Turned off on purpose: not a problem, but it does not answer either.
+  if (e.enabled === false) return { tone: 'off', problem: 'Turned off' };
   if (!e.listening)
     return {
       tone: 'error',

@@ -9,7 +9,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -361,6 +361,104 @@ describe('the renderer in Chromium, on browser mode, on the real engine', () => 
     await page.emulateMedia({ colorScheme: 'light' });
   });
 
+  test('requests: a row opens its live request list; search, detail with redacted headers, Copy as curl, Replay says why not', async () => {
+    const web = endpoint('web.prod');
+    await httpRequest(web.ip, web.listen_port, {
+      path: '/bytes/777?from=e2e',
+      headers: { Host: web.hostname, Authorization: 'Bearer e2e-secret' },
+    });
+    await row('web.prod').getByRole('button', { name: 'Requests to web.prod' }).click();
+    const view = page.getByRole('main', { name: 'Requests to web.prod' });
+    await view.waitFor();
+    const list = view.getByRole('list', { name: 'Requests, newest first' });
+    await list.getByRole('button').filter({ hasText: '/bytes/777?from=e2e' }).waitFor();
+    assert.ok(
+      (await list.getByRole('button').count()) >= 7,
+      'the six requests of the traffic test and this one',
+    );
+    assert.equal(
+      await view.getByRole('button').filter({ hasText: 'grafana' }).count(),
+      0,
+      'only the requests to web.prod',
+    );
+    await view.getByRole('searchbox', { name: 'Search requests' }).fill('777');
+    await page.waitForFunction(
+      () =>
+        (globalThis as unknown as PageGlobals).document.querySelectorAll('.request-list .request-row')
+          .length === 1,
+    );
+    await capture(page, 'requests');
+    await list.getByRole('button').first().click();
+    const detail = view.getByRole('region', { name: /^Request \d+$/ });
+    await detail.getByRole('heading', { name: 'GET /bytes/777?from=e2e' }).waitFor();
+    const text = await detail.innerText();
+    assert.match(text, /200/);
+    assert.doesNotMatch(text, /e2e-secret/, 'the Authorization header is redacted');
+    assert.match(text, /authorization/i);
+    await detail.getByRole('button', { name: 'Copy as curl' }).click();
+    await page.waitForFunction(async () =>
+      /^curl /.test(await (globalThis as unknown as PageGlobals).navigator.clipboard.readText()),
+    );
+    const curl = await clipboard();
+    assert.match(curl, /\/bytes\/777\?from=e2e/);
+    assert.match(curl, /web\.prod/);
+    assert.doesNotMatch(curl, /e2e-secret/);
+    assert.equal(await detail.getByRole('button', { name: 'Replay' }).getAttribute('aria-disabled'), 'true');
+    await detail.getByText('Replay needs the whole request body').waitFor();
+    await capture(page, 'request-detail');
+    await view.getByRole('button', { name: 'Back to endpoints' }).click();
+    await row('web.prod').waitFor();
+  });
+
+  test('the switch on a row turns one endpoint off (no listener, no hosts line, same IP) and on; a pin moves it to the top', async () => {
+    const grafana = endpoint('grafana.monitoring');
+    assert.equal(await canConnect(grafana.ip, grafana.listen_port), true);
+    const rowSwitch = row('grafana.monitoring').getByRole('switch', { name: 'grafana.monitoring on' });
+    assert.equal(await rowSwitch.getAttribute('aria-checked'), 'true');
+    await rowSwitch.click();
+    await page.waitForFunction(
+      () =>
+        (globalThis as unknown as PageGlobals).document
+          .querySelector('[role=switch][aria-label="grafana.monitoring on"]')
+          ?.getAttribute('aria-checked') === 'false',
+    );
+    await row('grafana.monitoring').getByText('Turned off').waitFor();
+    assert.equal(await canConnect(grafana.ip, grafana.listen_port), false, 'no listener while off');
+    const off = endpoint('grafana.monitoring');
+    assert.equal(off.enabled, false);
+    assert.equal(off.ip, grafana.ip, 'the IP mapping is kept');
+    assert.equal(readFileSync(h.hostsPath, 'utf8').includes('grafana.monitoring'), false, 'no hosts line');
+    assert.equal(
+      await page.getByRole('switch', { name: 'ngrokd enabled' }).getAttribute('aria-checked'),
+      'true',
+      'the rest stays on',
+    );
+    await capture(page, 'endpoint-off');
+    await row('grafana.monitoring').getByRole('switch', { name: 'grafana.monitoring on' }).click();
+    await row('grafana.monitoring').getByText('Turned off').waitFor({ state: 'detached' });
+    assert.equal(await canConnect(grafana.ip, grafana.listen_port), true, 'listening again');
+
+    const firstHost = (): Promise<string> => page.locator('.row-host').first().innerText();
+    const pin = row('postgres.db').getByRole('button', { name: 'Pin postgres.db to the top' });
+    await pin.click();
+    await page.waitForFunction(
+      () =>
+        (globalThis as unknown as PageGlobals).document
+          .querySelector('.row-host')
+          ?.textContent?.replace(/\s/g, '') === 'postgres.db',
+    );
+    assert.equal((await firstHost()).replace(/\s/g, ''), 'postgres.db');
+    assert.equal(await pin.getAttribute('aria-pressed'), 'true');
+    await pin.click();
+    await page.waitForFunction(
+      () =>
+        (globalThis as unknown as PageGlobals).document
+          .querySelector('.row-host')
+          ?.textContent?.replace(/\s/g, '') !== 'postgres.db',
+    );
+    assert.equal(endpoint('postgres.db').pinned, false);
+  });
+
   test('an untrusted ingress certificate: plain title, what to do, a button, and the codes behind Details', async () => {
     const grafana = endpoint('grafana.monitoring');
     h.sim.ingress.useUntrustedCert(true);
@@ -434,7 +532,7 @@ describe('the renderer in Chromium, on browser mode, on the real engine', () => 
     await page.waitForFunction(
       () =>
         (globalThis as unknown as PageGlobals).document
-          .querySelector('[role=switch]')
+          .querySelector('[role=switch][aria-label="ngrokd enabled"]')
           ?.getAttribute('aria-checked') === 'false',
     );
     assert.equal(await focusedName(), 'ngrokd enabled', 'the switch keeps its name and the focus');
@@ -548,6 +646,35 @@ describe('the renderer in Chromium, on browser mode, on the real engine', () => 
     } finally {
       await page.setViewportSize({ width: 380, height: 560 });
     }
+  });
+
+  test('diagnostics: Settings → Run diagnostics shows every doctor check with its fix; Copy report copies the CLI text', async () => {
+    await page.getByRole('button', { name: 'Settings' }).click();
+    await page.getByRole('button', { name: 'Run diagnostics' }).click();
+    await page.getByRole('heading', { name: 'Diagnostics' }).waitFor();
+    const checks = page.getByRole('list', { name: 'Checks' }).getByRole('listitem');
+    await checks.first().waitFor();
+    assert.equal(await checks.count(), 14);
+    const ingress = checks.filter({ hasText: 'Ingress' });
+    assert.match(await ingress.innerText(), /OK[\s\S]*round trip [\d.]+ ms/);
+    const privilege = checks.filter({ hasText: 'Privileges' });
+    assert.match(await privilege.innerText(), /Warning[\s\S]*user mode[\s\S]*helper install/i);
+    assert.match(
+      await page.getByRole('status').filter({ hasText: 'checks' }).innerText(),
+      /^All 14 checks passed or warned/,
+      await page.getByRole('list', { name: 'Checks' }).innerText(),
+    );
+    await capture(page, 'diagnostics');
+    await page.getByRole('button', { name: 'Copy report' }).click();
+    await page.waitForFunction(async () =>
+      /^ok {4}config/.test(await (globalThis as unknown as PageGlobals).navigator.clipboard.readText()),
+    );
+    const report = await clipboard();
+    assert.match(report, /^ok {4}ingress /m);
+    assert.match(report, /^warn {2}privilege /m);
+    assert.match(report, /No failures, \d warning\(s\)\.$/);
+    await page.keyboard.press('Escape');
+    await page.getByLabel('Filter endpoints').waitFor();
   });
 
   test('settings: a form; errors inline on the field, focus kept, the subnet in use shown', async () => {
@@ -679,7 +806,10 @@ document.getElementById('go').addEventListener('click', async () => {
       assert.equal(after.enabled, true, 'ngrokd is still on');
       assert.equal(after.registered, before.registered, 'still registered (no logout)');
       assert.equal(after.operator_id, before.operator_id, 'same registration (no setApiKey)');
-      assert.equal(await page.getByRole('switch').getAttribute('aria-checked'), 'true');
+      assert.equal(
+        await page.getByRole('switch', { name: 'ngrokd enabled' }).getAttribute('aria-checked'),
+        'true',
+      );
     } finally {
       await foreign.close();
       other.closeAllConnections(); // the browser keeps its connections alive

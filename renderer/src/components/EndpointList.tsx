@@ -18,7 +18,7 @@ import {
 } from 'react';
 import type { EndpointView } from '../../../main/common/contract.ts';
 import type { TrafficHistory } from '../traffic.ts';
-import { EndpointRow, type CopyWhat } from './EndpointRow.tsx';
+import { EndpointRow, type CopyWhat, type RowAction } from './EndpointRow.tsx';
 
 /** What the filter box may do to the list: move the focus into it. */
 export interface EndpointListHandle {
@@ -53,6 +53,7 @@ export interface EndpointListProps {
   resetKey: string;
   copied: { url: string; what: CopyWhat } | null;
   onCopy: (endpoint: EndpointView, what: CopyWhat) => void;
+  onAction?: (endpoint: EndpointView, action: RowAction) => void;
   label: string;
   handle?: Ref<EndpointListHandle>;
 }
@@ -176,6 +177,7 @@ export function EndpointList(props: EndpointListProps): ReactElement {
               points={history.points(e.url, now)}
               copied={props.copied?.url === e.url ? props.copied.what : null}
               onCopy={props.onCopy}
+              {...(props.onAction === undefined ? {} : { onAction: props.onAction })}
               onFocusRow={onFocusRow}
             />
           );

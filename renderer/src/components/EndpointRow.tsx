@@ -3,10 +3,13 @@ import type { EndpointView } from '../../../main/common/contract.ts';
 import { endpointHealth, localUrl, portNote } from '../endpoint-health.ts';
 import { formatRate, formatRelative, localAddress } from '../format.ts';
 import type { Rate } from '../traffic.ts';
-import { CheckIcon, CopyIcon, LinkIcon } from './Icons.tsx';
+import { CheckIcon, CopyIcon, LinkIcon, PinIcon, RequestsIcon } from './Icons.tsx';
 import { Sparkline } from './Sparkline.tsx';
+import { Switch } from './Switch.tsx';
 
 export type CopyWhat = 'hostname' | 'address' | 'url';
+/** What a row's own controls ask for: its switch, its pin, its request inspector. */
+export type RowAction = 'enable' | 'disable' | 'pin' | 'unpin' | 'requests';
 
 export interface EndpointRowProps {
   endpoint: EndpointView;
@@ -23,6 +26,8 @@ export interface EndpointRowProps {
   copied: CopyWhat | null;
   onCopy: (endpoint: EndpointView, what: CopyWhat) => void;
   onFocusRow: (index: number) => void;
+  /** Absent: the row has no switch, pin or inspector button (e.g. read-only lists). */
+  onAction?: (endpoint: EndpointView, action: RowAction) => void;
 }
 
 /** A hostname that wraps after its dots (between labels) before anywhere else. */
@@ -139,6 +144,43 @@ export function EndpointRow(props: EndpointRowProps): ReactElement {
         >
           {copied === 'url' ? <CheckIcon /> : <LinkIcon />}
         </button>
+        {props.onAction !== undefined && (
+          <>
+            {e.proto === 'http' && (
+              <button
+                type="button"
+                className="icon-button"
+                tabIndex={tabIndex}
+                aria-label={`Requests to ${e.hostname}`}
+                title="Requests"
+                onClick={() => props.onAction?.(e, 'requests')}
+                onFocus={() => props.onFocusRow(index)}
+              >
+                <RequestsIcon />
+              </button>
+            )}
+            <button
+              type="button"
+              className={e.pinned ? 'icon-button icon-button-on' : 'icon-button'}
+              tabIndex={tabIndex}
+              aria-label={`Pin ${e.hostname} to the top`}
+              aria-pressed={e.pinned}
+              title={e.pinned ? 'Unpin' : 'Pin to the top'}
+              onClick={() => props.onAction?.(e, e.pinned ? 'unpin' : 'pin')}
+              onFocus={() => props.onFocusRow(index)}
+            >
+              <PinIcon />
+            </button>
+            <span className="row-switch" onFocus={() => props.onFocusRow(index)}>
+              <Switch
+                checked={e.enabled}
+                label={`${e.hostname} on`}
+                tabIndex={tabIndex}
+                onChange={(on) => props.onAction?.(e, on ? 'enable' : 'disable')}
+              />
+            </span>
+          </>
+        )}
       </div>
     </div>
   );

@@ -99,6 +99,19 @@ export const KeyIcon = (p: IconProps): ReactElement => (
 );
 
 /** The app mark: a local address joined to a remote endpoint. */
+export const PinIcon = (p: IconProps): ReactElement => (
+  <Icon {...p}>
+    <path d="M6 2.5h4l-.5 4 2 2v1h-7v-1l2-2z" />
+    <path d="M8 9.5v4" />
+  </Icon>
+);
+
+export const RequestsIcon = (p: IconProps): ReactElement => (
+  <Icon {...p}>
+    <path d="M2.5 4h2M2.5 8h2M2.5 12h2M6.5 4h7M6.5 8h7M6.5 12h7" />
+  </Icon>
+);
+
 export function Logo({ size = 24 }: { size?: number }): ReactElement {
   return (
     <svg viewBox="0 0 32 32" width={size} height={size} aria-hidden="true" focusable="false" className="logo">

@@ -129,6 +129,8 @@ export interface SettingsViewProps {
   onSignedOut: () => void;
   /** Opened to set the ingress CA (a problem's "Set CA file…" in the browser): focus its field. */
   focusCa: boolean;
+  /** Open Help → Run diagnostics (the doctor's checks). */
+  onDiagnostics: () => void;
   titleRef: Ref<HTMLHeadingElement>;
 }
 
@@ -372,6 +374,15 @@ export function SettingsView(props: SettingsViewProps): ReactElement {
       {(draft === null || saved === null) && <ActionStatus outcome={problem} surface={surface} />}
       <h3 className="section-title">About this connection</h3>
       <ConnectionDetails status={props.status} />
+      <h3 className="section-title">Help</h3>
+      <div className="settings-actions">
+        <button type="button" className="button button-small" onClick={props.onDiagnostics}>
+          Run diagnostics
+        </button>
+        <p className="muted">
+          Checks the API, the ingress, addresses, the hosts file and name resolution, each with its fix.
+        </p>
+      </div>
     </main>
   );
 }

@@ -15,6 +15,8 @@ export function Switch(props: {
   unknown?: boolean;
   describedBy?: string;
   ref?: Ref<HTMLButtonElement>;
+  /** In a list with one tab stop (roving tabindex), -1 for rows that are not the active one. */
+  tabIndex?: number;
 }): ReactElement {
   return (
     <button
@@ -26,6 +28,7 @@ export function Switch(props: {
       aria-label={props.label}
       aria-disabled={props.disabled === true ? true : undefined}
       aria-describedby={props.describedBy}
+      tabIndex={props.tabIndex}
       onClick={() => {
         if (props.disabled !== true) props.onChange(!props.checked);
       }}

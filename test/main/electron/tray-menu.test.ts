@@ -44,6 +44,8 @@ function fullRecorder() {
     problemAction: (kind) => r.calls.push(`fix:${kind}`),
     restartToUpdate: () => r.calls.push('restartToUpdate'),
     about: () => r.calls.push('about'),
+    setEndpoint: (host, enabled) => r.calls.push(`setEndpoint:${host}:${enabled}`),
+    copyDiagnostics: () => r.calls.push('copyDiagnostics'),
   };
   return { ...r, actions };
 }
@@ -174,9 +176,20 @@ test('the essentials are always there: window, settings, About, Help, Quit; the 
   click(find(items, /^Open ngrokd$/));
   click(find(items, /^Settings…$/));
   click(find(items, /^About ngrokd 0\.1\.0$/));
-  click(find(items, /^Help$/));
+  const help = find(items, /^Help$/).submenu ?? [];
+  click(find(help, /^Run Diagnostics…$/));
+  click(find(help, /^Copy Diagnostics Report$/));
+  click(find(help, /^Documentation$/));
   click(find(items, /^Quit ngrokd$/));
-  assert.deepEqual(calls, ['open:main', 'open:settings', 'about', `url:${HELP_URL}`, 'quit']);
+  assert.deepEqual(calls, [
+    'open:main',
+    'open:settings',
+    'about',
+    'open:diagnostics',
+    'copyDiagnostics',
+    `url:${HELP_URL}`,
+    'quit',
+  ]);
   assert.equal(items.at(-1)?.label, 'Quit ngrokd');
   assert.equal(
     items.some((i) => /Helper/i.test(i.label ?? '')),
@@ -423,4 +436,30 @@ test('the traffic title shows rates from the totals, and nothing when idle or of
   now = 2000;
   tray.update(at(9000));
   assert.deepEqual(titles, ['↓5.0 kB/s ↑0 B/s', '']);
+});
+
+test('each endpoint has an "On" checkbox that turns it off and on; a turned-off one says so; pins come first, set apart', () => {
+  const { calls, actions } = fullRecorder();
+  const pinned = { ...endpoint('pinned.prod'), pinned: true };
+  const off = { ...endpoint('off.prod'), enabled: false, listening: false };
+  const items = buildTrayMenu(snapshot([pinned, endpoint('web.prod'), off]), {}, actions);
+  const labels = items.map((i) => (i.type === 'separator' ? '---' : (i.label ?? '')));
+  const first = labels.findIndex((l) => l.startsWith('pinned.prod'));
+  assert.equal(labels[first + 1], '---', 'a line under the pinned endpoints');
+  assert.ok(labels[first + 2]?.startsWith('web.prod'));
+  assert.match(find(items, /^off\.prod/).label ?? '', /turned off$/);
+  const onItem = (host: RegExp): MenuTemplateItem => find(find(items, host).submenu ?? [], /^On$/);
+  assert.equal(onItem(/^web\.prod/).type, 'checkbox');
+  assert.equal(onItem(/^web\.prod/).checked, true);
+  assert.equal(onItem(/^off\.prod/).checked, false);
+  click(onItem(/^web\.prod/));
+  click(onItem(/^off\.prod/));
+  assert.deepEqual(calls, ['setEndpoint:web.prod:false', 'setEndpoint:off.prod:true']);
+  const { actions: minimal } = recorder();
+  const plain = buildTrayMenu(snapshot([endpoint('web.prod')]), {}, minimal);
+  assert.equal(
+    (find(plain, /^web\.prod/).submenu ?? []).some((i) => i.label === 'On'),
+    false,
+    'only when the shell can do it',
+  );
 });
