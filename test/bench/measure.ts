@@ -1,4 +1,5 @@
 /** The client side of the measurements: an HTTP download counter, a first-byte probe and statistics. */
+import { Agent, request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { TLSSocket } from 'node:tls';
@@ -103,4 +104,45 @@ export function percentile(values: readonly number[], p: number): number {
 export function round(value: number, digits = 2): number {
   const scale = 10 ** digits;
   return Math.round(value * scale) / scale;
+}
+
+/**
+ * `clients` keep-alive HTTP clients (node:http, one socket each) sending GET /bytes/64 back to back
+ * for `ms`; how many requests completed and over how long.
+ */
+export async function keepAliveRequests(
+  port: number,
+  host: string,
+  clients: number,
+  ms: number,
+): Promise<{ requests: number; ms: number }> {
+  const agent = new Agent({ keepAlive: true, maxSockets: clients });
+  const started = performance.now();
+  const deadline = started + ms;
+  let requests = 0;
+  const one = (): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const req = request(
+        { host: '127.0.0.1', port, path: '/bytes/64', headers: { Host: host }, agent },
+        (res) => {
+          res.on('data', () => undefined);
+          res.once('end', () => {
+            if (res.statusCode === 200) requests++;
+            resolve();
+          });
+          res.once('error', reject);
+        },
+      );
+      req.once('error', reject);
+      req.end();
+    });
+  const worker = async (): Promise<void> => {
+    while (performance.now() < deadline) await one();
+  };
+  try {
+    await Promise.all(Array.from({ length: clients }, worker));
+  } finally {
+    agent.destroy();
+  }
+  return { requests, ms: performance.now() - started };
 }

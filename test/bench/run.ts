@@ -33,8 +33,18 @@ import {
   type IngressTrust,
 } from '../../main/engine/binding/trust.ts';
 import { EndpointListener } from '../../main/engine/forwarder/endpoint-listener.ts';
+import { RequestStore } from '../../main/engine/inspector/store.ts';
 import { DelayProxy } from './delay-proxy.ts';
-import { download, firstByteMs, median, mibPerSecond, percentile, processCpuMs, round } from './measure.ts';
+import {
+  download,
+  firstByteMs,
+  keepAliveRequests,
+  median,
+  mibPerSecond,
+  percentile,
+  processCpuMs,
+  round,
+} from './measure.ts';
 import { benchEndpoints, SIM_ENV, STATE_ENV, type ReconcileResult } from './reconcile.ts';
 import { RemoteSimulator, type HandshakeCounts } from './remote-simulator.ts';
 import { benchRenderer } from './renderer.ts';
@@ -57,7 +67,13 @@ const TARGETS = {
   overFullP50: 0.6,
   reconcile10kMs: 3_000,
   reconcile10kRssMb: 200,
+  /** Inspector on over off, throughput and requests/s (issue 12: within 5 %). */
+  inspectorRatio: 0.95,
 };
+const INSPECTOR_BYTES = 32 * MiB;
+const INSPECTOR_RUNS = 9;
+const RPS_CLIENTS = 50;
+const RPS_SECONDS = 2;
 
 function progress(message: string): void {
   process.stderr.write(`[bench] ${message}\n`);
@@ -96,7 +112,7 @@ class LocalForwarder {
     });
   }
 
-  async listen(address: EndpointAddress): Promise<this> {
+  async listen(address: EndpointAddress, inspector: RequestStore | null = null): Promise<this> {
     const server = createServer({ allowHalfOpen: true, pauseOnConnect: true });
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
@@ -108,7 +124,12 @@ class LocalForwarder {
         return connection;
       },
     };
-    this.#listener = new EndpointListener({ socket: { server, port: this.port }, address, dialer: counting });
+    this.#listener = new EndpointListener({
+      socket: { server, port: this.port },
+      address,
+      dialer: counting,
+      inspector,
+    });
     return this;
   }
 
@@ -346,6 +367,90 @@ async function benchDelayedLatencyTls12(dir: string): Promise<Record<string, unk
   }
 }
 
+/**
+ * (g) The request inspector's cost: the same endpoint through two listeners on one dialer setup,
+ * inspector off and on (defaults: request lines, status and headers, no bodies), alternating.
+ * Throughput of 64 MiB downloads and requests/s of 50 keep-alive clients (small GETs).
+ */
+async function benchInspector(setup: Setup): Promise<Record<string, unknown>> {
+  const ingress = setup.sim.info.ingressEndpoint;
+  const host = setup.address.hostname;
+  const store = new RequestStore();
+  const variants = {
+    off: await new LocalForwarder(setup, ingress).listen(setup.address),
+    on: await new LocalForwarder(setup, ingress).listen(setup.address, store),
+  };
+  const names = ['off', 'on'] as const;
+  const mib = { off: [] as number[], on: [] as number[] };
+  const rps = { off: [] as number[], on: [] as number[] };
+  const cpuPerRequest = { off: [] as number[], on: [] as number[] };
+  try {
+    for (const name of names) {
+      const socket = connect({ host: '127.0.0.1', port: variants[name].port, noDelay: true });
+      await once(socket, 'connect');
+      await download(socket, host, WARMUP_BYTES);
+      await keepAliveRequests(variants[name].port, host, RPS_CLIENTS, 500);
+    }
+    for (let i = 0; i < INSPECTOR_RUNS; i++) {
+      for (const name of i % 2 === 0 ? names : ([...names].reverse() as ('off' | 'on')[])) {
+        const socket = connect({ host: '127.0.0.1', port: variants[name].port, noDelay: true });
+        await once(socket, 'connect');
+        const started = performance.now();
+        const bytes = await download(socket, host, INSPECTOR_BYTES);
+        mib[name].push(mibPerSecond(bytes, performance.now() - started));
+        const cpu = processCpuMs();
+        const done = await keepAliveRequests(variants[name].port, host, RPS_CLIENTS, RPS_SECONDS * 1000);
+        rps[name].push(done.requests / (done.ms / 1000));
+        cpuPerRequest[name].push(((processCpuMs() - cpu) * 1000) / done.requests);
+        progress(
+          `inspector ${name} run ${i + 1}: ${mib[name].at(-1)?.toFixed(0)} MiB/s, ${rps[name].at(-1)?.toFixed(0)} req/s`,
+        );
+      }
+    }
+    const throughputRatio = median(mib.on) / median(mib.off);
+    const rpsRatio = median(rps.on) / median(rps.off);
+    const micro = JSON.parse(
+      (
+        await execFileAsync(
+          process.execPath,
+          [fileURLToPath(new URL('./inspector-micro.ts', import.meta.url))],
+          {
+            maxBuffer: 1024 * 1024,
+          },
+        )
+      ).stdout,
+    ) as Record<string, unknown>;
+    return {
+      parser_alone: {
+        what: 'the HTTP parser of the forwarder fed one keep-alive request and its 64-byte answer, in memory, without and with the recorder: the CPU the inspector itself adds per request, free of socket noise (test/bench/inspector-micro.ts)',
+        ...micro,
+      },
+      what: `the same http endpoint through two EndpointListeners, inspector off and on (RequestStore defaults: no bodies), alternating ${INSPECTOR_RUNS} rounds: a ${INSPECTOR_BYTES / MiB} MiB download (GET /bytes/N) and ${RPS_SECONDS} s of ${RPS_CLIENTS} keep-alive clients sending GET /bytes/64 (node:http Agent, in this process). CPU is this process's (forwarder + clients) per request`,
+      throughput_mib_s: {
+        off: round(median(mib.off), 1),
+        on: round(median(mib.on), 1),
+        runs: { off: mib.off.map((v) => round(v, 0)), on: mib.on.map((v) => round(v, 0)) },
+      },
+      requests_per_s: {
+        off: round(median(rps.off), 0),
+        on: round(median(rps.on), 0),
+        runs: { off: rps.off.map((v) => round(v, 0)), on: rps.on.map((v) => round(v, 0)) },
+      },
+      bench_cpu_us_per_request: {
+        off: round(median(cpuPerRequest.off), 1),
+        on: round(median(cpuPerRequest.on), 1),
+      },
+      records_kept: store.list({}).length,
+      ratio_throughput_on_over_off: round(throughputRatio, 3),
+      ratio_requests_on_over_off: round(rpsRatio, 3),
+      target: `>= ${TARGETS.inspectorRatio} for both`,
+      meets_target: throughputRatio >= TARGETS.inspectorRatio && rpsRatio >= TARGETS.inspectorRatio,
+    };
+  } finally {
+    await Promise.all(names.map((name) => variants[name].close()));
+  }
+}
+
 const execFileAsync = promisify(execFile);
 
 /** (c) One child process per N, so each RSS is the engine's alone. */
@@ -436,9 +541,17 @@ function benchPrivileged(): unknown {
   return JSON.parse(out.trim().split('\n').pop() ?? '{}') as unknown;
 }
 
-const SECTIONS = ['throughput', 'latency', 'latency-rtt', 'reconcile', 'privileged', 'renderer'] as const;
+const SECTIONS = [
+  'throughput',
+  'latency',
+  'latency-rtt',
+  'reconcile',
+  'inspector',
+  'privileged',
+  'renderer',
+] as const;
 /** Sections that need the simulator (the renderer's runs over a synthetic feed, privileged on its own). */
-const SIMULATED: readonly Section[] = ['throughput', 'latency', 'latency-rtt', 'reconcile'];
+const SIMULATED: readonly Section[] = ['throughput', 'latency', 'latency-rtt', 'reconcile', 'inspector'];
 type Section = (typeof SECTIONS)[number];
 
 /** `node test/bench/run.ts [section...]` runs only those sections; none given runs all. */
@@ -513,6 +626,10 @@ async function simulatedSections(
   if (sections.has('reconcile')) {
     progress('(c) reconcile');
     report.reconcile = await benchReconcile(sim, join(dir, 'state'));
+  }
+  if (sections.has('inspector')) {
+    progress('(g) the request inspector, off vs on');
+    report.inspector = await benchInspector(setup);
   }
 }
 

@@ -36,6 +36,7 @@ const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) ([^\s]+) HTTP\/1\.[01]$/;
 const CHUNK_SIZE_LINE = /^([0-9A-Fa-f]{1,13})[ \t]*(?:;[^\r]*)?$/;
 const STATUS_LINE = /^HTTP\/1\.[01] ([1-9][0-9]{2})(?:[ \t][^\r]*)?$/;
 const STATUS_PREFIX = 'HTTP/1.';
+const HEAD_END = Buffer.from('\r\n\r\n');
 const H2_PREFACE_LINE = 'PRI * HTTP/2.0';
 
 type State =
@@ -457,6 +458,25 @@ export class HostRewriter<X = never> {
         }
 
         case 'head': {
+          // The common case, a whole head in this chunk: decoded once, its lines sliced from that
+          // string; each line is then handled exactly as below.
+          if (this.resLine === '') {
+            const headEnd = chunk.indexOf(HEAD_END, pos);
+            if (headEnd >= 0 && this.resHeadBytes + headEnd + HEAD_END.length - pos <= MAX_HEAD_BYTES) {
+              const text = chunk.toString('latin1', pos, headEnd + HEAD_END.length);
+              let at = 0;
+              while (at < text.length && this.res === 'head') {
+                const lineEnd = text.indexOf('\n', at) + 1;
+                this.resHeadBytes += lineEnd - at;
+                this.resAt = base + pos + lineEnd;
+                const line = stripEol(text.slice(at, lineEnd));
+                at = lineEnd;
+                this.responseHeadLine(line, out);
+              }
+              pos += at;
+              break;
+            }
+          }
           const nl = chunk.indexOf(10, pos);
           const end = nl < 0 ? length : nl + 1;
           this.resLine += chunk.toString('latin1', pos, end);
@@ -724,10 +744,13 @@ export class HostRewriter<X = never> {
     }
     if (line === '') return this.responseHeadComplete(out);
     const colon = line.indexOf(':');
-    if (colon <= 0 || !TOKEN.test(line.slice(0, colon))) return this.responsesLost(out);
+    const name = line.slice(0, colon);
+    if (colon <= 0 || !TOKEN.test(name)) return this.responsesLost(out);
     const value = trimOws(line.slice(colon + 1));
-    if (this.observer !== null) this.resHeaders.push(line.slice(0, colon), value);
-    switch (line.slice(0, colon).toLowerCase()) {
+    if (this.observer !== null) this.resHeaders.push(name, value);
+    // Only two names matter here: lowercase only names of their lengths.
+    if (colon !== 14 && colon !== 17) return;
+    switch (name.toLowerCase()) {
       case 'content-length':
         this.resContentLength = this.resContentLength === null ? value : `${this.resContentLength},${value}`;
         break;

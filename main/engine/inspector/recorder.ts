@@ -5,30 +5,25 @@
  * here, so a secret is never kept where the store's readers can reach it.
  */
 import { performance } from 'node:perf_hooks';
-import { REDACTED, type RequestDetail } from '../../common/contract.ts';
 import type { EndpointAddress } from '../../common/endpoint-url.ts';
 import type { HttpObserver, ObservedRequestHead, PassthroughReason } from '../forwarder/host-rewrite.ts';
-import type { BodyCapture, RequestStore } from './store.ts';
+import { joinHeaders, type BodyCapture, type RequestStore, type StoredRequest } from './store.ts';
 
-/** A request in flight on this connection. */
-export interface Exchange {
-  id: number;
-  ts: number;
+/** Until the parser gives an exchange its headers (never written to). */
+const NO_HEADERS: string[] = [];
+
+/**
+ * A request in flight on this connection. It is itself what the store keeps once it is complete
+ * (StoredRequest's fields are filled in by #finish): one object per request for the GC, not two.
+ */
+export interface Exchange extends StoredRequest {
   startedAt: number;
-  method: string;
-  path: string;
-  version: string;
-  requestHeaders: [string, string][];
-  responseHeaders: [string, string][];
-  status: number | null;
-  requestBytes: number;
-  responseBytes: number;
+  /** Name, value… (redacted) while in flight; joined into requestHeaders/responseHeaders at the end. */
+  requestFlat: string[];
+  responseFlat: string[];
   requestEnded: boolean;
-  kind: RequestDetail['kind'];
-  error: string | null;
-  rawHead: Buffer | null;
-  requestBody: BodyParts | null;
-  responseBody: BodyParts | null;
+  requestParts: BodyParts | null;
+  responseParts: BodyParts | null;
   done: boolean;
 }
 
@@ -87,16 +82,11 @@ export class ConnectionRecorder implements HttpObserver<Exchange> {
 
   request(head: ObservedRequestHead): Exchange {
     const exchange = this.#exchange(head.method, head.target, head.version);
-    for (let i = 0; i + 1 < head.headers.length; i += 2) {
-      const name = head.headers[i] as string;
-      exchange.requestHeaders.push([
-        name,
-        this.#store.isRedacted(name) ? REDACTED : (head.headers[i + 1] as string),
-      ]);
-    }
+    // The parser made this list for us: redacted in place, no copy.
+    exchange.requestFlat = this.#store.redact(head.headers);
     if (this.captureBodies) {
       exchange.rawHead = head.raw;
-      exchange.requestBody = new BodyParts(this.#store.maxBodyBytes);
+      exchange.requestParts = new BodyParts(this.#store.maxBodyBytes);
     }
     if (this.#refused !== null) {
       exchange.status = 502;
@@ -107,25 +97,19 @@ export class ConnectionRecorder implements HttpObserver<Exchange> {
   }
 
   requestBody(exchange: Exchange, piece: Buffer): void {
-    exchange.requestBody?.add(piece);
+    exchange.requestParts?.add(piece);
   }
 
   requestEnd(exchange: Exchange, bytes: number): void {
-    exchange.requestBytes = bytes;
+    exchange.bytes_out = bytes;
     exchange.requestEnded = true;
   }
 
   response(exchange: Exchange | undefined, status: number, headers: string[], switched: boolean): void {
     if (exchange === undefined || exchange.done) return;
     exchange.status = status;
-    for (let i = 0; i + 1 < headers.length; i += 2) {
-      const name = headers[i] as string;
-      exchange.responseHeaders.push([
-        name,
-        this.#store.isRedacted(name) ? REDACTED : (headers[i + 1] as string),
-      ]);
-    }
-    if (this.captureBodies) exchange.responseBody = new BodyParts(this.#store.maxBodyBytes);
+    exchange.responseFlat = this.#store.redact(headers);
+    if (this.captureBodies) exchange.responseParts = new BodyParts(this.#store.maxBodyBytes);
     if (switched) {
       // A WebSocket (or h2c upgrade, or CONNECT tunnel) is one record, timed to its answer.
       exchange.kind = 'upgrade';
@@ -134,11 +118,11 @@ export class ConnectionRecorder implements HttpObserver<Exchange> {
   }
 
   responseBody(exchange: Exchange, piece: Buffer): void {
-    exchange.responseBody?.add(piece);
+    exchange.responseParts?.add(piece);
   }
 
   responseEnd(exchange: Exchange, bytes: number): void {
-    exchange.responseBytes = bytes;
+    exchange.bytes_in = bytes;
     this.#finish(exchange);
   }
 
@@ -158,8 +142,8 @@ export class ConnectionRecorder implements HttpObserver<Exchange> {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#h2c !== null) {
-      this.#h2c.requestBytes = bytesOut;
-      this.#h2c.responseBytes = bytesIn;
+      this.#h2c.bytes_out = bytesOut;
+      this.#h2c.bytes_in = bytesIn;
     }
     for (const exchange of [...this.#open]) {
       if (exchange.status === null && exchange.kind === 'http') exchange.error = 'NO_RESPONSE';
@@ -170,22 +154,31 @@ export class ConnectionRecorder implements HttpObserver<Exchange> {
   #exchange(method: string, target: string, version: string): Exchange {
     const exchange: Exchange = {
       id: this.#store.nextId(),
-      ts: Date.now(),
-      startedAt: performance.now(),
+      tsMs: Date.now(),
+      endpoint: this.#address.hostname,
+      url: this.#url,
       method,
       path: target,
-      version,
-      requestHeaders: [],
-      responseHeaders: [],
       status: null,
-      requestBytes: 0,
-      responseBytes: 0,
-      requestEnded: false,
+      duration_ms: 0,
+      bytes_out: 0,
+      bytes_in: 0,
+      connection_id: this.#connectionId,
       kind: 'http',
       error: null,
-      rawHead: null,
+      replay_of: this.#replayOf,
+      http_version: version,
+      requestHeaders: '',
+      responseHeaders: '',
       requestBody: null,
       responseBody: null,
+      rawHead: null,
+      startedAt: performance.now(),
+      requestFlat: NO_HEADERS,
+      responseFlat: NO_HEADERS,
+      requestEnded: false,
+      requestParts: null,
+      responseParts: null,
       done: false,
     };
     this.#open.push(exchange);
@@ -195,36 +188,26 @@ export class ConnectionRecorder implements HttpObserver<Exchange> {
   #finish(exchange: Exchange): void {
     if (exchange.done) return;
     exchange.done = true;
-    const index = this.#open.indexOf(exchange);
-    if (index >= 0) this.#open.splice(index, 1);
-    const { hostname } = this.#address;
-    this.#store.add({
-      detail: {
-        id: exchange.id,
-        ts: new Date(exchange.ts).toISOString(),
-        endpoint: hostname,
-        url: this.#url,
-        method: exchange.method,
-        path: exchange.path,
-        status: exchange.status,
-        duration_ms: Math.round((performance.now() - exchange.startedAt) * 100) / 100,
-        bytes_out: exchange.requestBytes,
-        bytes_in: exchange.responseBytes,
-        connection_id: this.#connectionId,
-        kind: exchange.kind,
-        error: exchange.error,
-        replay_of: this.#replayOf,
-        http_version: exchange.version,
-        request_headers: exchange.requestHeaders,
-        response_headers: exchange.responseHeaders,
-      },
-      // A request whose body did not end is not whole: it is kept, but never replayed.
-      requestBody: exchange.requestEnded
-        ? (exchange.requestBody?.capture() ?? null)
-        : partial(exchange.requestBody),
-      responseBody: exchange.responseBody?.capture() ?? null,
-      rawHead: exchange.requestEnded ? exchange.rawHead : null,
-    });
+    // Answers come in order: the exchange that ends is almost always the oldest open one.
+    if (this.#open[0] === exchange) this.#open.shift();
+    else {
+      const index = this.#open.indexOf(exchange);
+      if (index >= 0) this.#open.splice(index, 1);
+    }
+    exchange.duration_ms = Math.round((performance.now() - exchange.startedAt) * 100) / 100;
+    exchange.requestHeaders = joinHeaders(exchange.requestFlat);
+    exchange.responseHeaders = joinHeaders(exchange.responseFlat);
+    exchange.requestFlat = NO_HEADERS;
+    exchange.responseFlat = NO_HEADERS;
+    // A request whose body did not end is not whole: it is kept, but never replayed.
+    exchange.requestBody = exchange.requestEnded
+      ? (exchange.requestParts?.capture() ?? null)
+      : partial(exchange.requestParts);
+    exchange.responseBody = exchange.responseParts?.capture() ?? null;
+    if (!exchange.requestEnded) exchange.rawHead = null;
+    exchange.requestParts = null;
+    exchange.responseParts = null;
+    this.#store.add(exchange);
   }
 }
 

@@ -4,7 +4,12 @@
  * recorder (recorder.ts) adds a request once it is complete; the contract's `requests`, `request`
  * and `replay` read it. Secrets never reach it: headers are redacted as they are recorded.
  */
-import type { CapturedBody, RequestDetail, RequestRecord } from '../../common/contract.ts';
+import {
+  REDACTED,
+  type CapturedBody,
+  type RequestDetail,
+  type RequestRecord,
+} from '../../common/contract.ts';
 
 export const DEFAULT_INSPECT = {
   perEndpoint: 1000,
@@ -35,9 +40,33 @@ export interface BodyCapture {
   size: number;
 }
 
-/** A complete request as the recorder hands it over. */
+/**
+ * A complete request as the recorder hands it over: one flat object (it is made for every request,
+ * so nothing here is built twice); records and details are derived from it when read.
+ */
 export interface StoredRequest {
-  detail: Omit<RequestDetail, 'request_body' | 'response_body' | 'replayable'>;
+  id: number;
+  /** Epoch ms the request started. */
+  tsMs: number;
+  endpoint: string;
+  url: string;
+  method: string;
+  path: string;
+  status: number | null;
+  duration_ms: number;
+  bytes_out: number;
+  bytes_in: number;
+  connection_id: number;
+  kind: RequestDetail['kind'];
+  error: string | null;
+  replay_of: number | null;
+  http_version: string;
+  /**
+   * Name, value, name, value… joined by `\n` (which no header name or value contains), already
+   * redacted: one string per direction, so a kept request is a handful of objects for the GC.
+   */
+  requestHeaders: string;
+  responseHeaders: string;
   requestBody: BodyCapture | null;
   responseBody: BodyCapture | null;
   /** The request head as received, unredacted (only with bodies captured): what a replay sends. */
@@ -45,7 +74,40 @@ export interface StoredRequest {
 }
 
 interface Entry extends StoredRequest {
-  record: RequestRecord;
+  replayable: boolean;
+}
+
+function recordOf(e: Entry): RequestRecord {
+  return {
+    id: e.id,
+    ts: new Date(e.tsMs).toISOString(),
+    endpoint: e.endpoint,
+    url: e.url,
+    method: e.method,
+    path: e.path,
+    status: e.status,
+    duration_ms: e.duration_ms,
+    bytes_out: e.bytes_out,
+    bytes_in: e.bytes_in,
+    connection_id: e.connection_id,
+    kind: e.kind,
+    error: e.error,
+    replay_of: e.replay_of,
+    replayable: e.replayable,
+  };
+}
+
+function pairs(joined: string): [string, string][] {
+  if (joined === '') return [];
+  const flat = joined.split('\n');
+  const out: [string, string][] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i] as string, flat[i + 1] as string]);
+  return out;
+}
+
+/** A flat name, value… list as kept (see StoredRequest). */
+export function joinHeaders(flat: readonly string[]): string {
+  return flat.join('\n');
 }
 
 type Waiter = () => void;
@@ -57,6 +119,8 @@ export class RequestStore {
   readonly #maxRecords: number;
   readonly #totalBodyBytes: number;
   readonly #redacted: ReadonlySet<string>;
+  /** The lengths of the redacted names: most header names are rejected without lowercasing. */
+  readonly #redactedLengths: ReadonlySet<number>;
   /** Every request kept, by id; insertion order is id order (oldest first). */
   readonly #entries = new Map<number, Entry>();
   /** Ids per endpoint URL, oldest first. */
@@ -78,6 +142,7 @@ export class RequestStore {
       ...ALWAYS_REDACTED,
       ...(options.redactHeaders ?? []).map((h) => h.toLowerCase()),
     ]);
+    this.#redactedLengths = new Set([...this.#redacted].map((h) => h.length));
   }
 
   get size(): number {
@@ -90,7 +155,14 @@ export class RequestStore {
   }
 
   isRedacted(name: string): boolean {
-    return this.#redacted.has(name.toLowerCase());
+    return this.#redactedLengths.has(name.length) && this.#redacted.has(name.toLowerCase());
+  }
+
+  /** Replace the values of redacted headers in a flat name, value… list, in place. */
+  redact(flat: string[]): string[] {
+    for (let i = 0; i + 1 < flat.length; i += 2)
+      if (this.isRedacted(flat[i] as string)) flat[i + 1] = REDACTED;
+    return flat;
   }
 
   nextId(): number {
@@ -113,37 +185,22 @@ export class RequestStore {
   }
 
   add(request: StoredRequest): void {
-    const { detail } = request;
+    const entry = request as Entry;
+    entry.replayable = replayable(request);
     const bodies = (request.requestBody?.bytes.length ?? 0) + (request.responseBody?.bytes.length ?? 0);
-    const record: RequestRecord = {
-      id: detail.id,
-      ts: detail.ts,
-      endpoint: detail.endpoint,
-      url: detail.url,
-      method: detail.method,
-      path: detail.path,
-      status: detail.status,
-      duration_ms: detail.duration_ms,
-      bytes_out: detail.bytes_out,
-      bytes_in: detail.bytes_in,
-      connection_id: detail.connection_id,
-      kind: detail.kind,
-      error: detail.error,
-      replay_of: detail.replay_of,
-      replayable: replayable(request),
-    };
-    this.#entries.set(record.id, { ...request, record });
+    this.#entries.set(entry.id, entry);
     this.#bodyBytes += bodies;
-    let ids = this.#byEndpoint.get(record.url);
-    if (ids === undefined) this.#byEndpoint.set(record.url, (ids = []));
-    ids.push(record.id);
+    let ids = this.#byEndpoint.get(entry.url);
+    if (ids === undefined) this.#byEndpoint.set(entry.url, (ids = []));
+    ids.push(entry.id);
     if (ids.length > this.#perEndpoint) this.#drop(ids.shift() as number);
     while (this.#entries.size > this.#maxRecords) {
       const oldest = this.#entries.keys().next().value as number;
-      this.#byEndpoint.get((this.#entries.get(oldest) as Entry).record.url)?.shift();
+      this.#byEndpoint.get((this.#entries.get(oldest) as Entry).url)?.shift();
       this.#drop(oldest);
     }
     if (this.#bodyBytes > this.#totalBodyBytes) this.#shedBodies();
+    if (this.#waiters.size === 0) return;
     const waiters = this.#waiters;
     this.#waiters = new Set();
     for (const wake of waiters) wake();
@@ -155,15 +212,15 @@ export class RequestStore {
     let records: RequestRecord[];
     if (query.endpoint === undefined) {
       records = [];
-      for (const entry of this.#entries.values()) if (entry.record.id > after) records.push(entry.record);
+      for (const entry of this.#entries.values()) if (entry.id > after) records.push(recordOf(entry));
     } else {
       const wanted = query.endpoint.toLowerCase();
       records = [];
       for (const [url, ids] of this.#byEndpoint) {
         if (ids.length === 0) continue;
         const first = this.#entries.get(ids[0] as number) as Entry;
-        if (url !== wanted && first.record.endpoint !== wanted) continue;
-        for (const id of ids) if (id > after) records.push((this.#entries.get(id) as Entry).record);
+        if (url !== wanted && first.endpoint !== wanted) continue;
+        for (const id of ids) if (id > after) records.push(recordOf(this.#entries.get(id) as Entry));
       }
       records.sort((a, b) => a.id - b.id);
     }
@@ -199,8 +256,10 @@ export class RequestStore {
     const entry = this.#entries.get(id);
     if (entry === undefined) return undefined;
     return {
-      ...entry.detail,
-      replayable: entry.record.replayable,
+      ...recordOf(entry),
+      http_version: entry.http_version,
+      request_headers: pairs(entry.requestHeaders),
+      response_headers: pairs(entry.responseHeaders),
       request_body: capturedBody(entry.requestBody),
       response_body: capturedBody(entry.responseBody),
     };
@@ -212,9 +271,8 @@ export class RequestStore {
   ): { head: Buffer; body: Buffer; record: RequestRecord } | 'not-found' | 'not-captured' {
     const entry = this.#entries.get(id);
     if (entry === undefined) return 'not-found';
-    if (!entry.record.replayable || entry.rawHead === null || entry.requestBody === null)
-      return 'not-captured';
-    return { head: entry.rawHead, body: entry.requestBody.bytes, record: entry.record };
+    if (!entry.replayable || entry.rawHead === null || entry.requestBody === null) return 'not-captured';
+    return { head: entry.rawHead, body: entry.requestBody.bytes, record: recordOf(entry) };
   }
 
   clear(): void {
@@ -240,7 +298,7 @@ export class RequestStore {
       entry.requestBody = null;
       entry.responseBody = null;
       entry.rawHead = null;
-      entry.record = { ...entry.record, replayable: false };
+      entry.replayable = false;
     }
   }
 }
@@ -251,8 +309,8 @@ function replayable(request: StoredRequest): boolean {
     request.rawHead !== null &&
     body !== null &&
     body.size === body.bytes.length &&
-    request.detail.kind === 'http' &&
-    request.detail.method !== 'CONNECT'
+    request.kind === 'http' &&
+    request.method !== 'CONNECT'
   );
 }
 
