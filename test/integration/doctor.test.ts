@@ -112,6 +112,11 @@ describe('doctor on a user-mode engine', () => {
       /round trip [\d.]+ ms, TLS handshake [\d.]+ ms .*certificate verified/,
     );
     assert.match(check(report, 'certificate').message, /valid for 36\d more days/);
+    assert.match(
+      check(report, 'ingress').message,
+      /TLS_AES_128_GCM_SHA256/,
+      'AES-128 offered first, and picked',
+    );
     assert.match(check(report, 'hsts').message, /my-api\.ngrok\.app/);
     assert.doesNotMatch(check(report, 'hsts').message, /web\.prod/);
     assert.match(check(report, 'resolve').message, new RegExp(h.hostsPath.replaceAll('/', '\\/')));

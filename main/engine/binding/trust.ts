@@ -9,7 +9,13 @@ import { X509Certificate } from 'node:crypto';
 import { DEFAULT_TRUST_DIR } from '../../common/defaults.ts';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { createSecureContext, getCACertificates, rootCertificates, type SecureContext } from 'node:tls';
+import {
+  DEFAULT_CIPHERS,
+  createSecureContext,
+  getCACertificates,
+  rootCertificates,
+  type SecureContext,
+} from 'node:tls';
 import { errorCode, NgrokdError } from '../../common/errors.ts';
 
 export interface TrustOptions {
@@ -123,6 +129,17 @@ export function loadIngressTrust(options: TrustOptions = {}): IngressTrust {
 }
 
 /**
+ * Node's default cipher list with TLS_AES_128_GCM_SHA256 offered first. A TLS 1.3 server that
+ * follows the client's order (OpenSSL's default) would otherwise pick AES-256-GCM, which costs
+ * ~40 % more CPU per byte on AES-NI hardware for no practical gain here; Go servers pick AES-128
+ * themselves on such hardware. Everything else (TLS 1.2 suites, their order) stays Node's.
+ */
+export const INGRESS_CIPHERS = [
+  'TLS_AES_128_GCM_SHA256',
+  ...DEFAULT_CIPHERS.split(':').filter((c) => c !== 'TLS_AES_128_GCM_SHA256'),
+].join(':');
+
+/**
  * The TLS context for dialing the ingress: the trust store plus the client certificate. Build it
  * once per credentials (parsing hundreds of roots is not free) and share it across dials.
  */
@@ -134,6 +151,7 @@ export function createIngressContext(trust: IngressTrust, credentials: ClientCre
       cert: credentials.certPem,
       key: credentials.keyPem,
       minVersion: 'TLSv1.2',
+      ciphers: INGRESS_CIPHERS,
     });
   } catch (err) {
     throw new NgrokdError(
