@@ -146,3 +146,44 @@ export async function keepAliveRequests(
   }
   return { requests, ms: performance.now() - started };
 }
+
+const ZEROES = Buffer.alloc(256 * 1024);
+
+/**
+ * POST `n` bytes to the HTTP backend through a local listener (written with backpressure) and
+ * resolve once the answer has arrived; the backend answers after reading the whole body.
+ */
+export function upload(port: number, host: string, n: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, noDelay: true });
+    let sent = 0;
+    let answered = false;
+    const pump = (): void => {
+      while (sent < n) {
+        const piece = n - sent >= ZEROES.length ? ZEROES : ZEROES.subarray(0, n - sent);
+        sent += piece.length;
+        if (!socket.write(piece)) {
+          socket.once('drain', pump);
+          return;
+        }
+      }
+    };
+    socket.once('connect', () => {
+      socket.write(
+        `POST /upload HTTP/1.1\r\nHost: ${host}\r\nContent-Length: ${n}\r\nConnection: close\r\n\r\n`,
+      );
+      pump();
+    });
+    socket.on('data', (chunk: Buffer) => {
+      if (!answered && chunk.toString('latin1', 0, 12) === 'HTTP/1.1 200') {
+        answered = true;
+        socket.destroy();
+        resolve(sent);
+      }
+    });
+    socket.once('error', reject);
+    socket.once('close', () => {
+      if (!answered) reject(new Error(`the upload closed after ${sent} of ${n} bytes without an answer`));
+    });
+  });
+}

@@ -47,6 +47,7 @@ import {
 } from './measure.ts';
 import { benchEndpoints, SIM_ENV, STATE_ENV, type ReconcileResult } from './reconcile.ts';
 import { RemoteSimulator, type HandshakeCounts } from './remote-simulator.ts';
+import { benchReference } from './reference.ts';
 import { benchRenderer } from './renderer.ts';
 
 const MiB = 1024 * 1024;
@@ -547,11 +548,19 @@ const SECTIONS = [
   'latency-rtt',
   'reconcile',
   'inspector',
+  'reference',
   'privileged',
   'renderer',
 ] as const;
 /** Sections that need the simulator (the renderer's runs over a synthetic feed, privileged on its own). */
-const SIMULATED: readonly Section[] = ['throughput', 'latency', 'latency-rtt', 'reconcile', 'inspector'];
+const SIMULATED: readonly Section[] = [
+  'throughput',
+  'latency',
+  'latency-rtt',
+  'reconcile',
+  'inspector',
+  'reference',
+];
 type Section = (typeof SECTIONS)[number];
 
 /** `node test/bench/run.ts [section...]` runs only those sections; none given runs all. */
@@ -630,6 +639,14 @@ async function simulatedSections(
   if (sections.has('inspector')) {
     progress('(g) the request inspector, off vs on');
     report.inspector = await benchInspector(setup);
+  }
+  if (sections.has('reference')) {
+    progress('(h) against the Go stdlib reference forwarder');
+    report.reference = await benchReference(
+      { sim, credentials: setup.credentials, hostname: setup.address.hostname, endpointUrl: ENDPOINT_URL },
+      join(dir, 'reference'),
+      progress,
+    );
   }
 }
 

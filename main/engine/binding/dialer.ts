@@ -53,6 +53,10 @@ export interface BindingDialerOptions {
   warmConnections?: number;
   /** A warm connection unused this long is closed, and the pool is only refilled this soon after a dial. */
   warmIdleMs?: number;
+  /** The most warm connections when dials come in bursts (default max(warmConnections, 16)). */
+  warmMax?: number;
+  /** How long the last warm connection stays after warmIdleMs (default 5 minutes; 0: none). */
+  warmLingerMs?: number;
   /** TCP keepalive on every ingress connection, warm ones included; default DEFAULT_KEEPALIVE. */
   keepalive?: KeepaliveTimers;
 }
@@ -147,6 +151,8 @@ export class BindingDialer implements Dialer {
     this.pool = new WarmPool({
       size: options.warmConnections ?? DEFAULT_WARM_CONNECTIONS,
       idleMs: options.warmIdleMs ?? DEFAULT_WARM_IDLE_MS,
+      ...(options.warmMax === undefined ? {} : { maxSize: options.warmMax }),
+      ...(options.warmLingerMs === undefined ? {} : { lingerMs: options.warmLingerMs }),
       timeoutMs: this.timeoutMs,
       context: () => this.context,
       handshake: (context, signal) => this.handshake(context, signal, true),
@@ -290,6 +296,7 @@ export class BindingDialer implements Dialer {
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
+      this.pool.dialEnded();
     }
   }
 

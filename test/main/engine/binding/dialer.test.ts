@@ -421,7 +421,7 @@ test('a warm connection that dies before answering is retried once, with a fresh
 test('idle warm connections close after warmIdleMs and are not replaced until the next dial', async () => {
   const fake = await ingress();
   const hop = await Hop.start(fake.port);
-  const d = dialer(hop, { warmIdleMs: 250 });
+  const d = dialer(hop, { warmIdleMs: 250, warmLingerMs: 0 });
   await dialAndEcho(d);
   await eventually(() => d.warmSockets === 2, 'two warm connections');
   await eventually(() => d.warmSockets === 0 && hop.open === 0, 'the idle connections were closed');
@@ -430,6 +430,41 @@ test('idle warm connections close after warmIdleMs and are not replaced until th
   assert.equal(hop.accepted, accepted, 'no refill without a dial');
   assert.equal((await dialAndEcho(d)).warm, false);
   await eventually(() => d.warmSockets === 2, 'a dial refills the pool');
+});
+
+test('after warmIdleMs the newest warm connection lingers for warmLingerMs, and serves the first dial after a quiet spell', async () => {
+  const fake = await ingress();
+  const hop = await Hop.start(fake.port);
+  const d = dialer(hop, { warmIdleMs: 250, warmLingerMs: 60_000 });
+  await dialAndEcho(d);
+  await eventually(() => d.warmSockets === 2, 'two warm connections');
+  await eventually(() => d.warmSockets === 1 && hop.open === 1, 'one closed, one lingers');
+  await sleep(300);
+  assert.equal(d.warmSockets, 1, 'still there past the idle window');
+  const accepted = hop.accepted;
+  assert.equal((await dialAndEcho(d)).warm, true, 'the first dial after the quiet spell uses it');
+  assert.ok(hop.accepted > accepted, 'and the pool refills after it');
+  d.close();
+});
+
+test('the pool grows to the most dials seen at once (capped by warmMax) and back down when idle', async () => {
+  const fake = await ingress();
+  const hop = await Hop.start(fake.port);
+  const d = dialer(hop, { warmMax: 5, warmIdleMs: 400, warmLingerMs: 0 });
+  const burst = async (): Promise<boolean[]> =>
+    Promise.all(
+      Array.from({ length: 8 }, async () => {
+        const c = await d.dial('web.prod', 80);
+        c.socket.destroy();
+        return c.warm;
+      }),
+    );
+  await burst();
+  await eventually(() => d.warmSockets === 5, 'five ready after a burst of eight (warmMax 5)');
+  const warm = await burst();
+  assert.equal(warm.filter((w) => w).length, 5, 'the next burst finds five ready');
+  await eventually(() => d.warmSockets === 0 && hop.open === 0, 'all closed after the idle window');
+  d.close();
 });
 
 test('setCredentials and setTrust close the warm connections', async () => {
