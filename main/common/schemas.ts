@@ -46,7 +46,11 @@ export function parseLoopbackAddress(text: string): { host: string; port: number
   const host = (match[1] ?? match[2] ?? '').toLowerCase();
   const port = Number(match[3]);
   if (port > 65_535) return `port ${port} in ${JSON.stringify(text)} is not 0-65535 (0: any free port)`;
-  const loopback = host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+  // A literal address only (never a name a resolver could answer with anything): localhost, ::1,
+  // or a dotted quad inside 127.0.0.0/8 with every part 0-255.
+  const quad = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host);
+  const loopback =
+    host === 'localhost' || host === '::1' || (quad !== null && quad.slice(1).every((p) => Number(p) <= 255));
   if (!loopback)
     return `${JSON.stringify(host)} is not a loopback address: the metrics have no authentication, so only ${allowed} is allowed`;
   return { host, port };

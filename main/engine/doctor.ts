@@ -33,6 +33,10 @@ export const HSTS_PRELOADED_TLDS: ReadonlySet<string> = new Set([
 export const MAX_NAMES_CHECKED = 500;
 /** A resolver answer slower than this counts as none (a hung DNS server behind nsswitch). */
 const LOOKUP_TIMEOUT_MS = 3000;
+/** Lookups at once (libuv's thread pool has 4 threads; leave room for the daemon's own work). */
+const LOOKUPS_AT_ONCE = 3;
+/** After this many lookups without an answer the resolver is judged hung. */
+const MAX_LOOKUP_TIMEOUTS = 3;
 const CERT_WARN_DAYS = 7;
 const SKEW_WARN_MS = 60_000;
 const SKEW_FAIL_MS = 5 * 60_000;
@@ -336,7 +340,15 @@ async function checkResolve(ctx: DoctorContext): Promise<Result> {
     );
   const lookup = ctx.lookup ?? defaultLookup;
   const checked = endpoints.slice(0, MAX_NAMES_CHECKED);
-  const results = await mapLimit(checked, 8, async (e) => {
+  // getaddrinfo runs on libuv's 4 threads: a few at a time (a queued lookup's timeout would start
+  // before it does), and a hung resolver stops the check after a few timeouts, not 500 of them.
+  let timeouts = 0;
+  let skipped = 0;
+  const results = await mapLimit(checked, LOOKUPS_AT_ONCE, async (e) => {
+    if (timeouts >= MAX_LOOKUP_TIMEOUTS) {
+      skipped++;
+      return null;
+    }
     try {
       const addresses = await withTimeout(lookup(e.hostname), LOOKUP_TIMEOUT_MS, e.hostname);
       const others = addresses.filter((a) => a !== e.ip);
@@ -346,9 +358,15 @@ async function checkResolve(ctx: DoctorContext): Promise<Result> {
         : `${e.hostname} → ${addresses.join(', ')} (expected ${e.ip})`;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
+      if (code === undefined) timeouts++;
       return `${e.hostname} does not resolve (${code ?? (err as Error).message})`;
     }
   });
+  if (skipped > 0)
+    return fail(
+      `the system resolver does not answer: ${timeouts} lookups got no answer within ${LOOKUP_TIMEOUT_MS} ms, so ${skipped} more names were not checked`,
+      'Check /etc/nsswitch.conf and the DNS servers in /etc/resolv.conf (a VPN resolver that is down?); names in /etc/hosts should answer at once.',
+    );
   const bad = results.filter((r): r is string => r !== null);
   const of = checked.length < endpoints.length ? ` (the first ${checked.length} of ${endpoints.length})` : '';
   if (bad.length > 0)

@@ -42,6 +42,8 @@ import { EngineMetrics } from './metrics.ts';
 import { HostsSection } from '../system/hosts-file.ts';
 import { interfaceUp } from '../system/interface-state.ts';
 import { listeningSockets } from '../system/listening-sockets.ts';
+import { runCommand } from '../system/run-command.ts';
+import { contains, parseCidr, parseIpv4 } from '../common/subnet.ts';
 import { networkInterfaces } from 'node:os';
 import { StateFeed } from './state-feed.ts';
 import { endpointViews, statusView } from './status-view.ts';
@@ -415,7 +417,8 @@ export class Engine {
           ? null
           : async () => {
               if (operator === null) {
-                await api.listOperators();
+                // One page of one item: proves the key without walking the account's operators.
+                await api.request('GET', '/kubernetes_operators?limit=1');
                 return { operatorFound: null };
               }
               return { operatorFound: (await api.getOperator(operator.operatorId)) !== undefined };
@@ -450,7 +453,14 @@ export class Engine {
       },
       subnetConflict: () => ops.checkNetwork({ name: iface.name, subnet: iface.subnet }),
       platform: process.platform,
-      listeners: () => listeningSockets(),
+      listeners: () => {
+        const subnet = parseCidr(iface.subnet);
+        return listeningSockets(
+          process.platform,
+          runCommand,
+          (ip) => ip === '0.0.0.0' || ip === '::' || (parseIpv4(ip) !== null && contains(subnet, ip)),
+        );
+      },
       networkInterfaces,
       interfaceUp,
       ...overrides,

@@ -39,6 +39,13 @@ function byHostname(source: MetricsSource): Map<string, EndpointCounters[]> {
   return out;
 }
 
+/** A Host header naming a loopback address (or none, as HTTP/1.0 clients send). */
+function loopbackHost(host: string | undefined): boolean {
+  if (host === undefined) return true;
+  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : (host.split(':')[0] ?? '');
+  return typeof parseLoopbackAddress(`${name}:1`) !== 'string';
+}
+
 export class EngineMetrics implements ForwarderMetrics {
   readonly registry = new Registry();
   readonly #upgrades: Histogram<'endpoint'>;
@@ -200,6 +207,11 @@ export class EngineMetrics implements ForwarderMetrics {
         'Set server.metrics_address to a loopback HOST:PORT, or remove it.',
       );
     const server = http.createServer((req, res) => {
+      // DNS rebinding: a web page that makes some name resolve to 127.0.0.1 still sends that name.
+      if (!loopbackHost(req.headers.host)) {
+        res.writeHead(421, { 'content-type': 'text/plain' }).end('Misdirected: use a loopback address\n');
+        return;
+      }
       const path = (req.url ?? '/').split('?')[0];
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.writeHead(405, { allow: 'GET, HEAD' }).end();

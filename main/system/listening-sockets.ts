@@ -8,6 +8,7 @@
  *  - macOS: `lsof -nP -iTCP -sTCP:LISTEN -F pn` (pid and name fields).
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { runCommand, type CommandRunner } from './run-command.ts';
 
 export interface ListeningSocket {
@@ -66,7 +67,7 @@ function socketInodes(fdDir: string): Set<string> {
   }
   for (const fd of fds) {
     try {
-      const match = /^socket:\[(\d+)\]$/.exec(readlinkSync(`${fdDir}/${fd}`));
+      const match = /^socket:\[(\d+)\]$/.exec(readlinkSync(join(fdDir, fd)));
       if (match?.[1] !== undefined) inodes.add(match[1]);
     } catch {
       // closed meanwhile, or not ours to read
@@ -75,16 +76,20 @@ function socketInodes(fdDir: string): Set<string> {
   return inodes;
 }
 
-function linuxListeners(): ListeningSocket[] {
-  const rows = ['/proc/net/tcp', '/proc/net/tcp6'].flatMap((file) => {
+function linuxListeners(needOwner: (ip: string) => boolean): ListeningSocket[] | null {
+  const tables = ['/proc/net/tcp', '/proc/net/tcp6'].map((file) => {
     try {
       return parseProcNetTcp(readFileSync(file, 'latin1'));
     } catch {
-      return [];
+      return null;
     }
   });
+  // Neither table readable: "cannot tell", not "nothing listens".
+  if (tables.every((t) => t === null)) return null;
+  const rows = tables.flatMap((t) => t ?? []);
   const own = socketInodes('/proc/self/fd');
-  const foreign = rows.filter((r) => !own.has(r.inode));
+  // Owners are looked up (a walk of /proc) only for the sockets the caller cares about.
+  const foreign = rows.filter((r) => !own.has(r.inode) && needOwner(r.ip));
   const owners = new Map<string, number>();
   if (foreign.length > 0) {
     const wanted = new Set(foreign.map((r) => r.inode));
@@ -95,7 +100,7 @@ function linuxListeners(): ListeningSocket[] {
       // no /proc listing: owners stay unknown
     }
     for (const pid of pids.slice(0, MAX_PROCESSES_SCANNED)) {
-      for (const inode of socketInodes(`/proc/${pid}/fd`))
+      for (const inode of socketInodes(join('/proc', pid, 'fd')))
         if (wanted.has(inode)) owners.set(inode, Number(pid));
       if (owners.size === wanted.size) break;
     }
@@ -127,13 +132,14 @@ export function parseLsofListeners(text: string, ownPid: number): ListeningSocke
 
 /**
  * The TCP sockets listening on this machine, or null where this platform cannot tell.
- * `run` is for tests (macOS's lsof).
+ * `run` is for tests (macOS's lsof); `needOwner` limits the (Linux) owner lookup to those addresses.
  */
 export async function listeningSockets(
   platform: NodeJS.Platform = process.platform,
   run: CommandRunner = runCommand,
+  needOwner: (ip: string) => boolean = () => true,
 ): Promise<ListeningSocket[] | null> {
-  if (platform === 'linux') return linuxListeners();
+  if (platform === 'linux') return linuxListeners(needOwner);
   if (platform === 'darwin') {
     try {
       const { stdout } = await run(['/usr/sbin/lsof', '-nP', '-iTCP', '-sTCP:LISTEN', '-F', 'pn']);

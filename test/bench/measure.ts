@@ -4,7 +4,7 @@ import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { TLSSocket } from 'node:tls';
 
-const MiB = 1024 * 1024;
+export const MiB = 1024 * 1024;
 const HEADER_END = Buffer.from('\r\n\r\n');
 
 export function httpGet(host: string, path: string): string {

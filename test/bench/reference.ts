@@ -24,13 +24,13 @@ import {
   keepAliveRequests,
   median,
   mibPerSecond,
+  MiB,
   percentile,
   round,
   upload,
 } from './measure.ts';
 import type { HandshakeCounts, RemoteSimulator } from './remote-simulator.ts';
 
-const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 const BYTES = 256 * MiB;
 const RUNS = 3;

@@ -41,6 +41,7 @@ import {
   keepAliveRequests,
   median,
   mibPerSecond,
+  MiB,
   percentile,
   processCpuMs,
   round,
@@ -50,7 +51,6 @@ import { RemoteSimulator, type HandshakeCounts } from './remote-simulator.ts';
 import { benchReference } from './reference.ts';
 import { benchRenderer } from './renderer.ts';
 
-const MiB = 1024 * 1024;
 const TRANSFER_BYTES = 256 * MiB;
 const WARMUP_BYTES = 16 * MiB;
 const TRANSFER_RUNS = 3;
@@ -553,14 +553,7 @@ const SECTIONS = [
   'renderer',
 ] as const;
 /** Sections that need the simulator (the renderer's runs over a synthetic feed, privileged on its own). */
-const SIMULATED: readonly Section[] = [
-  'throughput',
-  'latency',
-  'latency-rtt',
-  'reconcile',
-  'inspector',
-  'reference',
-];
+const SIMULATED: readonly Section[] = SECTIONS.filter((s) => s !== 'privileged' && s !== 'renderer');
 type Section = (typeof SECTIONS)[number];
 
 /** `node test/bench/run.ts [section...]` runs only those sections; none given runs all. */

@@ -13,6 +13,7 @@ import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DoctorCheck, DoctorReport, EndpointView } from '../../main/common/contract.ts';
+import { SYSTEM_HOSTS_FILE } from '../../main/engine/doctor.ts';
 import { HostsSection } from '../../main/system/hosts-file.ts';
 import { startEngineHarness, type EngineHarness } from '../support/engine-fixture.ts';
 import { runWithPrivateEtc } from '../support/private-etc.ts';
@@ -182,6 +183,16 @@ describe('doctor on a user-mode engine', () => {
     assert.match(message, /missing web\.prod/);
     assert.match(message, /stale old\.gone\.example/);
     assert.match(message, /wrong address for my-api\.ngrok\.app \(127\.143\.9\.9 instead of 127\.143\./);
+  });
+
+  test('a hung resolver fails the resolve check in bounded time instead of hanging doctor', async () => {
+    const report = await h.engine.doctor({
+      hostsPath: SYSTEM_HOSTS_FILE,
+      readHosts: async () => h.engine.endpoints().map((e) => ({ ip: e.ip, hostname: e.hostname })),
+      lookup: () => new Promise<string[]>(() => undefined),
+    });
+    onlyFails(report, ['resolve']);
+    assert.match(check(report, 'resolve').message, /does not resolve \(.*no answer within 3000 ms\)/);
   });
 
   test('another process listening on an address of our subnet is named with its pid', async () => {

@@ -6,6 +6,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { request } from 'node:http';
 import parsePrometheusTextFormat, {
   type ParsedFamily,
   type ParsedSample,
@@ -106,6 +107,11 @@ describe('Prometheus metrics', () => {
       () => validateConfig({ server: { metrics_address: 'localhost' } }),
       /"localhost" is not HOST:PORT/,
     );
+    assert.throws(
+      () => validateConfig({ server: { metrics_address: '127.300.0.1:9107' } }),
+      /"127\.300\.0\.1" is not a loopback address/,
+      'not an address: it would go to a resolver',
+    );
   });
 
   test('traffic, refusals, API requests and passes appear on /metrics and parse as Prometheus text', async () => {
@@ -201,6 +207,22 @@ describe('Prometheus metrics', () => {
     assert.equal(histogram(text, 'ngrokd_endpoint_upgrade_duration_seconds', 'web.prod'), undefined);
     assert.ok(histogram(text, 'ngrokd_endpoint_upgrade_duration_seconds', 'refused.prod') === undefined);
     assert.doesNotMatch(text, /endpoint="web\.prod"/, 'no series for a removed endpoint');
+  });
+
+  test('a request naming another host (DNS rebinding) is refused', async () => {
+    const port = Number(new URL(url).port);
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(
+        { host: '127.0.0.1', port, path: '/metrics', headers: { Host: `evil.example:${port}` } },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      req.once('error', reject);
+      req.end();
+    });
+    assert.equal(status, 421);
   });
 
   test('only GET /metrics is served', async () => {

@@ -114,6 +114,11 @@ export interface HttpObserver<X> {
   responseEnd(exchange: X, bytes: number): void;
   /** The connection is not HTTP/1.x (any more): nothing more will be reported. */
   passthrough(reason: PassthroughReason): void;
+  /**
+   * No answer will be matched to this exchange: answers stopped being followed (one that is not
+   * HTTP/1.x, too many in flight) while it waited, or it came after that.
+   */
+  unanswered(exchange: X): void;
 }
 
 export interface HostRewriteTarget {
@@ -583,6 +588,8 @@ export class HostRewriter<X = never> {
   /** Answers can no longer be followed: stop, and release what waits for one. */
   private responsesLost(out: Buffer[]): void {
     this.res = 'off';
+    for (const request of this.pending)
+      if (request.exchange !== undefined) this.observer?.unanswered(request.exchange);
     this.pending = [];
     if (this.state === 'await-answer') this.toPassthrough(out, 'unanswered');
   }
@@ -678,9 +685,10 @@ export class HostRewriter<X = never> {
       exchange,
     };
     this.current = request;
-    if (this.followingAnswers) {
-      if (this.pending.length < MAX_PENDING) this.pending.push(request);
-      else this.responsesLost(out);
+    if (this.followingAnswers && this.pending.length < MAX_PENDING) this.pending.push(request);
+    else {
+      if (this.followingAnswers) this.responsesLost(out);
+      if (exchange !== undefined) this.observer?.unanswered(exchange);
     }
     // A CONNECT request has no content: what follows its head belongs to the tunnel, if any.
     if (connect || next === 0) {

@@ -22,6 +22,8 @@ export interface Exchange extends StoredRequest {
   requestFlat: string[];
   responseFlat: string[];
   requestEnded: boolean;
+  /** The parser will never match an answer to it: recorded once its request ended. */
+  unanswered: boolean;
   requestParts: BodyParts | null;
   responseParts: BodyParts | null;
   done: boolean;
@@ -103,6 +105,7 @@ export class ConnectionRecorder implements HttpObserver<Exchange> {
   requestEnd(exchange: Exchange, bytes: number): void {
     exchange.bytes_out = bytes;
     exchange.requestEnded = true;
+    if (exchange.unanswered) this.#finish(exchange);
   }
 
   response(exchange: Exchange | undefined, status: number, headers: string[], switched: boolean): void {
@@ -115,6 +118,13 @@ export class ConnectionRecorder implements HttpObserver<Exchange> {
       exchange.kind = 'upgrade';
       this.#finish(exchange);
     }
+  }
+
+  unanswered(exchange: Exchange): void {
+    // Kept until its request ends (for its size and body), then recorded without an answer.
+    exchange.unanswered = true;
+    if (exchange.error === null) exchange.error = 'NO_RESPONSE';
+    if (exchange.requestEnded) this.#finish(exchange);
   }
 
   responseBody(exchange: Exchange, piece: Buffer): void {
@@ -177,6 +187,7 @@ export class ConnectionRecorder implements HttpObserver<Exchange> {
       requestFlat: NO_HEADERS,
       responseFlat: NO_HEADERS,
       requestEnded: false,
+      unanswered: false,
       requestParts: null,
       responseParts: null,
       done: false,

@@ -8,8 +8,8 @@ import type { DoctorReport, DoctorStatus } from '../../../main/common/contract.t
 import type { NgrokdBridge } from '../../../main/common/bridge.ts';
 import { formatDoctor } from '../../../main/common/doctor-report.ts';
 import type { UserFacingError } from '../../../main/common/errors.ts';
-import { plainText } from '../../../main/common/presentation.ts';
 import { asUserFacing } from '../bridge/user-facing.ts';
+import { ErrorBanner } from './ErrorBanner.tsx';
 import { BackIcon } from './Icons.tsx';
 
 export interface DiagnosticsViewProps {
@@ -103,14 +103,7 @@ export function DiagnosticsView(props: DiagnosticsViewProps): ReactElement {
           Copy report
         </button>
       </div>
-      {error !== null && (
-        <div className="banner banner-problem" role="alert">
-          <div className="banner-body">
-            <p className="banner-title">{error.message}</p>
-            <p className="banner-summary">{plainText(error.fix)}</p>
-          </div>
-        </div>
-      )}
+      {error !== null && <ErrorBanner error={error} />}
       <p role="status" className="muted diagnostics-summary">
         {report === null ? (running ? 'Running checks…' : '') : summary(report)}
       </p>

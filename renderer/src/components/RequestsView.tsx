@@ -9,8 +9,8 @@ import type { RequestDetail, RequestRecord } from '../../../main/common/contract
 import type { NgrokdBridge } from '../../../main/common/bridge.ts';
 import type { UserFacingError } from '../../../main/common/errors.ts';
 import { bodyText, curlCommand } from '../../../main/common/har.ts';
-import { plainText } from '../../../main/common/presentation.ts';
 import { asUserFacing } from '../bridge/user-facing.ts';
+import { ErrorBanner } from './ErrorBanner.tsx';
 import { BackIcon, SearchIcon } from './Icons.tsx';
 
 /** Records kept in the window (the daemon keeps its own, bounded, list). */
@@ -237,14 +237,7 @@ export function RequestsView(props: RequestsViewProps): ReactElement {
           {endpoint === null ? 'Requests' : `Requests · ${endpoint}`}
         </h2>
       </div>
-      {error !== null && (
-        <div className="banner banner-problem" role="alert">
-          <div className="banner-body">
-            <p className="banner-title">{error.message}</p>
-            <p className="banner-summary">{plainText(error.fix)}</p>
-          </div>
-        </div>
-      )}
+      {error !== null && <ErrorBanner error={error} />}
       {detail !== null ? (
         <Detail
           detail={detail}

@@ -128,3 +128,16 @@ test('whole, byte by byte and random pieces give the same records', () => {
   assert.deepEqual(record('bytes'), expected);
   for (let seed = 1; seed <= 20; seed++) assert.deepEqual(record(seed), expected, `seed ${seed}`);
 });
+
+test('once answers cannot be followed, every request is recorded unanswered as it ends, not held', () => {
+  const store = new RequestStore({ perEndpoint: 100 });
+  const rewriter = new HostRewriter(address, new ConnectionRecorder(store, address));
+  rewriter.push(Buffer.from('GET /first HTTP/1.1\r\nHost: web.prod\r\n\r\n'));
+  rewriter.pushResponse(Buffer.from('SSH-2.0-OpenSSH_9.6\r\n')); // not HTTP: answers are lost
+  for (let i = 0; i < 500; i++) rewriter.push(Buffer.from(`GET /n${i} HTTP/1.1\r\nHost: web.prod\r\n\r\n`));
+  const records = store.list();
+  assert.equal(records.length, 100, 'recorded as they end (the store keeps its last 100)');
+  assert.equal(records.at(-1)?.path, '/n499');
+  assert.ok(records.every((r) => r.status === null && r.error === 'NO_RESPONSE'));
+  assert.equal(store.lastId, 501, 'every request got its record');
+});
