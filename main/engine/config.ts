@@ -11,6 +11,8 @@ import { z } from 'zod';
 import { errorCode, NgrokdError } from '../common/errors.ts';
 import { interfaceNameText, loopbackAddressText, privateSubnetText, subnetText } from '../common/schemas.ts';
 import type { KeepaliveTimers } from '../system/tcp-keepalive.ts';
+import { EARLY_DATA_MODES, type EarlyDataMode } from './binding/early-data.ts';
+import { DEFAULT_WARM_MAX } from './binding/warm-pool.ts';
 import { DEFAULT_BUDGET } from './api/budget.ts';
 import { DEFAULT_INSPECT } from './inspector/store.ts';
 
@@ -177,9 +179,30 @@ export const configSchema = z
           .describe(
             'Per-endpoint `idle_timeout` by hostname (e.g. `{ "web.prod": 300 }`); wins over `idle_timeout`.',
           ),
+        early_data: z
+          .enum(EARLY_DATA_MODES as [EarlyDataMode, ...EarlyDataMode[]])
+          .default('auto')
+          .describe(
+            "Send a client's first bytes right behind the connection request instead of a round trip later: `auto` once a one-time `OPTIONS *` probe to an http endpoint in use showed the ingress keeps them, `on` always, `off` never.",
+          ),
+        warm_max: z
+          .number()
+          .int()
+          .min(0)
+          .max(64)
+          .default(DEFAULT_WARM_MAX)
+          .describe(
+            'Most ingress connections kept ready (TLS done) for bursts of new connections; the pool follows the most dials seen at once and shrinks to one when idle. 0 keeps none.',
+          ),
       })
       .strict()
-      .default({ keepalive: DEFAULT_KEEPALIVE_SECONDS, idle_timeout: 0, idle_timeout_by_host: {} }),
+      .default({
+        keepalive: DEFAULT_KEEPALIVE_SECONDS,
+        idle_timeout: 0,
+        idle_timeout_by_host: {},
+        early_data: 'auto',
+        warm_max: DEFAULT_WARM_MAX,
+      }),
     inspect: z
       .object({
         enabled: z

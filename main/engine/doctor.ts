@@ -208,7 +208,8 @@ async function checkIngress(ctx: DoctorContext): Promise<Result> {
     return pass(
       `the ingress ${p.ingress}${p.address === null ? '' : ` (${p.address})`} is reachable: round trip ${ms(p.tcpMs)}, ` +
         `TLS handshake ${ms(p.tlsMs)} (${p.protocol ?? 'TLS'}, ${p.cipher}), certificate verified` +
-        (p.serverCertificate === null ? '' : ` (${p.serverCertificate})`),
+        (p.serverCertificate === null ? '' : ` (${p.serverCertificate})`) +
+        `; ${p.earlyData}`,
     );
   } catch (err) {
     return fromError('fail', err);

@@ -17,6 +17,7 @@ import { CredentialStore } from './api/credential-store.ts';
 import { Registration, type RegisteredOperator } from './api/registration.ts';
 import type { RenewalProblem } from './api/renewal.ts';
 import { BindingDialer } from './binding/dialer.ts';
+import { DEFAULT_WARM_CONNECTIONS } from './binding/warm-pool.ts';
 import { loadIngressTrust, type IngressTrust } from './binding/trust.ts';
 import { bootstrapIngressTrust, PINNED_CA_FILE } from './binding/trust-bootstrap.ts';
 import { VERSION } from './version.ts';
@@ -189,6 +190,9 @@ export class IngressSession {
         credentials,
         trust: this.#trust as IngressTrust,
         keepalive: keepaliveTimers(this.#config.connections.keepalive),
+        earlyData: this.#config.connections.early_data,
+        warmConnections: Math.min(DEFAULT_WARM_CONNECTIONS, this.#config.connections.warm_max),
+        warmMax: this.#config.connections.warm_max,
       });
     } else if (this.#dialerCertPem !== credentials.certPem) {
       // A renewed certificate: new dials use it (connections already open keep theirs). The same

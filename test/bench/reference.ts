@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { ClientCredentials } from '../../main/engine/binding/trust.ts';
+import { EARLY_PROBE_TIMEOUT_MS } from '../../main/engine/binding/early-data.ts';
 import { DelayProxy } from './delay-proxy.ts';
 import { FORWARDER_ENV, type ForwarderSetup } from './forwarder-process.ts';
 import {
@@ -104,6 +105,23 @@ export interface ReferenceSetup {
   endpointUrl: string;
 }
 
+/** This project's forwarder in its own process (forwarder-process.ts). */
+function startOurs(setup: ReferenceSetup, ingress: string): Promise<Forwarder> {
+  const forwarderSetup: ForwarderSetup = {
+    ingress,
+    servername: setup.sim.info.ingressServerName,
+    caPem: setup.sim.info.ingressCaPem,
+    certPem: setup.credentials.certPem,
+    keyPem: setup.credentials.keyPem,
+    endpointUrl: setup.endpointUrl,
+  };
+  const script = fileURLToPath(new URL('./forwarder-process.ts', import.meta.url));
+  return start(process.execPath, [script], {
+    ...process.env,
+    [FORWARDER_ENV]: JSON.stringify(forwarderSetup),
+  });
+}
+
 async function pair(
   setup: ReferenceSetup,
   binary: string,
@@ -116,19 +134,7 @@ async function pair(
   writeFileSync(files.ca, sim.info.ingressCaPem);
   writeFileSync(files.cert, credentials.certPem);
   writeFileSync(files.key, credentials.keyPem, { mode: 0o600 });
-  const forwarderSetup: ForwarderSetup = {
-    ingress,
-    servername: sim.info.ingressServerName,
-    caPem: sim.info.ingressCaPem,
-    certPem: credentials.certPem,
-    keyPem: credentials.keyPem,
-    endpointUrl: setup.endpointUrl,
-  };
-  const script = fileURLToPath(new URL('./forwarder-process.ts', import.meta.url));
-  const ours = await start(process.execPath, [script], {
-    ...process.env,
-    [FORWARDER_ENV]: JSON.stringify(forwarderSetup),
-  });
+  const ours = await startOurs(setup, ingress);
   const go = await start(
     binary,
     [
@@ -229,6 +235,17 @@ function trips(samples: number[], rtt: number): Record<string, number> {
   };
 }
 
+/** `count` bursts of BURST_SIZE connections at once, one a second: each one's first-byte ms. */
+async function bursts(port: number, name: string, count = BURSTS): Promise<number[]> {
+  const samples: number[] = [];
+  for (let b = 0; b < count; b++) {
+    const started = performance.now();
+    samples.push(...(await Promise.all(Array.from({ length: BURST_SIZE }, () => firstByteMs(port, name)))));
+    await sleep(Math.max(0, 1000 - (performance.now() - started)));
+  }
+  return samples;
+}
+
 /** New connections through a proxy that adds ONE_WAY_MS each way between forwarder and ingress. */
 async function newConnections(
   setup: ReferenceSetup,
@@ -264,21 +281,22 @@ async function newConnections(
       go: trips(seq.go, rtt),
       extra_ingress_connections_per_minute: seqConnections,
     };
-    // Bursts: BURST_SIZE at once, every second.
+    // Bursts: BURST_SIZE at once, every second; the first one (the pool learning the rate) apart.
+    const first: Record<Name, number[]> = { ours: [], go: [] };
     const burst: Record<Name, number[]> = { ours: [], go: [] };
+    const burstConnections: Record<Name, number> = { ours: 0, go: 0 };
     for (const n of NAMES) {
-      for (let b = 0; b < BURSTS; b++) {
-        const started = performance.now();
-        burst[n].push(
-          ...(await Promise.all(Array.from({ length: BURST_SIZE }, () => firstByteMs(f[n].port, name)))),
-        );
-        await sleep(Math.max(0, 1000 - (performance.now() - started)));
-      }
+      const before = await setup.sim.handshakes();
+      first[n] = await bursts(f[n].port, name, 1);
+      burst[n] = await bursts(f[n].port, name, BURSTS);
+      burstConnections[n] = handshakes(await setup.sim.handshakes(), before) - (BURSTS + 1) * BURST_SIZE;
     }
     out.bursts = {
-      what: `${BURSTS} bursts of ${BURST_SIZE} connections at once, one a second`,
+      what: `after a first burst, ${BURSTS} bursts of ${BURST_SIZE} connections at once, one a second`,
       ours: trips(burst.ours, rtt),
       go: trips(burst.go, rtt),
+      first_burst: { ours: trips(first.ours, rtt), go: trips(first.go, rtt) },
+      extra_ingress_connections_in_all_bursts: burstConnections,
     };
     // Idle: both forwarders idle for a minute at the same time, then one connection each.
     progress(`reference: ${IDLE_MS / 1000} s idle`);
@@ -293,6 +311,28 @@ async function newConnections(
       go_round_trips: round(idle.go / rtt),
       ingress_connections_opened_while_idle_both: idleConnections,
     };
+    // The same against an ingress that drops early bytes: ours must find out and fall back.
+    await setup.sim.setEarlyData('drop');
+    const fallback = await startOurs(setup, proxy.address);
+    try {
+      const port = fallback.port;
+      await firstByteMs(port, name); // the first http connection starts the probe
+      await sleep(EARLY_PROBE_TIMEOUT_MS + 500); // which gets no answer
+      for (let i = 0; i < 5; i++) await firstByteMs(port, name);
+      const sequential: number[] = [];
+      for (let i = 0; i < SEQUENTIAL; i++) {
+        sequential.push(await firstByteMs(port, name));
+        await sleep(200);
+      }
+      out.ours_with_an_ingress_that_drops_early_bytes = {
+        what: 'a fresh forwarder of ours, the simulator dropping bytes sent before its ConnResponse: early data is found out by the probe and not used',
+        sequential: trips(sequential, rtt),
+        bursts: trips((await bursts(port, name, BURSTS + 1)).slice(BURST_SIZE), rtt),
+      };
+    } finally {
+      await stop(fallback);
+      await setup.sim.setEarlyData('keep');
+    }
     return out;
   } finally {
     await Promise.all(NAMES.map((n) => stop(f[n])));

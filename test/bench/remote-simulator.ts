@@ -33,6 +33,7 @@ export interface HandshakeCounts {
 type Request =
   | { id: number; op: 'setEndpoints'; endpoints: SimEndpointInput[] }
   | { id: number; op: 'handshakes' }
+  | { id: number; op: 'earlyData'; earlyData: 'keep' | 'drop' }
   | { id: number; op: 'apiRequests' }
   | { id: number; op: 'cpuMs' }
   | { id: number; op: 'close' };
@@ -83,6 +84,11 @@ export class RemoteSimulator {
     return this.#call({ id: 0, op: 'handshakes' }) as Promise<HandshakeCounts>;
   }
 
+  /** What the ingress does with bytes sent before its ConnResponse (IngressServer.earlyData). */
+  async setEarlyData(earlyData: 'keep' | 'drop'): Promise<void> {
+    await this.#call({ id: 0, op: 'earlyData', earlyData });
+  }
+
   /** Requests the API has received so far. */
   apiRequests(): Promise<number> {
     return this.#call({ id: 0, op: 'apiRequests' }) as Promise<number>;
@@ -125,6 +131,9 @@ async function serve(maxVersion: string | undefined): Promise<void> {
           return { id: request.id };
         case 'handshakes':
           return { id: request.id, result: { ...sim.ingress.handshakes } };
+        case 'earlyData':
+          sim.ingress.earlyData = request.earlyData;
+          return { id: request.id };
         case 'apiRequests':
           return { id: request.id, result: sim.api.requestLog.length };
         case 'cpuMs':

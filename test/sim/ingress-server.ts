@@ -100,6 +100,15 @@ export class IngressServer {
   responseDelayMs = 0;
   /** Sent with every successful ConnResponse. */
   notices: string[] = [];
+  /**
+   * What happens to bytes a client sends after its ConnRequest and before the ConnResponse, which
+   * is unconfirmed for the real ingress: `keep` hands them to the backend in order; `drop` models a
+   * server that reads the header through a buffered reader and then copies from the raw
+   * connection, losing everything that had arrived by the time it answers.
+   */
+  earlyData: 'keep' | 'drop' = 'keep';
+  /** Early bytes thrown away under `earlyData: 'drop'`. */
+  earlyBytesDropped = 0;
   private readonly options: IngressServerOptions;
   /** Takes the TCP connections and hands them to `server` (unless stalling). */
   private readonly listener: net.Server;
@@ -260,6 +269,13 @@ export class IngressServer {
       });
     }
     if (socket.destroyed) return void upstream.destroy();
+    if (this.earlyData === 'drop') {
+      // The bytes after the header in the first read, and whatever else arrived before answering.
+      this.earlyBytesDropped += rest.length;
+      for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null)
+        this.earlyBytesDropped += chunk.length;
+      rest = Buffer.alloc(0);
+    }
     socket.write(
       encodeConnResponse({ endpointId: endpoint.id, proto: endpoint.proto, notices: this.notices }),
     );

@@ -171,6 +171,8 @@ export interface FakeIngress {
   bytesReceived: number;
   /** Whether any accepted connection resumed a TLS session. */
   resumptions: number;
+  /** Bytes that came after a ConnRequest and before its answer (early data), kept or dropped. */
+  earlyBytes: number;
   close(): Promise<void>;
 }
 
@@ -179,6 +181,13 @@ export interface FakeIngressOptions {
   clientCA: string;
   answer: (request: ConnRequest) => IngressAnswer;
   maxVersion?: SecureVersion;
+  /**
+   * Bytes sent after the ConnRequest and before the answer: `keep` (default) passes them on;
+   * `drop` loses them all, as a server reading the header through a buffered reader would.
+   */
+  earlyData?: 'keep' | 'drop';
+  /** Answer only once early bytes came: a client that waits for the answer hangs (tests prove early data). */
+  holdAnswerForEarlyBytes?: boolean;
 }
 
 /**
@@ -214,6 +223,7 @@ export async function startIngress(options: FakeIngressOptions): Promise<FakeIng
     connections: 0,
     bytesReceived: 0,
     resumptions: 0,
+    earlyBytes: 0,
     close: async () => {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -226,12 +236,27 @@ export async function startIngress(options: FakeIngressOptions): Promise<FakeIng
     if (socket.isSessionReused()) state.resumptions++;
     socket.on('error', () => socket.destroy());
     const frames = new FrameAccumulator();
+    let held: { message: Buffer; rest: Buffer } | null = null;
     const onData = (chunk: Buffer): void => {
       state.bytesReceived += chunk.length;
+      if (held !== null) {
+        held.rest = Buffer.concat([held.rest, chunk]);
+        socket.off('data', onData);
+        socket.pause();
+        serve(held);
+        return;
+      }
       const result = frames.push(chunk);
       if (result === null) return;
+      if (options.holdAnswerForEarlyBytes === true && result.rest.length === 0) {
+        held = { message: result.message, rest: result.rest };
+        return;
+      }
       socket.off('data', onData);
       socket.pause();
+      serve(result);
+    };
+    const serve = (result: { message: Buffer; rest: Buffer }): void => {
       const request = decodeConnRequestMessage(result.message);
       state.requests.push(request);
       const answer = options.answer(request);
@@ -247,6 +272,11 @@ export async function startIngress(options: FakeIngressOptions): Promise<FakeIng
         backend.on('error', () => socket.destroy());
         socket.on('error', () => backend.destroy());
         backend.once('connect', () => {
+          state.earlyBytes += result.rest.length + socket.readableLength;
+          if (options.earlyData === 'drop') {
+            result.rest = Buffer.alloc(0);
+            while (socket.read() !== null);
+          }
           const response = encodeConnResponse({ endpointId: 'ep_test', proto: 'tcp' });
           socket.write(answer.early === undefined ? response : Buffer.concat([response, answer.early]));
           if (result.rest.length > 0) backend.write(result.rest);

@@ -32,6 +32,15 @@ import { applyKeepalive, DEFAULT_KEEPALIVE, type KeepaliveTimers } from '../../s
 import { parseIngressAddress } from './ingress-address.ts';
 import { createIngressContext, type ClientCredentials, type IngressTrust } from './trust.ts';
 import { DEFAULT_WARM_CONNECTIONS, DEFAULT_WARM_IDLE_MS, WarmPool } from './warm-pool.ts';
+import {
+  EARLY_PROBE_RETRY_MS,
+  EARLY_PROBE_TIMEOUT_MS,
+  EarlyBytes,
+  earlyDataProbeRequest,
+  isHttpAnswer,
+  type EarlyDataMode,
+  type EarlyDataVerdict,
+} from './early-data.ts';
 
 const DEFAULT_DIAL_TIMEOUT_MS = 10_000;
 export const DEFAULT_SESSION_CACHE_SIZE = 128;
@@ -53,18 +62,27 @@ export interface BindingDialerOptions {
   warmConnections?: number;
   /** A warm connection unused this long is closed, and the pool is only refilled this soon after a dial. */
   warmIdleMs?: number;
-  /** The most warm connections when dials come in bursts (default max(warmConnections, 16)). */
+  /** The most warm connections when dials come in bursts (default max(warmConnections, DEFAULT_WARM_MAX)). */
   warmMax?: number;
   /** How long the last warm connection stays after warmIdleMs (default 5 minutes; 0: none). */
   warmLingerMs?: number;
   /** TCP keepalive on every ingress connection, warm ones included; default DEFAULT_KEEPALIVE. */
   keepalive?: KeepaliveTimers;
+  /** Send a client's first bytes right behind the ConnRequest (early-data.ts); default `auto`. */
+  earlyData?: EarlyDataMode;
+  /** How long the early-data probe waits for an answer; default EARLY_PROBE_TIMEOUT_MS. */
+  earlyProbeTimeoutMs?: number;
 }
 
 export interface DialOptions {
   /** Aborting destroys the connection and rejects with the signal's reason. */
   signal?: AbortSignal;
   podIdentity?: PodIdentity;
+  /**
+   * The client's first bytes, sent right behind the ConnRequest (and again on the fresh connection
+   * that replaces a stale warm one). Only when `sendsEarlyData()` said so; settled by the dial.
+   */
+  early?: EarlyBytes;
 }
 
 export interface BindingConnection {
@@ -95,10 +113,16 @@ export interface IngressProbe {
   cipher: string;
   /** The verified server certificate's subject. */
   serverCertificate: string | null;
+  /** Whether new connections send their first bytes right behind the ConnRequest, and why. */
+  earlyData: string;
 }
 
 export interface Dialer {
   dial(host: string, port: number, options?: DialOptions): Promise<BindingConnection>;
+  /** Whether a dial may carry early bytes now; absent: never. */
+  sendsEarlyData?(): boolean;
+  /** An http endpoint is in use: find out, once, whether the ingress keeps early bytes. */
+  learnEarlyData?(host: string, port: number): void;
 }
 
 function ignoreError(): void {}
@@ -135,6 +159,13 @@ export class BindingDialer implements Dialer {
   warmMisses = 0;
   /** Warm connections found dead at use (retried fresh; also counted as a miss). */
   warmStale = 0;
+  /** Dials that carried early bytes. */
+  earlyDials = 0;
+  readonly earlyDataMode: EarlyDataMode;
+  private readonly earlyProbeTimeoutMs: number;
+  #earlyVerdict: EarlyDataVerdict = 'unknown';
+  /** No probe before this (performance.now()), after one that got no answer. */
+  #probeAfter = 0;
 
   constructor(options: BindingDialerOptions) {
     const address = parseIngressAddress(options.ingress);
@@ -148,6 +179,8 @@ export class BindingDialer implements Dialer {
     this.credentials = options.credentials;
     this.context = createIngressContext(this.trust, this.credentials);
     this.keepalive = options.keepalive ?? DEFAULT_KEEPALIVE;
+    this.earlyDataMode = options.earlyData ?? 'auto';
+    this.earlyProbeTimeoutMs = options.earlyProbeTimeoutMs ?? EARLY_PROBE_TIMEOUT_MS;
     this.pool = new WarmPool({
       size: options.warmConnections ?? DEFAULT_WARM_CONNECTIONS,
       idleMs: options.warmIdleMs ?? DEFAULT_WARM_IDLE_MS,
@@ -203,6 +236,75 @@ export class BindingDialer implements Dialer {
     return this.sessions.length;
   }
 
+  /** What the probe found out about early bytes at this ingress (`auto` mode). */
+  get earlyDataVerdict(): EarlyDataVerdict {
+    return this.#earlyVerdict;
+  }
+
+  /** For the doctor: whether early data is in use, and why. */
+  describeEarlyData(): string {
+    if (this.earlyDataMode !== 'auto') return `early data ${this.earlyDataMode} (connections.early_data)`;
+    const why: Record<EarlyDataVerdict, string> = {
+      kept: 'on: the ingress kept the probe sent ahead of its answer',
+      dropped: 'off: the ingress did not pass on the probe sent ahead of its answer',
+      unknown: 'not tried yet (the first connection to an http endpoint tries it)',
+      probing: 'being tried',
+    };
+    return `early data ${why[this.#earlyVerdict]}`;
+  }
+
+  sendsEarlyData(): boolean {
+    return this.earlyDataMode === 'on' || (this.earlyDataMode === 'auto' && this.#earlyVerdict === 'kept');
+  }
+
+  learnEarlyData(host: string, port: number): void {
+    if (this.earlyDataMode !== 'auto' || this.closed) return;
+    if (this.#earlyVerdict === 'kept' || this.#earlyVerdict === 'probing') return;
+    if (performance.now() < this.#probeAfter) return;
+    this.#earlyVerdict = 'probing';
+    void this.probeEarlyData(host, port).then((verdict) => {
+      this.#earlyVerdict = verdict;
+      // No answer: not soon again. A failed dial (the endpoint offline?): after a short pause.
+      if (verdict !== 'kept')
+        this.#probeAfter = performance.now() + (verdict === 'dropped' ? EARLY_PROBE_RETRY_MS : 30_000);
+    });
+  }
+
+  /**
+   * Dial `host:port` (an http endpoint) with an `OPTIONS *` request as early bytes: an HTTP answer
+   * means the ingress kept them (`kept`); no answer, or not HTTP, is `dropped` (connections then
+   * wait for the ConnResponse); a dial that fails tells nothing (`unknown`, asked again next time).
+   */
+  async probeEarlyData(host: string, port: number): Promise<EarlyDataVerdict> {
+    const early = new EarlyBytes();
+    early.write(earlyDataProbeRequest(host, port));
+    let socket: TLSSocket;
+    try {
+      ({ socket } = await this.dial(host, port, { early }));
+    } catch {
+      return 'unknown';
+    }
+    return new Promise<EarlyDataVerdict>((resolve) => {
+      let answer = Buffer.alloc(0);
+      const finish = (): void => {
+        clearTimeout(timer);
+        socket.off('data', onData);
+        socket.destroy();
+        resolve(isHttpAnswer(answer) ? 'kept' : 'dropped');
+      };
+      const onData = (chunk: Buffer): void => {
+        answer = Buffer.concat([answer, chunk]);
+        if (answer.length >= 5) finish();
+      };
+      const timer = setTimeout(finish, this.earlyProbeTimeoutMs);
+      timer.unref();
+      socket.on('data', onData);
+      socket.once('end', finish);
+      socket.once('close', finish);
+      socket.resume();
+    });
+  }
+
   /** Warm connections ready for the next dial. */
   get warmSockets(): number {
     return this.pool.ready;
@@ -247,6 +349,7 @@ export class BindingDialer implements Dialer {
       protocol: socket.getProtocol(),
       cipher: socket.getCipher().standardName,
       serverCertificate: peer?.subject.replace(/\n/g, ', ') ?? null,
+      earlyData: this.describeEarlyData(),
     };
     socket.destroy();
     return result;
@@ -271,18 +374,24 @@ export class BindingDialer implements Dialer {
     }, this.timeoutMs);
     const onAbort = (): void => dial.abort(signal?.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
+    const { early } = options;
+    let answered = false;
+    if (early !== undefined) this.earlyDials++;
     try {
       const pooled = this.pool.take();
       if (pooled !== undefined) {
         try {
-          const upgraded = await this.upgrade(pooled, request, dial.signal, true);
+          const upgraded = await this.upgrade(pooled, request, dial.signal, true, early);
           this.warmHits++;
+          answered = true;
           return this.connected(upgraded, started, true);
         } catch (err) {
           if (!(err instanceof StaleConnection)) {
             this.warmHits++; // used, and the ingress answered (a refusal is still an answer)
             throw err;
           }
+          // Nothing came back, so the ingress answered nothing: the early bytes go again, fresh.
+          early?.detach();
           this.warmStale++;
           // The rest of the pool is older still: drop it, the refill after this dial replaces it.
           this.pool.drop({ pending: false });
@@ -292,8 +401,11 @@ export class BindingDialer implements Dialer {
       this.warmMisses++;
       const socket = await this.handshake(this.context, dial.signal);
       handshaking = false;
-      return this.connected(await this.upgrade(socket, request, dial.signal, false), started, false);
+      const upgraded = await this.upgrade(socket, request, dial.signal, false, early);
+      answered = true;
+      return this.connected(upgraded, started, false);
     } finally {
+      early?.settle(answered);
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
       this.pool.dialEnded();
@@ -409,8 +521,8 @@ export class BindingDialer implements Dialer {
   }
 
   /**
-   * Send the ConnRequest and read the ConnResponse. On success the socket is paused with any bytes
-   * after the response unshifted. A warm connection that dies before the first response byte
+   * Send the ConnRequest (and the early bytes behind it) and read the ConnResponse. On success the
+   * socket is paused with any bytes after the response unshifted. A warm connection that dies before the first response byte
    * rejects with StaleConnection, so the dial can retry with a fresh handshake.
    */
   private upgrade(
@@ -418,6 +530,7 @@ export class BindingDialer implements Dialer {
     request: ConnRequest,
     signal: AbortSignal,
     warm: boolean,
+    early: EarlyBytes | undefined,
   ): Promise<{ socket: TLSSocket; response: ConnResponse }> {
     return new Promise((resolve, reject) => {
       const frames = new FrameAccumulator();
@@ -486,7 +599,15 @@ export class BindingDialer implements Dialer {
       socket.on('end', onClosed);
       socket.on('close', onClosed);
       signal.addEventListener('abort', onAbort, { once: true });
+      if (early === undefined) {
+        socket.write(encodeConnRequest(request));
+        return;
+      }
+      // The ConnRequest and the bytes so far in one go (one TLS write each, one segment).
+      socket.cork();
       socket.write(encodeConnRequest(request));
+      early.attach(socket);
+      socket.uncork();
     });
   }
 

@@ -19,7 +19,7 @@ import type { SecureContext, TLSSocket } from 'node:tls';
 export const DEFAULT_WARM_CONNECTIONS = 2;
 export const DEFAULT_WARM_IDLE_MS = 30_000;
 /** The most warm connections kept, however bursty the dials (well under ngrok's per-minute limits). */
-export const DEFAULT_WARM_MAX = 16;
+export const DEFAULT_WARM_MAX = 32;
 /** How long the last warm connection outlives the idle window. */
 export const DEFAULT_WARM_LINGER_MS = 5 * 60_000;
 /** Background handshakes at once. */

@@ -15,11 +15,12 @@ import type { EndpointAddress } from '../../common/endpoint-url.ts';
 import type { ListenSocket } from '../../common/privileged.ts';
 import { NgrokdError, errorCode } from '../../common/errors.ts';
 import type { Dialer } from '../binding/dialer.ts';
+import { EarlyBytes } from '../binding/early-data.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { endedByReset, resetConnection } from './abortive-close.ts';
 import { EndpointCounters } from './counters.ts';
 import { HostRewriter } from './host-rewrite.ts';
-import { ConnectionRecorder } from '../inspector/recorder.ts';
+import { ConnectionRecorder, type Exchange } from '../inspector/recorder.ts';
 import type { RequestStore } from '../inspector/store.ts';
 
 /** How long a refused client may take to read our answer and close before we drop it. */
@@ -46,6 +47,24 @@ export interface EndpointListenerOptions {
   inspector?: RequestStore | null;
   /** Told each upgrade's latency (the metrics histogram), or null/undefined for none. */
   metrics?: ForwarderMetrics | null;
+}
+
+/** One connection's HTTP parser (Host rewrite) and inspector record, where the endpoint has them. */
+interface Inspection {
+  rewriter: HostRewriter<Exchange> | null;
+  recorder: ConnectionRecorder | null;
+}
+
+/**
+ * A connection whose first bytes go to the ingress before it answered (early data): what the
+ * forwarder set up for them, handed on to join() or refuse().
+ */
+interface EarlyStart extends Inspection {
+  early: EarlyBytes;
+  /** The client's end (FIN or reset) came while dialing. */
+  ended: boolean;
+  onData: (chunk: Buffer) => void;
+  onEnd: () => void;
 }
 
 /** net.Server reads these when it accepts; they are not in its typings. */
@@ -135,7 +154,11 @@ export class EndpointListener {
     const dial = new AbortController();
     const dials = (this.dials ??= new Set());
     dials.add(dial);
-    this.dialer.dial(this.address.hostname, this.address.port, { signal: dial.signal }).then(
+    const { hostname, port, proto } = this.address;
+    if (proto === 'http') this.dialer.learnEarlyData?.(hostname, port);
+    const start = this.dialer.sendsEarlyData?.() === true ? this.startEarly(client) : null;
+    const options = start === null ? { signal: dial.signal } : { signal: dial.signal, early: start.early };
+    this.dialer.dial(hostname, port, options).then(
       (connection) => {
         dials.delete(dial);
         const upstream = connection.socket;
@@ -147,17 +170,64 @@ export class EndpointListener {
         this.counters.recordUpgrade(upgradeMs);
         this.metrics?.upgraded(this.address.hostname, upgradeMs);
         this.track(upstream);
-        this.join(client, upstream);
+        this.join(client, upstream, start);
       },
       (err: unknown) => {
         dials.delete(dial);
         if (this.closed) return;
         const error = this.counters.recordError(err);
         this.log.debug({ err, endpoint: this.address.normalized }, 'dial failed');
-        if (!client.destroyed) this.refuse(client, error.ngrokCode ?? error.code, error.message, error.fix);
+        if (!client.destroyed)
+          this.refuse(client, error.ngrokCode ?? error.code, error.message, error.fix, start);
       },
     );
   };
+
+  /**
+   * Read the client while dialing: its bytes (Host-rewritten, seen by the inspector) go to the
+   * ingress right behind the ConnRequest. Past the early-data limit the client waits for the dial.
+   */
+  private startEarly(client: Socket): EarlyStart {
+    const { rewriter, recorder } = this.inspection(client);
+    const early = new EarlyBytes();
+    const counters = this.counters;
+    const start: EarlyStart = {
+      early,
+      rewriter,
+      recorder,
+      ended: false,
+      onData: (chunk) => {
+        const parts = rewriter === null || rewriter.passthrough ? [chunk] : rewriter.push(chunk);
+        for (const part of parts) {
+          counters.bytesOut += part.length;
+          if (!early.write(part)) client.pause();
+        }
+      },
+      onEnd: () => {
+        start.ended = true;
+      },
+    };
+    client.on('data', start.onData);
+    client.once('end', start.onEnd);
+    client.resume();
+    return start;
+  }
+
+  private inspection(client: Socket): Inspection {
+    const recorder =
+      this.inspector === null
+        ? null
+        : new ConnectionRecorder(this.inspector, this.address, client.remotePort);
+    const rewriter = this.address.proto === 'http' ? new HostRewriter(this.address, recorder) : null;
+    return { rewriter, recorder };
+  }
+
+  /** The dial is over: the client's bytes are the caller's again. */
+  private endEarly(client: Socket, start: EarlyStart): void {
+    client.off('data', start.onData);
+    client.off('end', start.onEnd);
+    client.pause();
+  }
 
   private track(socket: Socket | TLSSocket): void {
     const sockets = (this.sockets ??= new Set());
@@ -172,17 +242,14 @@ export class EndpointListener {
    * Bytes both ways until both directions have ended. A clean end (FIN) of one side ends the other's
    * write direction; one side failing resets the other.
    */
-  private join(client: Socket, upstream: TLSSocket): void {
+  private join(client: Socket, upstream: TLSSocket, start: EarlyStart | null): void {
     const counters = this.counters;
     upstream.setNoDelay(true);
-    const recorder =
-      this.inspector === null
-        ? null
-        : new ConnectionRecorder(this.inspector, this.address, client.remotePort);
-    const rewriter = this.address.proto === 'http' ? new HostRewriter(this.address, recorder) : null;
+    if (start !== null) this.endEarly(client, start);
+    const { rewriter, recorder } = start ?? this.inspection(client);
     /** This connection's bytes to the client, for the error message of a drop. */
     let delivered = 0;
-    let sent = 0;
+    let sent = start?.early.bytes ?? 0;
     let failed = false;
     /** The client ended while its last bytes wait for the server's answer to an upgrade. */
     let endAfterAnswer = false;
@@ -217,8 +284,9 @@ export class EndpointListener {
       (side === 'client' ? client : upstream).destroy();
     };
 
+    if (rewriter?.passthrough === true) this.passedThrough(rewriter);
+    if (rewriter === null || rewriter.passthrough) client.on('data', toUpstream);
     if (rewriter === null) {
-      client.on('data', toUpstream);
       upstream.on('data', toClient);
     } else {
       const rewrite = (chunk: Buffer): void => {
@@ -242,18 +310,20 @@ export class EndpointListener {
           upstream.on('data', toClient);
         }
       };
-      client.on('data', rewrite);
+      if (!rewriter.passthrough) client.on('data', rewrite);
       upstream.on('data', watch);
     }
     upstream.on('drain', () => client.resume());
     client.on('drain', () => upstream.resume());
 
-    client.on('end', () => {
+    const onClientEnd = (): void => {
       // On Linux a reset often shows as a clean end; the kernel still knows which it was.
       if (endedByReset(client)) return fail('client', null);
       if (rewriter?.awaitingAnswer === true) endAfterAnswer = true;
       else endUpstream();
-    });
+    };
+    if (start?.ended === true) onClientEnd();
+    else client.on('end', onClientEnd);
     upstream.on('end', () => {
       // A drop mid-stream must not reach the client as a clean (short) end.
       if (endedByReset(upstream)) return fail('ingress', null);
@@ -330,13 +400,14 @@ export class EndpointListener {
    * to end, so it cannot); everything else gets a clean close. The client's bytes are read and
    * dropped so closing sends FIN, not RST, and the answer is not lost.
    */
-  private refuse(client: Socket, code: string, message: string, fix: string): void {
+  private refuse(client: Socket, code: string, message: string, fix: string, start: EarlyStart | null): void {
     const reason = `${code}: ${message}`;
-    if (this.inspector !== null) {
-      // The request the client sent is recorded, answered by our 502.
-      const recorder = new ConnectionRecorder(this.inspector, this.address, client.remotePort);
+    if (start !== null) this.endEarly(client, start);
+    const { rewriter, recorder } = start ?? this.inspection(client);
+    if (recorder !== null && rewriter !== null) {
+      // The request the client sent (early or not) is recorded, answered by our 502.
       recorder.refused(code);
-      const parser = new HostRewriter(this.address, recorder);
+      const parser = rewriter;
       client.on('data', (chunk: Buffer) => {
         if (!parser.passthrough) parser.push(chunk);
       });

@@ -60,7 +60,9 @@ export class ConnectionRecorder implements HttpObserver<Exchange> {
   readonly #address: EndpointAddress;
   readonly #url: string;
   readonly #connectionId: number;
-  readonly #replayOf: number | null;
+  readonly #clientPort: number | undefined;
+  /** Looked up at the first request: a replay names its port after connecting, before sending. */
+  #replayOf: number | null | undefined = undefined;
   /** Requests not handed to the store yet, oldest first. */
   readonly #open: Exchange[] = [];
   /** Set when ngrokd answers the client itself (the upgrade was refused): the error code. */
@@ -73,13 +75,17 @@ export class ConnectionRecorder implements HttpObserver<Exchange> {
     this.#address = address;
     this.#url = address.normalized;
     this.#connectionId = store.nextConnectionId();
-    this.#replayOf = store.replayOf(clientPort);
+    this.#clientPort = clientPort;
     this.captureBodies = store.captureBodies;
   }
 
-  /** ngrokd could not reach the ingress and answers 502 with `code`: the next request is recorded so. */
+  /**
+   * ngrokd could not reach the ingress and answers 502 with `code`: the requests seen so far (sent
+   * early, behind the ConnRequest) and the next ones are recorded so.
+   */
   refused(code: string): void {
     this.#refused = code;
+    for (const exchange of [...this.#open]) this.#refuse(exchange, code);
   }
 
   request(head: ObservedRequestHead): Exchange {
@@ -90,11 +96,7 @@ export class ConnectionRecorder implements HttpObserver<Exchange> {
       exchange.rawHead = head.raw;
       exchange.requestParts = new BodyParts(this.#store.maxBodyBytes);
     }
-    if (this.#refused !== null) {
-      exchange.status = 502;
-      exchange.error = this.#refused;
-      this.#finish(exchange);
-    }
+    if (this.#refused !== null) this.#refuse(exchange, this.#refused);
     return exchange;
   }
 
@@ -176,7 +178,7 @@ export class ConnectionRecorder implements HttpObserver<Exchange> {
       connection_id: this.#connectionId,
       kind: 'http',
       error: null,
-      replay_of: this.#replayOf,
+      replay_of: (this.#replayOf ??= this.#store.replayOf(this.#clientPort)),
       http_version: version,
       requestHeaders: '',
       responseHeaders: '',
@@ -194,6 +196,12 @@ export class ConnectionRecorder implements HttpObserver<Exchange> {
     };
     this.#open.push(exchange);
     return exchange;
+  }
+
+  #refuse(exchange: Exchange, code: string): void {
+    exchange.status = 502;
+    exchange.error = code;
+    this.#finish(exchange);
   }
 
   #finish(exchange: Exchange): void {

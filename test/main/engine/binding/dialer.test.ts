@@ -8,6 +8,8 @@ import { promisify } from 'node:util';
 import { NgrokdError } from '../../../../main/common/errors.ts';
 import { BindingDialer, type BindingConnection } from '../../../../main/engine/binding/dialer.ts';
 import { parseIngressAddress } from '../../../../main/engine/binding/ingress-address.ts';
+import { EarlyBytes } from '../../../../main/engine/binding/early-data.ts';
+import { createServer as createHttpServer } from 'node:http';
 import {
   INGRESS_NAME,
   createBindingFixture,
@@ -596,4 +598,101 @@ test('resetPath drops warm connections and cached sessions: the next dial goes f
   assert.equal(conn.warm, false);
   assert.equal(conn.resumed, false, 'no session of the old path was offered');
   assert.equal(fake.requests.length, requests + 1, 'answered on the first try');
+});
+
+test('EarlyBytes: written before and after attach, in order; again after a detach; nowhere once refused', async () => {
+  const sink: Buffer[] = [];
+  const writable = { write: (chunk: Buffer) => sink.push(chunk) > 0 } as unknown as NodeJS.WritableStream;
+  const early = new EarlyBytes(8);
+  assert.equal(early.write(Buffer.from('abc')), true);
+  early.attach(writable as never);
+  assert.equal(early.write(Buffer.from('defgh')), false, 'at the limit: hold the client');
+  assert.equal(Buffer.concat(sink).toString(), 'abcdefgh');
+  early.detach();
+  sink.length = 0;
+  early.attach(writable as never);
+  assert.equal(Buffer.concat(sink).toString(), 'abcdefgh', 'a replacement connection gets all of it again');
+  early.settle(true);
+  early.write(Buffer.from('!'));
+  assert.equal(Buffer.concat(sink).toString(), 'abcdefgh!', 'answered: straight through');
+  const refused = new EarlyBytes();
+  sink.length = 0;
+  refused.attach(writable as never);
+  refused.settle(false);
+  refused.write(Buffer.from('lost'));
+  assert.equal(sink.length, 0);
+});
+
+test('early bytes ride right behind the ConnRequest: an ingress that answers only after them answers', async () => {
+  const fake = await ingress({ holdAnswerForEarlyBytes: true });
+  const d = dialer(fake, { earlyData: 'on' });
+  assert.equal(d.sendsEarlyData(), true);
+  for (const warm of [false, true]) {
+    const early = new EarlyBytes();
+    early.write(Buffer.from('hello '));
+    early.write(Buffer.from('world'));
+    const conn = await d.dial('web.prod', 80, { early });
+    assert.equal(conn.warm, warm);
+    early.write(Buffer.from('!')); // after the answer, before the caller took over
+    assert.equal((await readExactly(conn.socket, 12)).toString(), 'hello world!');
+    conn.socket.destroy();
+    await eventually(() => d.warmSockets > 0, 'a warm connection');
+  }
+  assert.ok(fake.earlyBytes >= 22, `the ingress had the bytes before answering (${fake.earlyBytes})`);
+  assert.equal(d.earlyDials, 2);
+});
+
+test('a stale warm connection with early bytes: retried fresh, and the bytes arrive once, in order', async () => {
+  const fake = await ingress();
+  const hop = await Hop.start(fake.port);
+  const d = dialer(hop, { earlyData: 'on' });
+  await dialAndEcho(d);
+  await eventually(() => d.warmSockets === 2, 'two warm connections');
+  hop.dropOnNextData();
+  const early = new EarlyBytes();
+  early.write(Buffer.from('one,'));
+  const conn = await d.dial('web.prod', 80, { early });
+  assert.equal(conn.warm, false);
+  assert.equal(d.warmStale, 1);
+  conn.socket.write('two');
+  assert.equal((await readExactly(conn.socket, 7)).toString(), 'one,two');
+  conn.socket.destroy();
+});
+
+test('the early-data probe: an ingress that keeps early bytes is `kept`, one that drops them `dropped`', async () => {
+  const seen: string[] = [];
+  const web = createHttpServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`);
+    res.writeHead(204).end();
+  });
+  web.listen(0, '127.0.0.1');
+  await once(web, 'listening');
+  cleanups.push(() => new Promise<void>((resolve) => web.close(() => resolve())));
+  const webPort = (web.address() as { port: number }).port;
+  const answer = (req: { host: string }) =>
+    req.host === 'web.prod'
+      ? { backendPort: webPort }
+      : { errorCode: 'ERR_NGROK_8012', errorMessage: 'no endpoint online' };
+
+  const keeping = dialer(await ingress({ answer }));
+  assert.equal(keeping.sendsEarlyData(), false, 'auto: not before the ingress has shown it keeps them');
+  assert.equal(await keeping.probeEarlyData('web.prod', 80), 'kept');
+  assert.deepEqual(seen, ['OPTIONS *']);
+  keeping.learnEarlyData('web.prod', 80);
+  await eventually(() => keeping.sendsEarlyData(), 'learned');
+  assert.equal(keeping.earlyDataVerdict, 'kept');
+
+  seen.length = 0;
+  const dropping = dialer(await ingress({ answer, earlyData: 'drop' }), { earlyProbeTimeoutMs: 300 });
+  assert.equal(await dropping.probeEarlyData('web.prod', 80), 'dropped');
+  assert.deepEqual(seen, [], 'the service never saw the probe');
+  assert.equal(await dropping.probeEarlyData('gone.prod', 80), 'unknown', 'a refused dial tells nothing');
+  dropping.learnEarlyData('web.prod', 80);
+  await eventually(() => dropping.earlyDataVerdict === 'dropped', 'learned');
+  assert.equal(dropping.sendsEarlyData(), false);
+
+  const off = dialer(await ingress({ answer }), { earlyData: 'off' });
+  off.learnEarlyData('web.prod', 80);
+  assert.equal(off.earlyDataVerdict, 'unknown', 'off: no probe');
+  assert.equal(off.sendsEarlyData(), false);
 });

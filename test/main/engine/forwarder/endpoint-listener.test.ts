@@ -11,6 +11,7 @@ import type { BindingDialer } from '../../../../main/engine/binding/dialer.ts';
 import { FrameAccumulator, encodeConnResponse } from '../../../../main/engine/binding/frames.ts';
 import { resetConnection } from '../../../../main/engine/forwarder/abortive-close.ts';
 import { EndpointListener } from '../../../../main/engine/forwarder/endpoint-listener.ts';
+import { RequestStore } from '../../../../main/engine/inspector/store.ts';
 import {
   createBindingFixture,
   eventually,
@@ -85,6 +86,7 @@ async function listener(
   url: string,
   withDialer: BindingDialer = dialer,
   idleTimeoutMs?: number,
+  inspector?: RequestStore,
 ): Promise<EndpointListener> {
   const server = await listenLocal(createNetServer());
   const socket: ListenSocket = { server, port: portOf(server) };
@@ -93,6 +95,7 @@ async function listener(
     address: parseEndpointUrl(url),
     dialer: withDialer,
     idleTimeoutMs,
+    inspector,
   });
   listeners.push(created);
   return created;
@@ -361,6 +364,99 @@ test('idle_timeout: traffic either way keeps a connection open; silence closes i
   assert.equal(error, null);
   assert.equal(echo.counters.idleTimeouts, 1);
   assert.equal(echo.counters.errors, 0);
+});
+
+/** An ingress like the shared one, with other early-data behaviour, and a dialer to it. */
+async function earlyIngress(
+  options: { earlyData?: 'keep' | 'drop'; holdAnswerForEarlyBytes?: boolean },
+  dialerOptions: Parameters<BindingFixture['dialer']>[1],
+): Promise<{ fake: FakeIngress; early: BindingDialer }> {
+  const fake = await binding.ingress({
+    answer: (req) => {
+      if (req.host === 'web.prod') return { backendPort: portOf(httpBackend) };
+      if (req.host === 'echo.prod') return { backendPort: portOf(echoBackend) };
+      return { errorCode: 'ERR_NGROK_28001', errorMessage: `policy denies ${req.host}` };
+    },
+    ...options,
+  });
+  servers.push({ close: (cb) => void fake.close().then(cb) });
+  const early = binding.dialer(fake.address, dialerOptions);
+  servers.push({ close: (cb) => (early.close(), cb()) });
+  return { fake, early };
+}
+
+test('early data, auto: after the probe finds the ingress keeps early bytes, connections send them behind the ConnRequest', async () => {
+  const { early } = await earlyIngress({}, {});
+  const web = await listener('http://web.prod', early);
+  const first = await httpRequest('127.0.0.1', web.port, { path: '/one', headers: { host: '10.107.0.9' } });
+  assert.equal(first.body, 'backend saw GET /one body=0', 'the first connection waits for the answer');
+  await eventually(() => early.earlyDataVerdict === 'kept', 'the probe answered');
+  const dials = early.earlyDials;
+  const body = randomBytes(200 * 1024).toString('base64url');
+  const second = await httpRequest('127.0.0.1', web.port, {
+    method: 'POST',
+    path: '/two',
+    headers: { host: '10.107.0.9', 'content-length': String(body.length) },
+    body,
+  });
+  assert.equal(second.body, `backend saw POST /two body=${body.length}`);
+  assert.equal(hostsSeen.at(-1), 'web.prod', 'early bytes are Host-rewritten too');
+  assert.equal(early.earlyDials, dials + 1);
+});
+
+test('early data, auto: an ingress that drops early bytes is found out by the probe; no client byte is ever sent early', async () => {
+  const { fake, early } = await earlyIngress({ earlyData: 'drop' }, { earlyProbeTimeoutMs: 300 });
+  const web = await listener('http://web.prod', early);
+  const echo = await listener('tcp://echo.prod:7', early);
+  for (let i = 0; i < 3; i++) {
+    const answer = await httpRequest('127.0.0.1', web.port, {
+      path: `/n${i}`,
+      headers: { host: 'web.prod' },
+    });
+    assert.equal(answer.body, `backend saw GET /n${i} body=0`);
+  }
+  await eventually(() => early.earlyDataVerdict === 'dropped', 'the probe got no answer');
+  const data = randomBytes(256 * 1024);
+  const { received } = await exchange(echo.port, data);
+  assert.equal(sha256(received), sha256(data));
+  assert.equal(early.earlyDials, 1, 'the probe only');
+  assert.ok(fake.earlyBytes > 0, 'the probe was dropped');
+});
+
+test('early data, on: bytes past the early limit, HTTP and TCP, arrive whole and in order', async () => {
+  const { fake, early } = await earlyIngress({ holdAnswerForEarlyBytes: true }, { earlyData: 'on' });
+  const web = await listener('http://web.prod', early);
+  const echo = await listener('tcp://echo.prod:7', early);
+  const body = randomBytes(300 * 1024).toString('hex');
+  const answer = await httpRequest('127.0.0.1', web.port, {
+    method: 'PUT',
+    path: '/big',
+    headers: { host: 'web.prod', 'content-length': String(body.length) },
+    body,
+  });
+  assert.equal(answer.body, `backend saw PUT /big body=${body.length}`);
+  const data = randomBytes(1024 * 1024);
+  const { received } = await exchange(echo.port, data);
+  assert.equal(sha256(received), sha256(data));
+  assert.ok(fake.earlyBytes > 0);
+  assert.equal(early.earlyDials, 2);
+});
+
+test('early data, on: a refused upgrade still answers the 502, and the inspector records it so', async () => {
+  const { early } = await earlyIngress({}, { earlyData: 'on' });
+  const store = new RequestStore();
+  const denied = await listener('http://denied.prod', early, undefined, store);
+  const answer = await httpRequest('127.0.0.1', denied.port, {
+    path: '/x',
+    headers: { host: 'denied.prod' },
+  });
+  assert.equal(answer.status, 502);
+  assert.match(answer.body, /ERR_NGROK_28001/);
+  await eventually(() => store.list().length === 1, 'recorded');
+  const [record] = store.list();
+  assert.equal(record?.status, 502);
+  assert.equal(record?.error, 'ERR_NGROK_28001');
+  assert.equal(record?.path, '/x');
 });
 
 test('close() stops listening and destroys active connections, leaving no open handles', async () => {
