@@ -10,7 +10,7 @@
  *    helper's Node; its one native package, koffi, is the helper's copy (../helper/node_modules).
  */
 import { chmod, copyFile, link, mkdir, rm, writeFile } from 'node:fs/promises';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'vite';
 import { APP_DIR, appPackageJson, RUNTIME_FILE } from '../../helper/install/layout.ts';
@@ -145,35 +145,50 @@ const CLI_NATIVE_PACKAGES: Readonly<Record<string, string>> = {
 };
 
 /**
- * The CLI in one ESM file (every package inlined but koffi) and its launcher. A plain Node cannot
- * read app.asar, so this lives in resources/cli beside resources/helper, whose Node runs it.
+ * `entry` and everything it imports in one ESM file `outFile` for Node 22 (what ships: the CLI and
+ * daemon), every package inlined but the native ones, whose imports become `native[name]` (default:
+ * resolved from node_modules as usual). Its directory is emptied first.
  */
-export async function buildCli(root: string, outDir: string): Promise<string> {
-  const target = join(outDir, LAUNCHER_DIR);
-  const entry = join(root, 'main', 'cli', 'ngrokd.ts');
+export async function bundleForNode(
+  root: string,
+  entry: string,
+  outFile: string,
+  { native = { koffi: 'koffi' } }: { native?: Readonly<Record<string, string>> } = {},
+): Promise<void> {
   await build({
     configFile: false,
     root,
     logLevel: 'warn',
     ...notEntryPoints(entry),
-    ssr: { noExternal: true, external: Object.keys(CLI_NATIVE_PACKAGES) },
+    ssr: { noExternal: true, external: Object.keys(native) },
     build: {
       ssr: entry,
-      outDir: target,
+      outDir: dirname(outFile),
       emptyOutDir: true,
       target: 'node22',
       minify: false,
       reportCompressedSize: false,
       rolldownOptions: {
-        external: (id) => Object.hasOwn(CLI_NATIVE_PACKAGES, id),
+        external: (id) => Object.hasOwn(native, id),
         output: {
           format: 'es',
-          entryFileNames: CLI_BUNDLE_NAME,
+          entryFileNames: basename(outFile),
           codeSplitting: false,
-          paths: (id) => CLI_NATIVE_PACKAGES[id] ?? id,
+          paths: (id) => native[id] ?? id,
         },
       },
     },
+  });
+}
+
+/**
+ * The CLI in one ESM file (every package inlined but koffi) and its launcher. A plain Node cannot
+ * read app.asar, so this lives in resources/cli beside resources/helper, whose Node runs it.
+ */
+export async function buildCli(root: string, outDir: string): Promise<string> {
+  const target = join(outDir, LAUNCHER_DIR);
+  await bundleForNode(root, join(root, 'main', 'cli', 'ngrokd.ts'), join(target, CLI_BUNDLE_NAME), {
+    native: CLI_NATIVE_PACKAGES,
   });
   const launcher = join(target, LAUNCHER_NAME);
   await writeFile(launcher, LAUNCHER_SCRIPT);

@@ -93,7 +93,7 @@ export async function measureReconcile(n: number, sim: RemoteSimulatorInfo): Pro
   }
 }
 
-async function main(): Promise<void> {
+export async function main(): Promise<void> {
   const n = Number(process.argv[2]);
   if (!Number.isInteger(n) || n < 1) {
     process.stderr.write('usage: node test/bench/reconcile.ts N   (N = number of endpoints)\n');

@@ -5,6 +5,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { IngressServer } from '../sim/ingress-server.ts';
 import type { SimEndpointInput } from '../sim/api-server.ts';
 import { processCpuMs } from './measure.ts';
 import { startSimulator, type Simulator } from '../sim/simulator.ts';
@@ -33,7 +34,7 @@ export interface HandshakeCounts {
 type Request =
   | { id: number; op: 'setEndpoints'; endpoints: SimEndpointInput[] }
   | { id: number; op: 'handshakes' }
-  | { id: number; op: 'earlyData'; earlyData: 'keep' | 'drop' }
+  | { id: number; op: 'earlyData'; earlyData: IngressServer['earlyData'] }
   | { id: number; op: 'apiRequests' }
   | { id: number; op: 'cpuMs' }
   | { id: number; op: 'close' };
@@ -85,7 +86,7 @@ export class RemoteSimulator {
   }
 
   /** What the ingress does with bytes sent before its ConnResponse (IngressServer.earlyData). */
-  async setEarlyData(earlyData: 'keep' | 'drop'): Promise<void> {
+  async setEarlyData(earlyData: IngressServer['earlyData']): Promise<void> {
     await this.#call({ id: 0, op: 'earlyData', earlyData });
   }
 

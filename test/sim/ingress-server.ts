@@ -14,7 +14,7 @@ import {
   FrameAccumulator,
 } from '../../main/engine/binding/frames.ts';
 import type { ConnRequest, ConnResponse } from '../../main/engine/binding/frames.ts';
-import { endedByReset, resetConnection } from '../../main/engine/forwarder/abortive-close.ts';
+import { endedByReset, resetConnection } from '../../main/system/abortive-close.ts';
 import type { IssuedCert } from './ca.ts';
 import type { EndpointStore } from './api-server.ts';
 import { closeServer, listen } from './backends.ts';
@@ -104,9 +104,10 @@ export class IngressServer {
    * What happens to bytes a client sends after its ConnRequest and before the ConnResponse, which
    * is unconfirmed for the real ingress: `keep` hands them to the backend in order; `drop` models a
    * server that reads the header through a buffered reader and then copies from the raw
-   * connection, losing everything that had arrived by the time it answers.
+   * connection, losing everything that had arrived by the time it answers; `drop-first-read` only
+   * those that came in the read that brought the header (what such a buffered reader loses exactly).
    */
-  earlyData: 'keep' | 'drop' = 'keep';
+  earlyData: 'keep' | 'drop' | 'drop-first-read' = 'keep';
   /** Early bytes thrown away under `earlyData: 'drop'`. */
   earlyBytesDropped = 0;
   private readonly options: IngressServerOptions;
@@ -269,12 +270,17 @@ export class IngressServer {
       });
     }
     if (socket.destroyed) return void upstream.destroy();
-    if (this.earlyData === 'drop') {
-      // The bytes after the header in the first read, and whatever else arrived before answering.
+    if (this.earlyData !== 'keep') {
+      // The bytes after the header in the first read, and (`drop`) whatever else arrived before answering.
       this.earlyBytesDropped += rest.length;
-      for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null)
-        this.earlyBytesDropped += chunk.length;
       rest = Buffer.alloc(0);
+      if (this.earlyData === 'drop')
+        for (
+          let chunk = socket.read() as Buffer | null;
+          chunk !== null;
+          chunk = socket.read() as Buffer | null
+        )
+          this.earlyBytesDropped += chunk.length;
     }
     socket.write(
       encodeConnResponse({ endpointId: endpoint.id, proto: endpoint.proto, notices: this.notices }),

@@ -183,11 +183,15 @@ export interface FakeIngressOptions {
   maxVersion?: SecureVersion;
   /**
    * Bytes sent after the ConnRequest and before the answer: `keep` (default) passes them on;
-   * `drop` loses them all, as a server reading the header through a buffered reader would.
+   * `drop` loses all that came before it answers; `drop-first-read` only those in the read that
+   * brought the header, as a server reading it through a buffered reader and then copying from the
+   * raw connection would.
    */
-  earlyData?: 'keep' | 'drop';
+  earlyData?: 'keep' | 'drop' | 'drop-first-read';
   /** Answer only once early bytes came: a client that waits for the answer hangs (tests prove early data). */
   holdAnswerForEarlyBytes?: boolean;
+  /** Wait this long before answering each ConnRequest. */
+  answerDelayMs?: number;
 }
 
 /**
@@ -271,20 +275,21 @@ export async function startIngress(options: FakeIngressOptions): Promise<FakeIng
         track(backend);
         backend.on('error', () => socket.destroy());
         socket.on('error', () => backend.destroy());
-        backend.once('connect', () => {
+        const respond = (early: Buffer | undefined): void => {
           state.earlyBytes += result.rest.length + socket.readableLength;
-          if (options.earlyData === 'drop') {
+          if (options.earlyData === 'drop' || options.earlyData === 'drop-first-read')
             result.rest = Buffer.alloc(0);
-            while (socket.read() !== null);
-          }
+          if (options.earlyData === 'drop') while (socket.read() !== null);
           const response = encodeConnResponse({ endpointId: 'ep_test', proto: 'tcp' });
-          socket.write(answer.early === undefined ? response : Buffer.concat([response, answer.early]));
+          socket.write(early === undefined ? response : Buffer.concat([response, early]));
           if (result.rest.length > 0) backend.write(result.rest);
           socket.on('data', (c: Buffer) => (state.bytesReceived += c.length));
           socket.pipe(backend);
           backend.pipe(socket);
           socket.resume();
-        });
+        };
+        const { early } = answer;
+        backend.once('connect', () => setTimeout(() => respond(early), options.answerDelayMs ?? 0));
       }
     };
     socket.on('data', onData);

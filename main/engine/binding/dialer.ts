@@ -29,12 +29,15 @@ import {
   upgradeRefused,
 } from './dial-errors.ts';
 import { applyKeepalive, DEFAULT_KEEPALIVE, type KeepaliveTimers } from '../../system/tcp-keepalive.ts';
+import { resetConnection } from '../../system/abortive-close.ts';
 import { parseIngressAddress } from './ingress-address.ts';
 import { createIngressContext, type ClientCredentials, type IngressTrust } from './trust.ts';
 import { DEFAULT_WARM_CONNECTIONS, DEFAULT_WARM_IDLE_MS, WarmPool } from './warm-pool.ts';
 import {
   EARLY_PROBE_RETRY_MS,
   EARLY_PROBE_TIMEOUT_MS,
+  EARLY_RETRY_WINDOW_FLOOR_MS,
+  EARLY_VERDICT_TTL_MS,
   EarlyBytes,
   earlyDataProbeRequest,
   isHttpAnswer,
@@ -72,6 +75,11 @@ export interface BindingDialerOptions {
   earlyData?: EarlyDataMode;
   /** How long the early-data probe waits for an answer; default EARLY_PROBE_TIMEOUT_MS. */
   earlyProbeTimeoutMs?: number;
+  /**
+   * A warm connection that carried early bytes and died without answering is only retried when it
+   * died this soon after the write (default: twice the measured round trip, at least 100 ms).
+   */
+  earlyRetryWindowMs?: number;
 }
 
 export interface DialOptions {
@@ -163,6 +171,11 @@ export class BindingDialer implements Dialer {
   earlyDials = 0;
   readonly earlyDataMode: EarlyDataMode;
   private readonly earlyProbeTimeoutMs: number;
+  private readonly earlyRetryWindowMs: number | undefined;
+  /** Smoothed TCP connect time to the ingress: one round trip. */
+  #rttMs: number | null = null;
+  /** When the `kept` verdict is to be checked again (performance.now()). */
+  #keptUntil = 0;
   #earlyVerdict: EarlyDataVerdict = 'unknown';
   /** No probe before this (performance.now()), after one that got no answer. */
   #probeAfter = 0;
@@ -181,6 +194,7 @@ export class BindingDialer implements Dialer {
     this.keepalive = options.keepalive ?? DEFAULT_KEEPALIVE;
     this.earlyDataMode = options.earlyData ?? 'auto';
     this.earlyProbeTimeoutMs = options.earlyProbeTimeoutMs ?? EARLY_PROBE_TIMEOUT_MS;
+    this.earlyRetryWindowMs = options.earlyRetryWindowMs;
     this.pool = new WarmPool({
       size: options.warmConnections ?? DEFAULT_WARM_CONNECTIONS,
       idleMs: options.warmIdleMs ?? DEFAULT_WARM_IDLE_MS,
@@ -215,6 +229,14 @@ export class BindingDialer implements Dialer {
   resetPath(): void {
     this.sessions = [];
     this.pool.drop();
+    // Another path may lead to another ingress, which may treat early bytes differently.
+    this.#forgetEarlyVerdict();
+  }
+
+  #forgetEarlyVerdict(): void {
+    if (this.#earlyVerdict === 'probing') return;
+    this.#earlyVerdict = 'unknown';
+    this.#probeAfter = 0;
   }
 
   /**
@@ -258,31 +280,52 @@ export class BindingDialer implements Dialer {
   }
 
   learnEarlyData(host: string, port: number): void {
-    if (this.earlyDataMode !== 'auto' || this.closed) return;
-    if (this.#earlyVerdict === 'kept' || this.#earlyVerdict === 'probing') return;
-    if (performance.now() < this.#probeAfter) return;
-    this.#earlyVerdict = 'probing';
+    if (this.earlyDataMode !== 'auto' || this.closed || this.#earlyVerdict === 'probing') return;
+    const now = performance.now();
+    // A `kept` is checked again now and then (the ingress may change); early data stays on meanwhile.
+    if (this.#earlyVerdict === 'kept' ? now < this.#keptUntil : now < this.#probeAfter) return;
+    const before = this.#earlyVerdict;
+    this.#earlyVerdict = before === 'kept' ? 'kept' : 'probing';
+    this.#probeAfter = Number.POSITIVE_INFINITY; // one probe at a time
     void this.probeEarlyData(host, port).then((verdict) => {
+      const at = performance.now();
+      if (verdict === 'unknown' && before === 'kept') {
+        this.#keptUntil = at + 30_000; // the dial failed: that says nothing about early bytes
+        this.#probeAfter = 0;
+        return;
+      }
       this.#earlyVerdict = verdict;
+      this.#keptUntil = at + EARLY_VERDICT_TTL_MS;
       // No answer: not soon again. A failed dial (the endpoint offline?): after a short pause.
-      if (verdict !== 'kept')
-        this.#probeAfter = performance.now() + (verdict === 'dropped' ? EARLY_PROBE_RETRY_MS : 30_000);
+      this.#probeAfter =
+        at + (verdict === 'dropped' ? EARLY_PROBE_RETRY_MS : verdict === 'kept' ? 0 : 30_000);
     });
   }
 
   /**
-   * Dial `host:port` (an http endpoint) with an `OPTIONS *` request as early bytes: an HTTP answer
-   * means the ingress kept them (`kept`); no answer, or not HTTP, is `dropped` (connections then
-   * wait for the ConnResponse); a dial that fails tells nothing (`unknown`, asked again next time).
+   * Dial `host:port` (an http endpoint) on a connection of its own (not from the warm pool, not
+   * counted) with an `OPTIONS *` request as early bytes: its first line in the same write as the
+   * ConnRequest, the rest in a later one, as a client's bytes come on a warm connection. An HTTP
+   * answer other than 400 or 408 means the ingress kept both (`kept`); no answer, not HTTP, or a
+   * 400/408 (the request arrived cut) is `dropped` (connections then wait for the ConnResponse); a
+   * dial that fails tells nothing (`unknown`, asked again later).
    */
   async probeEarlyData(host: string, port: number): Promise<EarlyDataVerdict> {
+    const [head, rest] = earlyDataProbeRequest(host, port);
     const early = new EarlyBytes();
-    early.write(earlyDataProbeRequest(host, port));
+    early.write(head);
+    const signal = AbortSignal.timeout(this.timeoutMs);
     let socket: TLSSocket;
+    let answered = false;
     try {
-      ({ socket } = await this.dial(host, port, { early }));
+      const fresh = await this.handshake(this.context, signal, true);
+      setImmediate(() => early.write(rest));
+      ({ socket } = await this.upgrade(fresh, { host, port }, signal, null, early));
+      answered = true;
     } catch {
       return 'unknown';
+    } finally {
+      early.settle(answered);
     }
     return new Promise<EarlyDataVerdict>((resolve) => {
       let answer = Buffer.alloc(0);
@@ -294,7 +337,7 @@ export class BindingDialer implements Dialer {
       };
       const onData = (chunk: Buffer): void => {
         answer = Buffer.concat([answer, chunk]);
-        if (answer.length >= 5) finish();
+        if (answer.length >= 12 || answer.includes(10)) finish();
       };
       const timer = setTimeout(finish, this.earlyProbeTimeoutMs);
       timer.unref();
@@ -381,7 +424,7 @@ export class BindingDialer implements Dialer {
       const pooled = this.pool.take();
       if (pooled !== undefined) {
         try {
-          const upgraded = await this.upgrade(pooled, request, dial.signal, true, early);
+          const upgraded = await this.upgrade(pooled, request, dial.signal, this.retryWindow(), early);
           this.warmHits++;
           answered = true;
           return this.connected(upgraded, started, true);
@@ -390,7 +433,8 @@ export class BindingDialer implements Dialer {
             this.warmHits++; // used, and the ingress answered (a refusal is still an answer)
             throw err;
           }
-          // Nothing came back, so the ingress answered nothing: the early bytes go again, fresh.
+          // Nothing came back: the ingress answered nothing, and it died too soon to have taken
+          // the early bytes (StaleConnection says so), so they go again, on a fresh connection.
           early?.detach();
           this.warmStale++;
           // The rest of the pool is older still: drop it, the refill after this dial replaces it.
@@ -401,7 +445,7 @@ export class BindingDialer implements Dialer {
       this.warmMisses++;
       const socket = await this.handshake(this.context, dial.signal);
       handshaking = false;
-      const upgraded = await this.upgrade(socket, request, dial.signal, false, early);
+      const upgraded = await this.upgrade(socket, request, dial.signal, null, early);
       answered = true;
       return this.connected(upgraded, started, false);
     } finally {
@@ -462,7 +506,12 @@ export class BindingDialer implements Dialer {
       };
       const socket = connect(connectOptions);
       // A path that dies under this connection (sleep, another network) must fail it in seconds.
-      socket.once('connect', () => applyKeepalive(socket, this.keepalive));
+      const connectStarted = performance.now();
+      socket.once('connect', () => {
+        applyKeepalive(socket, this.keepalive);
+        const rtt = performance.now() - connectStarted;
+        this.#rttMs = this.#rttMs === null ? rtt : 0.75 * this.#rttMs + 0.25 * rtt;
+      });
       // One small request, then an interactive stream. With Nagle's algorithm on, the ConnRequest
       // on a warm connection was held back ~25 ms (measured against the simulator).
       socket.setNoDelay(true);
@@ -507,7 +556,10 @@ export class BindingDialer implements Dialer {
       const onSecureConnect = (): void => {
         // Node only gets here when the server certificate verified (rejectUnauthorized).
         done();
-        this.lastRemoteAddress = socket.remoteAddress ?? this.lastRemoteAddress;
+        const address = socket.remoteAddress ?? this.lastRemoteAddress;
+        // Another ingress address may be another ingress: what it does with early bytes is its own.
+        if (this.lastRemoteAddress !== null && address !== this.lastRemoteAddress) this.#forgetEarlyVerdict();
+        this.lastRemoteAddress = address;
         resolve(socket);
       };
       const onAbort = (): void => fail(signal.reason);
@@ -529,11 +581,19 @@ export class BindingDialer implements Dialer {
     socket: TLSSocket,
     request: ConnRequest,
     signal: AbortSignal,
-    warm: boolean,
+    staleWithinMs: number | null,
     early: EarlyBytes | undefined,
   ): Promise<{ socket: TLSSocket; response: ConnResponse }> {
     return new Promise((resolve, reject) => {
       const frames = new FrameAccumulator();
+      const wroteAt = performance.now();
+      // A warm connection may be retried when it dies unanswered, if nothing but the ConnRequest
+      // went out, or the early bytes with it and it died within the window: a close or reset that
+      // comes back that soon was on its way before the ingress could have taken them.
+      const stale = (): boolean =>
+        staleWithinMs !== null &&
+        frames.buffered === 0 &&
+        (early === undefined || early.bytes === 0 || performance.now() - wroteAt <= staleWithinMs);
       const done = (): void => {
         socket.off('data', onData);
         socket.off('error', onClosed);
@@ -543,12 +603,14 @@ export class BindingDialer implements Dialer {
       };
       const fail = (err: unknown): void => {
         done();
-        socket.destroy();
+        // Early bytes went out: the service must not take the part it got for a whole stream.
+        if (early !== undefined && early.bytes > 0) resetConnection(socket);
+        else socket.destroy();
         reject(err);
       };
       const onClosed = (err?: NodeJS.ErrnoException | boolean): void => {
         const error = err instanceof Error ? err : undefined;
-        if (warm && frames.buffered === 0) fail(new StaleConnection(error?.message ?? 'closed'));
+        if (stale()) fail(new StaleConnection(error?.message ?? 'closed'));
         // TLS 1.3 rejects a client certificate after the handshake, with an alert: it shows up here.
         else if (error !== undefined && isCertificateAlert(error))
           fail(
@@ -609,6 +671,11 @@ export class BindingDialer implements Dialer {
       early.attach(socket);
       socket.uncork();
     });
+  }
+
+  /** How soon a warm connection carrying early bytes must die to be taken for a stale one. */
+  private retryWindow(): number {
+    return this.earlyRetryWindowMs ?? Math.max(2 * (this.#rttMs ?? 0), EARLY_RETRY_WINDOW_FLOOR_MS);
   }
 
   private storeSession(session: CachedSession): void {

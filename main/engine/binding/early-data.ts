@@ -27,6 +27,13 @@ export const EARLY_DATA_LIMIT = 64 * 1024;
 export const EARLY_PROBE_TIMEOUT_MS = 5_000;
 /** After a probe without an answer, the next one waits this long. */
 export const EARLY_PROBE_RETRY_MS = 10 * 60_000;
+/** A `kept` verdict is checked again after this long (early data stays on meanwhile). */
+export const EARLY_VERDICT_TTL_MS = 60 * 60_000;
+/**
+ * The least time after the write within which a warm connection with early bytes that died
+ * unanswered is taken for stale and retried (twice the round trip when that is longer).
+ */
+export const EARLY_RETRY_WINDOW_FLOOR_MS = 100;
 
 /**
  * One dial's early bytes: the forwarder writes them as the client sends them (after its Host
@@ -89,16 +96,27 @@ export class EarlyBytes {
   }
 }
 
-/** The probe's request for `host:port`: asks the server about itself, and nothing else. */
-export function earlyDataProbeRequest(host: string, port: number): Buffer {
+/**
+ * The probe's request for `host:port`, which asks the server about itself and nothing else, in two
+ * parts: its request line, sent with the ConnRequest, and the rest, sent a moment later. An ingress
+ * that loses either gets no answer, or a 400.
+ */
+export function earlyDataProbeRequest(host: string, port: number): [Buffer, Buffer] {
   const authority = port === 80 ? host : `${host}:${port}`;
-  return Buffer.from(
-    `OPTIONS * HTTP/1.1\r\nHost: ${authority}\r\nUser-Agent: ngrokd-early-data-probe\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
-    'latin1',
-  );
+  return [
+    Buffer.from('OPTIONS * HTTP/1.1\r\n', 'latin1'),
+    Buffer.from(
+      `Host: ${authority}\r\nUser-Agent: ngrokd-early-data-probe\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
+      'latin1',
+    ),
+  ];
 }
 
-/** Whether `bytes` (the first the service sent back) start an HTTP/1.x answer. */
+/**
+ * Whether `bytes` (the first the service sent back) start an HTTP/1.x answer to a request that
+ * arrived whole: not 400 (it came cut) nor 408 (a server tired of waiting for one).
+ */
 export function isHttpAnswer(bytes: Buffer): boolean {
-  return bytes.length >= 5 && bytes.subarray(0, 5).toString('latin1') === 'HTTP/';
+  const status = /^HTTP\/1\.[01] (\d{3})/.exec(bytes.subarray(0, 16).toString('latin1'))?.[1];
+  return status !== undefined && status !== '400' && status !== '408';
 }

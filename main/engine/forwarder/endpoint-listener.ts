@@ -17,7 +17,7 @@ import { NgrokdError, errorCode } from '../../common/errors.ts';
 import type { Dialer } from '../binding/dialer.ts';
 import { EarlyBytes } from '../binding/early-data.ts';
 import { silentLogger, type Logger } from '../log.ts';
-import { endedByReset, resetConnection } from './abortive-close.ts';
+import { endedByReset, resetConnection } from '../../system/abortive-close.ts';
 import { EndpointCounters } from './counters.ts';
 import { HostRewriter } from './host-rewrite.ts';
 import { ConnectionRecorder, type Exchange } from '../inspector/recorder.ts';
@@ -163,7 +163,10 @@ export class EndpointListener {
         dials.delete(dial);
         const upstream = connection.socket;
         if (this.closed || client.destroyed) {
-          upstream.destroy();
+          // The service got the client's early bytes: it must see the reset, not a clean end.
+          if (start !== null && start.early.bytes > 0) resetConnection(upstream);
+          else upstream.destroy();
+          start?.recorder?.close(start.early.bytes, 0);
           return;
         }
         const upgradeMs = performance.now() - acceptedAt;
@@ -179,6 +182,7 @@ export class EndpointListener {
         this.log.debug({ err, endpoint: this.address.normalized }, 'dial failed');
         if (!client.destroyed)
           this.refuse(client, error.ngrokCode ?? error.code, error.message, error.fix, start);
+        else start?.recorder?.close(start.early.bytes, 0);
       },
     );
   };

@@ -61,8 +61,9 @@ export class ConnectionRecorder implements HttpObserver<Exchange> {
   readonly #url: string;
   readonly #connectionId: number;
   readonly #clientPort: number | undefined;
-  /** Looked up at the first request: a replay names its port after connecting, before sending. */
-  #replayOf: number | null | undefined = undefined;
+  /** Looked up once, at the first request: a replay names its port after connecting, before sending. */
+  #replayOf: number | null = null;
+  #replayLookedUp = false;
   /** Requests not handed to the store yet, oldest first. */
   readonly #open: Exchange[] = [];
   /** Set when ngrokd answers the client itself (the upgrade was refused): the error code. */
@@ -163,6 +164,14 @@ export class ConnectionRecorder implements HttpObserver<Exchange> {
     }
   }
 
+  #replay(): number | null {
+    if (!this.#replayLookedUp) {
+      this.#replayLookedUp = true;
+      this.#replayOf = this.#store.replayOf(this.#clientPort);
+    }
+    return this.#replayOf;
+  }
+
   #exchange(method: string, target: string, version: string): Exchange {
     const exchange: Exchange = {
       id: this.#store.nextId(),
@@ -178,7 +187,7 @@ export class ConnectionRecorder implements HttpObserver<Exchange> {
       connection_id: this.#connectionId,
       kind: 'http',
       error: null,
-      replay_of: (this.#replayOf ??= this.#store.replayOf(this.#clientPort)),
+      replay_of: this.#replay(),
       http_version: version,
       requestHeaders: '',
       responseHeaders: '',

@@ -67,14 +67,19 @@ class Hop {
   /** New connections swallow what the dialer sends: its handshake hangs. */
   stallNew = false;
   private readonly server: Server;
-  private readonly pairs = new Set<{ client: Socket; upstream: Socket; dropOnData: boolean }>();
+  private readonly pairs = new Set<{
+    client: Socket;
+    upstream: Socket;
+    dropOnData: boolean;
+    dropLater: number | null;
+  }>();
 
   private constructor(targetPort: number) {
     this.targetPort = targetPort;
     this.server = createNetServer({ allowHalfOpen: true }, (client) => {
       this.accepted++;
       const upstream = netConnect({ port: this.targetPort, host: '127.0.0.1', allowHalfOpen: true });
-      const pair = { client, upstream, dropOnData: false };
+      const pair = { client, upstream, dropOnData: false, dropLater: null as number | null };
       this.pairs.add(pair);
       const drop = (): void => {
         this.pairs.delete(pair);
@@ -89,6 +94,13 @@ class Hop {
       client.on('data', (chunk: Buffer) => {
         if (pair.dropOnData) drop();
         else if (!stalled) upstream.write(chunk);
+        if (pair.dropLater !== null) {
+          // The bytes went on; nothing comes back, and the connection dies a while later.
+          upstream.unpipe(client);
+          upstream.on('data', () => {});
+          setTimeout(drop, pair.dropLater);
+          pair.dropLater = null;
+        }
       });
       // Like the forwarders in front of ngrok: the first EOF closes both sides.
       client.on('end', drop);
@@ -137,6 +149,14 @@ class Hop {
   /** The connections open now close, unanswered, when the dialer next writes to them. */
   dropOnNextData(): void {
     for (const pair of this.pairs) pair.dropOnData = true;
+  }
+
+  /**
+   * The connections open now pass the dialer's next bytes on, but never an answer, and close
+   * `ms` later: an ingress that took a request and died before answering.
+   */
+  dropAnswerAndCloseAfter(ms: number): void {
+    for (const pair of this.pairs) pair.dropLater = ms;
   }
 
   async close(): Promise<void> {
@@ -645,7 +665,8 @@ test('early bytes ride right behind the ConnRequest: an ingress that answers onl
 test('a stale warm connection with early bytes: retried fresh, and the bytes arrive once, in order', async () => {
   const fake = await ingress();
   const hop = await Hop.start(fake.port);
-  const d = dialer(hop, { earlyData: 'on' });
+  // Loopback answers in microseconds; the window only has to outlast a loaded event loop here.
+  const d = dialer(hop, { earlyData: 'on', earlyRetryWindowMs: 10_000 });
   await dialAndEcho(d);
   await eventually(() => d.warmSockets === 2, 'two warm connections');
   hop.dropOnNextData();
@@ -695,4 +716,56 @@ test('the early-data probe: an ingress that keeps early bytes is `kept`, one tha
   off.learnEarlyData('web.prod', 80);
   assert.equal(off.earlyDataVerdict, 'unknown', 'off: no probe');
   assert.equal(off.sendsEarlyData(), false);
+});
+
+test('a warm connection that took early bytes and died later is not retried: the bytes are never sent twice', async () => {
+  const fake = await ingress();
+  const hop = await Hop.start(fake.port);
+  const d = dialer(hop, { earlyData: 'on', earlyRetryWindowMs: 100 });
+  await dialAndEcho(d);
+  await eventually(() => d.warmSockets === 2, 'two warm connections');
+  const requests = fake.requests.length;
+  const accepted = hop.accepted;
+  hop.dropAnswerAndCloseAfter(400);
+  const early = new EarlyBytes();
+  early.write(Buffer.from('POST /pay HTTP/1.1\r\n\r\n'));
+  const err = await rejection(d.dial('web.prod', 80, { early }));
+  assert.equal(err.code, 'INGRESS_RESET', err.message);
+  assert.equal(fake.requests.length, requests + 1, 'the ingress got the request once');
+  assert.equal(hop.accepted, accepted, 'no second connection');
+});
+
+test('the probe uses a connection of its own; 400 and 408 answers, a cut request and resetPath are not `kept`', async () => {
+  let status = 204;
+  const web = createHttpServer((_req, res) => res.writeHead(status).end());
+  web.listen(0, '127.0.0.1');
+  await once(web, 'listening');
+  cleanups.push(() => new Promise<void>((resolve) => web.close(() => resolve())));
+  const webPort = (web.address() as { port: number }).port;
+  const keeping = await ingress({ answer: () => ({ backendPort: webPort }) });
+  const d = dialer(keeping);
+  await dialAndEcho(d).catch(() => undefined); // fills the pool (the HTTP backend echoes nothing)
+  await eventually(() => d.warmSockets === 2, 'two warm connections');
+  const counts = [d.warmHits, d.warmMisses, d.warmSockets];
+  assert.equal(await d.probeEarlyData('web.prod', 80), 'kept');
+  assert.deepEqual([d.warmHits, d.warmMisses, d.warmSockets], counts, "the pool is the user's");
+  for (const refused of [400, 408]) {
+    status = refused;
+    assert.equal(await d.probeEarlyData('web.prod', 80), 'dropped', `a ${refused}`);
+  }
+  status = 204;
+  // A server that reads the header through a buffered reader loses the request line sent with it.
+  const cutting = dialer(
+    await ingress({ answer: () => ({ backendPort: webPort }), earlyData: 'drop-first-read' }),
+    {
+      earlyProbeTimeoutMs: 2000,
+    },
+  );
+  assert.equal(await cutting.probeEarlyData('web.prod', 80), 'dropped');
+
+  d.learnEarlyData('web.prod', 80);
+  await eventually(() => d.earlyDataVerdict === 'kept', 'learned');
+  d.resetPath();
+  assert.equal(d.earlyDataVerdict, 'unknown', 'another path may be another ingress');
+  assert.equal(d.sendsEarlyData(), false);
 });

@@ -9,7 +9,7 @@ import { parseEndpointUrl } from '../../../../main/common/endpoint-url.ts';
 import type { ListenSocket } from '../../../../main/common/privileged.ts';
 import type { BindingDialer } from '../../../../main/engine/binding/dialer.ts';
 import { FrameAccumulator, encodeConnResponse } from '../../../../main/engine/binding/frames.ts';
-import { resetConnection } from '../../../../main/engine/forwarder/abortive-close.ts';
+import { resetConnection } from '../../../../main/system/abortive-close.ts';
 import { EndpointListener } from '../../../../main/engine/forwarder/endpoint-listener.ts';
 import { RequestStore } from '../../../../main/engine/inspector/store.ts';
 import {
@@ -368,13 +368,14 @@ test('idle_timeout: traffic either way keeps a connection open; silence closes i
 
 /** An ingress like the shared one, with other early-data behaviour, and a dialer to it. */
 async function earlyIngress(
-  options: { earlyData?: 'keep' | 'drop'; holdAnswerForEarlyBytes?: boolean },
+  options: { earlyData?: 'keep' | 'drop'; holdAnswerForEarlyBytes?: boolean; answerDelayMs?: number },
   dialerOptions: Parameters<BindingFixture['dialer']>[1],
 ): Promise<{ fake: FakeIngress; early: BindingDialer }> {
   const fake = await binding.ingress({
     answer: (req) => {
       if (req.host === 'web.prod') return { backendPort: portOf(httpBackend) };
       if (req.host === 'echo.prod') return { backendPort: portOf(echoBackend) };
+      if (req.host === 'half.prod') return { backendPort: portOf(halfCloseBackend) };
       return { errorCode: 'ERR_NGROK_28001', errorMessage: `policy denies ${req.host}` };
     },
     ...options,
@@ -419,7 +420,7 @@ test('early data, auto: an ingress that drops early bytes is found out by the pr
   const data = randomBytes(256 * 1024);
   const { received } = await exchange(echo.port, data);
   assert.equal(sha256(received), sha256(data));
-  assert.equal(early.earlyDials, 1, 'the probe only');
+  assert.equal(early.earlyDials, 0, 'no dial carried early bytes (the probe has a connection of its own)');
   assert.ok(fake.earlyBytes > 0, 'the probe was dropped');
 });
 
@@ -439,6 +440,22 @@ test('early data, on: bytes past the early limit, HTTP and TCP, arrive whole and
   const { received } = await exchange(echo.port, data);
   assert.equal(sha256(received), sha256(data));
   assert.ok(fake.earlyBytes > 0);
+  assert.equal(early.earlyDials, 2);
+});
+
+test('early data, on: a client that ends its side while the dial is on still gets the answer, and is recorded', async () => {
+  // The ingress answers late, so the client's FIN comes before the dial is over.
+  const { early } = await earlyIngress({ answerDelayMs: 200 }, { earlyData: 'on' });
+  const half = await listener('tcp://half.prod:9', early);
+  const { received, error } = await exchange(half.port, Buffer.from('hello'));
+  assert.equal(error, null);
+  assert.equal(received.toString(), 'received 5 bytes after your FIN');
+  const store = new RequestStore();
+  const web = await listener('http://web.prod', early, undefined, store);
+  const answer = await httpRequest('127.0.0.1', web.port, { path: '/early', headers: { host: 'web.prod' } });
+  assert.equal(answer.body, 'backend saw GET /early body=0');
+  await eventually(() => store.list().length === 1, 'recorded');
+  assert.equal(store.list()[0]?.status, 200);
   assert.equal(early.earlyDials, 2);
 });
 

@@ -18,7 +18,7 @@
 import { readSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
-import { errorCode } from '../../common/errors.ts';
+import { errorCode } from '../common/errors.ts';
 
 /** What is used of the libuv TCP handle (TCPWrap); absent when Node's internals change. */
 interface TcpHandle {

@@ -8,8 +8,8 @@ import {
   type ConnectionOptions,
   type TLSSocket,
 } from 'node:tls';
-import { endedByReset, resetConnection } from '../../../../main/engine/forwarder/abortive-close.ts';
-import { createPki, INGRESS_NAME, type Pki } from '../../../support/tls-fixtures.ts';
+import { endedByReset, resetConnection } from '../../../main/system/abortive-close.ts';
+import { createPki, INGRESS_NAME, type Pki } from '../../support/tls-fixtures.ts';
 
 let pki: Pki;
 
