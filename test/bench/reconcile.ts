@@ -29,7 +29,7 @@ export interface ReconcileResult {
   rss_before_mb: number;
   rss_after_mb: number;
   rss_delta_mb: number;
-  /** The process's peak RSS (getrusage maxrss) while starting and reconciling. */
+  /** The process's peak RSS (VmHWM) while starting and reconciling. */
   rss_peak_mb: number;
 }
 
@@ -42,6 +42,20 @@ export function benchEndpoints(n: number): SimEndpointInput[] {
 
 function rssMb(): number {
   return process.memoryUsage().rss / MB;
+}
+
+/**
+ * This process's peak RSS: VmHWM (Linux; it starts afresh at exec), else getrusage's maxrss, which
+ * on Linux carries over the parent's peak from the fork, so a big parent would hide a small child.
+ */
+function peakRssMb(): number {
+  try {
+    const kb = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'latin1'))?.[1];
+    if (kb !== undefined) return Number(kb) / 1024;
+  } catch {
+    // not Linux
+  }
+  return (process.resourceUsage().maxRSS * 1024) / MB;
 }
 
 function collectGarbage(): void {
@@ -70,7 +84,7 @@ export async function measureReconcile(n: number, sim: RemoteSimulatorInfo): Pro
     const again = performance.now();
     await engine.reconcile();
     const secondMs = performance.now() - again;
-    const rssPeak = (process.resourceUsage().maxRSS * 1024) / MB;
+    const rssPeak = peakRssMb();
 
     const views = engine.endpoints();
     const hostsLines = readFileSync(hostsPath, 'utf8')
