@@ -5,6 +5,14 @@
 
 /** The virtual interface; a non-default name also suffixes the hosts section markers. */
 export const DEFAULT_INTERFACE = 'ngrokd0';
+/**
+ * Linux: up to this many endpoints, each endpoint address is also added to the interface (so
+ * `ip addr show ngrokd0` lists them). Beyond it only the subnet's local route carries them: every
+ * address of the subnet is this machine's through it anyway (listeners bind, connections are taken
+ * or refused at once), and the kernel takes ~0.8 s to add 10,000 secondaries, walking its list on
+ * every add.
+ */
+export const ADDRESSES_LISTED_UP_TO = 1_000;
 /** Endpoint addresses in root and helper mode (a private range: see PRIVATE_RANGES). */
 export const DEFAULT_SUBNET = '10.107.0.0/16';
 /** Endpoint addresses in user mode: every 127/8 address is local on Linux. */

@@ -13,6 +13,7 @@ import type { DoctorCheck, DoctorReport, DoctorStatus, EndpointView } from '../c
 import { toUserFacing, type UserFacingError } from '../common/errors.ts';
 import type { HostsEntry, InterfaceInfo, PrivilegeMode } from '../common/privileged.ts';
 import { contains, intToIp, parseCidr, parseIpv4 } from '../common/subnet.ts';
+import { ADDRESSES_LISTED_UP_TO } from '../common/defaults.ts';
 import type { ListeningSocket } from '../system/listening-sockets.ts';
 import type { IngressProbe } from './binding/dialer.ts';
 
@@ -68,6 +69,8 @@ export interface DoctorContext {
   networkInterfaces: () => NodeJS.Dict<NetworkInterfaceInfo[]>;
   /** Linux: the interface's IFF_UP flag; null when unknown (no such interface, another platform). */
   interfaceUp: (name: string) => boolean | null;
+  /** Linux: whether `ip` is local through a local route on interface `name`; null when unknown. */
+  localByRoute?: (ip: string, name: string) => boolean | null;
   now?: () => number;
 }
 
@@ -284,6 +287,23 @@ function checkAddresses(ctx: DoctorContext): Result {
           `missing loopback addresses: ${list(missing)}`,
           'Restart the daemon, or add them with `sudo ifconfig lo0 alias IP`.',
         );
+  }
+  if (ctx.platform === 'linux' && endpoints.length > ADDRESSES_LISTED_UP_TO) {
+    // Not added one by one at this size: the subnet's local route makes them local (a sample
+    // stands for all, the route covers the whole subnet).
+    const sample = [endpoints[0], endpoints[endpoints.length - 1]].flatMap((e) =>
+      e === undefined ? [] : [e],
+    );
+    const uncovered = sample.filter((e) => ctx.localByRoute?.(e.ip, ctx.interface.name) === false);
+    if (uncovered.length > 0)
+      return fail(
+        `${ctx.interface.name} has no local route for ${ctx.interface.subnet}: ${list(uncovered.map((e) => `${e.ip} (${e.hostname})`))} cannot be reached`,
+        'Restart the daemon: it routes the subnet locally again (`ip route show table local dev ' +
+          `${ctx.interface.name}\` shows it).`,
+      );
+    return pass(
+      `all ${endpoints.length} endpoint addresses are local through the local route for ${ctx.interface.subnet} on ${ctx.interface.name} (more than ${ADDRESSES_LISTED_UP_TO}: \`ip addr\` lists only the gateway)`,
+    );
   }
   const addresses = interfaceAddresses(ctx) ?? new Set<string>();
   const missing = endpoints.filter((e) => !addresses.has(e.ip)).map((e) => `${e.ip} (${e.hostname})`);

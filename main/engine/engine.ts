@@ -40,7 +40,7 @@ import { RequestStore } from './inspector/store.ts';
 import { runDoctor, type DoctorContext } from './doctor.ts';
 import { EngineMetrics } from './metrics.ts';
 import { HostsSection } from '../system/hosts-file.ts';
-import { interfaceUp } from '../system/interface-state.ts';
+import { interfaceUp, localByRoute } from '../system/interface-state.ts';
 import { listeningSockets } from '../system/listening-sockets.ts';
 import { runCommand } from '../system/run-command.ts';
 import { contains, parseCidr, parseIpv4 } from '../common/subnet.ts';
@@ -463,6 +463,7 @@ export class Engine {
       },
       networkInterfaces,
       interfaceUp,
+      localByRoute,
       ...overrides,
     });
   }

@@ -1,7 +1,9 @@
 /**
  * Privileged-operation benchmark (issue 3). Must run as root inside a private network namespace:
  * run.ts starts it as `unshare -n node test/bench/privileged.ts`. Prints one JSON document.
- *  - netlink batching: add/remove 1,000 and 10,000 endpoint addresses;
+ *  - netlink batching: add/remove 1,000 and 10,000 endpoint addresses (beyond 1,000 setAddresses
+ *    adds none: the subnet's local route carries them); side by side, what adding 10,000 one by one
+ *    costs the kernel (`ip -batch`, one process);
  *  - 200 addresses both ways, side by side: netlink batching vs one `ip addr add` / `ip addr del`
  *    process per address (200, not 1,000: at ~20 ms a process the per-address way takes 40 s);
  *  - rewriting a hosts section of 10,000 entries (and the no-op rewrite).
@@ -44,10 +46,23 @@ function ipPerAddress(n: number): { add_ms: number; remove_ms: number } {
   return { add_ms: round(add), remove_ms: round(ms(t)) };
 }
 
+/** 10,000 addresses added one by one in one `ip -batch` process: the kernel's own cost per address. */
+function ipBatch(n: number): { add_ms: number; remove_ms: number } {
+  const lines = (verb: string): string =>
+    Array.from({ length: n }, (_, i) => `addr ${verb} ${address(i)}/16 dev ${NAME}`).join('\n');
+  let t = process.hrtime.bigint();
+  execFileSync('ip', ['-batch', '-'], { input: lines('add') });
+  const add = ms(t);
+  t = process.hrtime.bigint();
+  execFileSync('ip', ['-batch', '-'], { input: lines('del') });
+  return { add_ms: round(add), remove_ms: round(ms(t)) };
+}
+
 const n200 = netlink(200);
 const ip200 = ipPerAddress(200);
 const n1k = netlink(1000);
 const n10k = netlink(10_000);
+const batch10k = ipBatch(10_000);
 
 const dir = mkdtempSync(join(tmpdir(), 'ngrokd-bench-hosts-'));
 const hostsPath = join(dir, 'hosts');
@@ -72,6 +87,9 @@ process.stdout.write(
     speedup_200_remove: round(ip200.remove_ms / n200.remove_ms),
     netlink_1000: n1k,
     netlink_10000: n10k,
+    netlink_10000_what:
+      'setAddresses with 10,000 endpoints: none added one by one (more than 1,000), the local route carries them',
+    ip_batch_10000_one_by_one: batch10k,
     hosts_section_10000: {
       write_ms: round(write10k),
       unchanged_rewrite_ms: round(noop10k),

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DoctorCheck, DoctorReport, EndpointView } from '../../main/common/contract.ts';
 import { SYSTEM_HOSTS_FILE } from '../../main/engine/doctor.ts';
+import { ADDRESSES_LISTED_UP_TO } from '../../main/common/defaults.ts';
 import { HostsSection } from '../../main/system/hosts-file.ts';
 import { startEngineHarness, type EngineHarness } from '../support/engine-fixture.ts';
 import { runWithPrivateEtc } from '../support/private-etc.ts';
@@ -214,6 +215,34 @@ describe('doctor on a user-mode engine', () => {
       squatter.kill('SIGKILL');
       await exited;
     }
+  });
+
+  test('more than 1,000 endpoints on Linux: the addresses check looks at the local route, not at each address', async () => {
+    const base = endpoint('web.prod');
+    const many = Array.from({ length: ADDRESSES_LISTED_UP_TO + 1 }, (_, i) => ({
+      ...base,
+      hostname: `svc-${i}.bench`,
+      ip: `10.107.${1 + (i >> 8)}.${i & 255}`,
+    }));
+    const overrides = {
+      platform: 'linux' as const,
+      interface: { name: 'ngrokd0', kind: 'bridge' as const, subnet: '10.107.0.0/16' },
+      endpoints: many,
+      networkInterfaces: () => ({ ngrokd0: [] }),
+    };
+    const routed = check(await h.engine.doctor({ ...overrides, localByRoute: () => true }), 'addresses');
+    assert.equal(routed.status, 'pass', routed.message);
+    assert.match(
+      routed.message,
+      /all 1001 endpoint addresses are local through the local route for 10\.107\.0\.0\/16/,
+    );
+    const unrouted = check(await h.engine.doctor({ ...overrides, localByRoute: () => false }), 'addresses');
+    assert.equal(unrouted.status, 'fail');
+    assert.match(
+      unrouted.message,
+      /ngrokd0 has no local route for 10\.107\.0\.0\/16: 10\.107\.1\.0 \(svc-0\.bench\)/,
+    );
+    assert.match(unrouted.fix ?? '', /ip route show table local dev ngrokd0/);
   });
 
   test('the registration was deleted at ngrok: the registration check fails', async () => {

@@ -18,7 +18,7 @@ import {
   type Subnet,
 } from '../../common/subnet.ts';
 import { validateInterfaceName } from '../../common/interface-name.ts';
-import { SUBNET_CANDIDATES } from '../../common/defaults.ts';
+import { ADDRESSES_LISTED_UP_TO, SUBNET_CANDIDATES } from '../../common/defaults.ts';
 import { subnetConflictError, type InterfaceOwner, type SubnetConflict } from '../network-backend.ts';
 import { isRunning } from '../process-identity.ts';
 import {
@@ -156,8 +156,10 @@ export function ensureInterface(
 }
 
 /**
- * Make exactly `ips` exist on the interface besides its gateway, in batches. Every address must be
- * a usable address of the interface's subnet: the helper never adds an arbitrary address.
+ * Make exactly `ips` exist on the interface besides its gateway, in batches; more than
+ * ADDRESSES_LISTED_UP_TO make none exist, the subnet's local route (routeLocally) making every one
+ * of them local by itself. Every address must be a usable address of the interface's subnet: the
+ * helper never adds an arbitrary address.
  *
  * Endpoint addresses carry the subnet's prefix, which makes them secondaries of the gateway: no
  * route per address beyond the kernel's local one, and those local routes all share one fib_info.
@@ -193,6 +195,7 @@ export function setAddresses(
       }
     }
     const gateway = intToIp(subnet.gateway);
+    if (wanted.size > ADDRESSES_LISTED_UP_TO) wanted.clear();
     const endpoints = addresses.filter((a) => a.ip !== gateway);
     const kept = new Set(endpoints.filter((a) => a.prefix === subnet.prefix).map((a) => a.ip));
     const removals = endpoints.filter((a) => !wanted.has(a.ip) || a.prefix !== subnet.prefix);
