@@ -510,7 +510,8 @@ async function benchReconcile(sim: RemoteSimulator, stateDir: string): Promise<R
     }
     results[String(n)] = variants;
   }
-  await sim.setEndpoints(benchEndpoints(0));
+  // Back to the one endpoint the other sections use.
+  await sim.setEndpoints([{ url: ENDPOINT_URL }]);
   return {
     what: 'a new Engine process in user mode, poll interval 1 h: engine.start() = (first_run only: registration with a new key and CSR) + discovery of every page (100 per page) + IPAM + N listeners + hosts file; then engine.reconcile() with nothing changed. One child process per N and variant; RSS from process.memoryUsage() (after gc) and peak from /proc/self/status VmHWM',
     endpoints_mix: '3/4 http://svc-i.bench (port 80), 1/4 tcp://db-i.bench:5432',
