@@ -183,7 +183,7 @@ export const configSchema = z
           .enum(EARLY_DATA_MODES as [EarlyDataMode, ...EarlyDataMode[]])
           .default('auto')
           .describe(
-            "Send a client's first bytes right behind the connection request instead of a round trip later: `auto` once a one-time `OPTIONS *` probe to an http endpoint in use showed the ingress keeps them, `on` always, `off` never.",
+            "Send a client's first bytes right behind the connection request instead of a round trip later: `auto` once a probe (an `OPTIONS *` to an http endpoint in use, checked again hourly) showed the ingress keeps them, `on` always, `off` never.",
           ),
         warm_max: z
           .number()
