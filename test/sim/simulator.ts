@@ -123,8 +123,27 @@ export const DEMO_ENDPOINTS: SimEndpointInput[] = [
   { url: 'tls://payments.internal:443' },
 ];
 
+const EARLY_DATA_BEHAVIOURS = ['keep', 'drop', 'drop-first-read'] as const;
+
+/** NGROK_SIM_EARLY_DATA for the standalone simulator: what its ingress does with early bytes. */
+function earlyDataFromEnv(value: string | undefined): IngressServer['earlyData'] {
+  if (value === undefined || value === '') return 'keep';
+  const found = EARLY_DATA_BEHAVIOURS.find((b) => b === value);
+  if (found === undefined)
+    throw new Error(`NGROK_SIM_EARLY_DATA is "${value}"; allowed: ${EARLY_DATA_BEHAVIOURS.join(', ')}`);
+  return found;
+}
+
 if (import.meta.main) {
+  let earlyData: IngressServer['earlyData'];
+  try {
+    earlyData = earlyDataFromEnv(process.env.NGROK_SIM_EARLY_DATA);
+  } catch (err) {
+    process.stderr.write(`simulator: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
   const sim = await startSimulator({ apiKey: process.env.NGROK_SIM_API_KEY, endpoints: DEMO_ENDPOINTS });
+  sim.ingress.earlyData = earlyData;
   const { apiUrl, apiKey, ingressEndpoint, ingressServerName, ingressCaPem } = sim;
   process.stdout.write(
     `${JSON.stringify({ apiUrl, apiKey, ingressEndpoint, ingressServerName, ingressCaPem }, null, 2)}\n`,
