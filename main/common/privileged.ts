@@ -55,7 +55,10 @@ export interface PrivilegedOps {
    * ensureInterface (root mode picks a subnet with it); the helper answers only for its own.
    */
   checkNetwork(spec: InterfaceSpec): Promise<UserFacingError | null>;
-  /** Make exactly these endpoint addresses exist on the interface (adds and removes the difference). */
+  /**
+   * Make exactly these endpoint addresses the interface's (adds and removes the difference; on Linux
+   * beyond ADDRESSES_LISTED_UP_TO the subnet's local route carries them instead of one address each).
+   */
   setAddresses(ips: readonly string[]): Promise<void>;
   /** Replace the managed hosts section with exactly these entries; `changed` is false when nothing was written. */
   setHosts(entries: readonly HostsEntry[]): Promise<{ changed: boolean }>;

@@ -39,9 +39,9 @@ export function localByRoute(
   platform: NodeJS.Platform = process.platform,
 ): boolean | null {
   if (platform !== 'linux') return null;
-  validateInterfaceName(name);
   let socket: RtnetlinkSocket | null = null;
   try {
+    validateInterfaceName(name);
     socket = new RtnetlinkSocket();
     // By netlink, not /sys/class/net: that shows the interfaces of the namespace /sys was mounted in.
     const index = findInterface(name, socket)?.index;

@@ -18,7 +18,10 @@ export interface NetworkBackend {
    * running ngrokd uses is refused with INTERFACE_IN_USE (Linux; a macOS utun belongs to its process).
    */
   ensureInterface(spec: InterfaceSpec, owner?: InterfaceOwner): Promise<InterfaceInfo>;
-  /** Make exactly `ips` (as /32) exist on the interface besides its gateway. */
+  /**
+   * Make exactly `ips` local on the interface besides its gateway: each one added (Linux: up to
+   * ADDRESSES_LISTED_UP_TO; beyond, the subnet's local route alone carries them).
+   */
   setAddresses(name: string, ips: readonly string[]): Promise<void>;
   /** Remove the interface if it exists. */
   destroyInterface(name: string): Promise<void>;

@@ -3,7 +3,7 @@
  * listening sockets on any port. Used in-process by a daemon started as root and, behind the Unix
  * socket, by the helper server. Everything a caller asks for is checked here, before the system is
  * touched: addresses must be usable addresses of the interface's subnet, and `listen` only binds
- * an address this object put on the interface.
+ * an address this object made the interface's (setAddresses).
  */
 import { DEFAULT_HOSTS_PATH } from '../common/defaults.ts';
 import { NgrokdError, toUserFacing, type UserFacingError } from '../common/errors.ts';
@@ -138,7 +138,7 @@ export class RootOps implements PrivilegedOps {
   readonly #stateDir: string | undefined;
   readonly #ownerSocket: string | undefined;
   #interface: ManagedInterface | null = null;
-  /** The endpoint addresses currently on the interface: the only ones `listen` binds. */
+  /** The endpoint addresses set on the interface (listed or local by its route): the only ones `listen` binds. */
   #addresses = new Set<string>();
 
   constructor(options: RootOpsOptions = {}) {

@@ -243,6 +243,22 @@ describe('doctor on a user-mode engine', () => {
       /ngrokd0 has no local route for 10\.107\.0\.0\/16: 10\.107\.1\.0 \(svc-0\.bench\)/,
     );
     assert.match(unrouted.fix ?? '', /ip route show table local dev ngrokd0/);
+    const unknown = check(await h.engine.doctor({ ...overrides, localByRoute: () => null }), 'addresses');
+    assert.equal(unknown.status, 'warn', 'cannot tell is not a pass');
+    // Counted as the interface is managed: distinct addresses of every endpoint. 1,000 of them
+    // (one turned off, one with two ports) are listed one by one, so a missing one is a failure.
+    const fewer = many
+      .slice(0, ADDRESSES_LISTED_UP_TO - 1)
+      .concat([
+        { ...many[0], port: 8080 } as EndpointView,
+        { ...many[ADDRESSES_LISTED_UP_TO - 1], enabled: false } as EndpointView,
+      ]);
+    const listed = check(
+      await h.engine.doctor({ ...overrides, endpoints: fewer, localByRoute: () => true }),
+      'addresses',
+    );
+    assert.equal(listed.status, 'fail', listed.message);
+    assert.match(listed.message, /endpoint address\(es\) are missing on ngrokd0/);
   });
 
   test('the registration was deleted at ngrok: the registration check fails', async () => {

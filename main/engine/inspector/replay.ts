@@ -87,7 +87,10 @@ export async function replay(
     });
     if (socket.localPort !== undefined) forget = store.expectReplay(socket.localPort, id);
     const after = store.lastId;
-    socket.end(Buffer.concat([replayHead(source.head, source.body.length), source.body]));
+    // Written, not ended: a server that takes a half-close for an abort (Node's http.Server does by
+    // default) could drop the answer. `Connection: close` makes the server end the exchange, and
+    // this socket (no allowHalfOpen) ends with it.
+    socket.write(Buffer.concat([replayHead(source.head, source.body.length), source.body]));
     socket.resume(); // the answer is read by the inspector on the way in; here it is drained
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {

@@ -203,6 +203,9 @@ export function setAddresses(
       .filter((ip) => !kept.has(ip))
       .map((ip) => ({ index, ip, prefix: subnet.prefix }));
     converge(nl, name, removals, additions);
+    // Every pass puts the subnet's local route back if something took it (a link down and up
+    // drops it): beyond ADDRESSES_LISTED_UP_TO it is all the endpoints have. Idempotent.
+    routeLocally(nl, index, subnet, name);
     return { added: additions.length, removed: removals.length };
   });
 }

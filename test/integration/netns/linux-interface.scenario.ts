@@ -184,8 +184,31 @@ test('up to 1,000 endpoint addresses are added and listed; beyond, the local rou
   assert.equal(stdout.trim().split('\n').length, 1_001, 'ip(8) sees the same count');
   assert.deepEqual(setAddresses(NAME, thousand), { added: 0, removed: 0 });
 
+  // A listener bound while its address is listed keeps working across the switch to the route.
+  const early = createServer((socket) => socket.end('still here'));
+  early.listen(0, thousand[3] as string);
+  await once(early, 'listening');
   started = performance.now();
-  assert.deepEqual(setAddresses(NAME, ips), { added: 0, removed: 1_000 });
+  assert.deepEqual(setAddresses(NAME, ips.slice(0, ADDRESSES_LISTED_UP_TO + 1)), {
+    added: 0,
+    removed: 1_000,
+  });
+  t.diagnostic(`1,001 endpoints: ${Math.round(performance.now() - started)} ms`);
+  try {
+    const { port } = early.address() as AddressInfo;
+    const client = connect(port, thousand[3] as string);
+    const got: Buffer[] = [];
+    client.on('data', (chunk: Buffer) => got.push(chunk));
+    await once(client, 'end');
+    assert.equal(Buffer.concat(got).toString(), 'still here');
+  } finally {
+    early.close();
+  }
+  // The local route lost (a link down and up drops it): the next pass puts it back.
+  await run('ip', ['route', 'del', 'local', SUBNET, 'dev', NAME, 'table', 'local']);
+  assert.equal(localByRoute(ips[7] as string, NAME), false);
+  started = performance.now();
+  assert.deepEqual(setAddresses(NAME, ips), { added: 0, removed: 0 });
   t.diagnostic(`10,000 endpoints (route only) took ${Math.round(performance.now() - started)} ms`);
   assert.deepEqual(listAddresses(NAME), ['10.107.0.1/16'], 'ip addr lists the gateway only');
   // Every one of them still works: bind, connect; one nothing listens on is refused at once.
