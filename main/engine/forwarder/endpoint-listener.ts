@@ -103,8 +103,9 @@ export class EndpointListener {
     this.metrics = options.metrics ?? null;
     this.server = options.socket.server;
     this.port = options.socket.port;
-    // Half-close must survive (a client may send FIN and still read the answer), and nothing may be
-    // read from a client before the ingress accepted the connection (backpressure from byte one).
+    // Half-close must survive (a client may send FIN and still read the answer), and a client is only
+    // read once its dial has started: with early data at most EARLY_DATA_LIMIT bytes before the
+    // ingress answered, without it nothing (backpressure from byte one).
     const accept = this.server as unknown as AcceptOptions;
     accept.allowHalfOpen = true;
     accept.pauseOnConnect = true;
