@@ -7,7 +7,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer, connect, type AddressInfo } from 'node:net';
+import { createServer, connect, type AddressInfo, type Server } from 'node:net';
 import { promisify } from 'node:util';
 import { NgrokdError, type ErrorCode } from '../../../main/common/errors.ts';
 import { intToIp } from '../../../main/common/subnet.ts';
@@ -138,6 +138,11 @@ test('a TCP server bound to an endpoint address on the interface is reachable', 
   }
 });
 
+/** Stop listening and wait until the server is closed, so nothing keeps this process alive. */
+async function closeServer(server: Server): Promise<void> {
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
 /** How a connection to ip:port ends: the error code, or 'connected'; 'no answer' after 10 s. */
 function connectOutcome(ip: string, port: number): Promise<string> {
   return new Promise((resolve) => {
@@ -200,9 +205,10 @@ test('up to 1,000 endpoint addresses are added and listed; beyond, the local rou
     const got: Buffer[] = [];
     client.on('data', (chunk: Buffer) => got.push(chunk));
     await once(client, 'end');
+    client.destroy();
     assert.equal(Buffer.concat(got).toString(), 'still here');
   } finally {
-    early.close();
+    await closeServer(early);
   }
   // The local route lost (a link down and up drops it): the next pass puts it back.
   await run('ip', ['route', 'del', 'local', SUBNET, 'dev', NAME, 'table', 'local']);
@@ -222,10 +228,11 @@ test('up to 1,000 endpoint addresses are added and listed; beyond, the local rou
     const chunks: Buffer[] = [];
     client.on('data', (chunk: Buffer) => chunks.push(chunk));
     await once(client, 'end');
+    client.destroy();
     assert.equal(Buffer.concat(chunks).toString(), `hello from ${far}`);
     assert.equal(await connectOutcome(ips[4_321] as string, port), 'ECONNREFUSED');
   } finally {
-    server.close();
+    await closeServer(server);
   }
   assert.equal(localByRoute(far, NAME), true, 'doctor sees it as local through the route');
   assert.equal(localByRoute('10.130.5.9', NAME), false);

@@ -40,7 +40,8 @@ test('Linux interface scenarios pass inside a private network namespace', { skip
   // The scenarios' diagnostics (kind used, timings) are informational: relay them.
   for (const match of child.stdout.matchAll(/^\s*# ((?:adding|removing|dummy) .*)$/gm))
     t.diagnostic(match[1] ?? '');
-  assert.equal(child.status, 0, `scenarios failed:\n${output}`);
+  const how = child.error === undefined ? '' : ` (${child.error.message}, signal ${child.signal ?? '-'})`;
+  assert.equal(child.status, 0, `scenarios failed${how}:\n${output}`);
   assert.match(child.stdout, new RegExp(`^# pass ${SCENARIO_COUNT}$`, 'm'), output);
   assert.match(child.stdout, /^# fail 0$/m, output);
 });
