@@ -6,15 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { validateInterfaceName } from '../common/interface-name.ts';
 import { ipToInt } from '../common/subnet.ts';
-import {
-  dumpRequest,
-  parseRoute,
-  RT_TABLE_LOCAL,
-  RTM_GETROUTE,
-  RTN_LOCAL,
-  RtnetlinkSocket,
-} from './linux/netlink.ts';
-import { findInterface } from './linux/interface.ts';
+import { RtnetlinkSocket } from './linux/netlink.ts';
+import { findInterface, localRoutesOf } from './linux/interface.ts';
 
 const IFF_UP = 0x1;
 
@@ -48,17 +41,7 @@ export function localByRoute(
     if (index === undefined) return null;
     const target = ipToInt(ip, 'endpoint address');
     // `ip route get` would name lo for any local address: the local table names the link.
-    return socket
-      .dump(dumpRequest(RTM_GETROUTE))
-      .map(parseRoute)
-      .some(
-        (r) =>
-          r !== null &&
-          r.table === RT_TABLE_LOCAL &&
-          r.type === RTN_LOCAL &&
-          r.oif === index &&
-          covers(ipToInt(r.dst), r.prefix, target),
-      );
+    return localRoutesOf(socket, index).some((r) => covers(ipToInt(r.dst), r.prefix, target));
   } catch {
     return null;
   } finally {

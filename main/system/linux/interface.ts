@@ -475,6 +475,16 @@ function assignGateway(nl: RtnetlinkSocket, index: number, subnet: Subnet, name:
   routeLocally(nl, index, subnet, name);
 }
 
+/** The local routes (table local, type local) through link `index`: its addresses' and its subnet's. */
+export function localRoutesOf(nl: RtnetlinkSocket, index: number): Route[] {
+  return nl
+    .dump(dumpRequest(RTM_GETROUTE))
+    .map(parseRoute)
+    .filter(
+      (r): r is Route => r !== null && r.table === RT_TABLE_LOCAL && r.type === RTN_LOCAL && r.oif === index,
+    );
+}
+
 /**
  * The whole subnet as a local route on the link (`ip route add local SUBNET dev NAME table local`):
  * a connection to an address of the subnet that nothing listens on (an endpoint just removed, a
@@ -482,18 +492,9 @@ function assignGateway(nl: RtnetlinkSocket, index: number, subnet: Subnet, name:
  * EHOSTUNREACH after seconds of ARP. A local route left from an earlier subnet is removed.
  */
 function routeLocally(nl: RtnetlinkSocket, index: number, subnet: Subnet, name: string): void {
-  const stale = nl
-    .dump(dumpRequest(RTM_GETROUTE))
-    .map(parseRoute)
-    .filter(
-      (r) =>
-        r !== null &&
-        r.table === RT_TABLE_LOCAL &&
-        r.type === RTN_LOCAL &&
-        r.oif === index &&
-        r.prefix < 32 &&
-        !(r.dst === intToIp(subnet.network) && r.prefix === subnet.prefix),
-    );
+  const stale = localRoutesOf(nl, index).filter(
+    (r) => r.prefix < 32 && !(r.dst === intToIp(subnet.network) && r.prefix === subnet.prefix),
+  );
   const requests = [
     ...stale.map((r) =>
       localRouteRequest(RTM_DELROUTE, { index, network: r?.dst ?? '', prefix: r?.prefix ?? 0 }),
