@@ -38,7 +38,7 @@ import { EndpointPrefs } from './endpoint-prefs.ts';
 import { parseEndpointUrl } from '../common/endpoint-url.ts';
 import { RequestStore } from './inspector/store.ts';
 import { runDoctor, type DoctorContext } from './doctor.ts';
-import { EngineMetrics } from './metrics.ts';
+import type { EngineMetrics } from './metrics.ts';
 import { HostsSection } from '../system/hosts-file.ts';
 import { interfaceUp, localByRoute } from '../system/interface-state.ts';
 import { listeningSockets } from '../system/listening-sockets.ts';
@@ -91,8 +91,11 @@ export class Engine {
   readonly #prefs: EndpointPrefs;
   /** The request inspector's memory (null when `inspect.enabled` is false). */
   readonly inspector: RequestStore | null;
-  /** Prometheus metrics (null unless `server.metrics_address` is set); served from start() to stop(). */
-  readonly metrics: EngineMetrics | null;
+  /**
+   * Prometheus metrics (null unless `server.metrics_address` is set), made and served by start()
+   * until stop(); prom-client is only loaded then (most daemons never serve metrics).
+   */
+  metrics: EngineMetrics | null = null;
   /** Where the metrics are served, once start() bound them. */
   metricsAddress: { host: string; port: number } | null = null;
   #enabled = true;
@@ -130,26 +133,17 @@ export class Engine {
           maxBodyBytes: inspect.max_body_bytes,
           redactHeaders: inspect.redact_headers,
         });
-    this.metrics =
-      this.config.server.metrics_address === undefined
-        ? null
-        : new EngineMetrics({
-            endpoints: () => this.#reconciler.liveCounters(),
-            warmPool: () => {
-              const d = this.#session.dialer;
-              return d === null ? null : { hits: d.warmHits, misses: d.warmMisses, stale: d.warmStale };
-            },
-          });
-    const metrics = this.metrics;
-    if (metrics !== null)
+    // Told to the metrics once start() made them (it does before anything else runs).
+    const measured = this.config.server.metrics_address !== undefined;
+    if (measured)
       this.#session.observeApi({
-        succeeded: (request) => metrics.apiRequest(request.method, request.status),
-        attemptFailed: (failure, attempt) => metrics.apiRequest(attempt.method, failure.status),
+        succeeded: (request) => this.metrics?.apiRequest(request.method, request.status),
+        attemptFailed: (failure, attempt) => this.metrics?.apiRequest(attempt.method, failure.status),
       });
     this.#reconciler = new Reconciler({
       inspector: this.inspector,
-      metrics,
-      onPass: metrics === null ? undefined : (ms) => metrics.reconciled(ms),
+      metrics: measured ? { upgraded: (hostname, ms) => this.metrics?.upgraded(hostname, ms) } : null,
+      onPass: measured ? (ms) => this.metrics?.reconciled(ms) : undefined,
       ops: this.ops,
       session: this.#session,
       problems: this.#problems,
@@ -247,8 +241,17 @@ export class Engine {
   async start(): Promise<void> {
     // First: a taken metrics port fails the start before anything is set up.
     const address = this.config.server.metrics_address;
-    if (this.metrics !== null && address !== undefined)
+    if (address !== undefined) {
+      const { EngineMetrics } = await import('./metrics.ts');
+      this.metrics ??= new EngineMetrics({
+        endpoints: () => this.#reconciler.liveCounters(),
+        warmPool: () => {
+          const d = this.#session.dialer;
+          return d === null ? null : { hits: d.warmHits, misses: d.warmMisses, stale: d.warmStale };
+        },
+      });
       this.metricsAddress = await this.metrics.serve(address);
+    }
     const name = this.config.net.interface_name;
     const subnet = await this.#chooseSubnet(name);
     this.#interface = await this.ops.ensureInterface({ name, subnet });
