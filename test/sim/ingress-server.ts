@@ -108,8 +108,6 @@ export class IngressServer {
    * those that came in the read that brought the header (what such a buffered reader loses exactly).
    */
   earlyData: 'keep' | 'drop' | 'drop-first-read' = 'keep';
-  /** Early bytes thrown away under `earlyData: 'drop'`. */
-  earlyBytesDropped = 0;
   private readonly options: IngressServerOptions;
   /** Takes the TCP connections and hands them to `server` (unless stalling). */
   private readonly listener: net.Server;
@@ -272,15 +270,8 @@ export class IngressServer {
     if (socket.destroyed) return void upstream.destroy();
     if (this.earlyData !== 'keep') {
       // The bytes after the header in the first read, and (`drop`) whatever else arrived before answering.
-      this.earlyBytesDropped += rest.length;
       rest = Buffer.alloc(0);
-      if (this.earlyData === 'drop')
-        for (
-          let chunk = socket.read() as Buffer | null;
-          chunk !== null;
-          chunk = socket.read() as Buffer | null
-        )
-          this.earlyBytesDropped += chunk.length;
+      if (this.earlyData === 'drop') while (socket.read() !== null);
     }
     socket.write(
       encodeConnResponse({ endpointId: endpoint.id, proto: endpoint.proto, notices: this.notices }),

@@ -177,6 +177,8 @@ export class BindingDialer implements Dialer {
   /** When the `kept` verdict is to be checked again (performance.now()). */
   #keptUntil = 0;
   #earlyVerdict: EarlyDataVerdict = 'unknown';
+  /** A probe is out: one at a time. */
+  #probing = false;
   /** No probe before this (performance.now()), after one that got no answer. */
   #probeAfter = 0;
 
@@ -234,7 +236,6 @@ export class BindingDialer implements Dialer {
   }
 
   #forgetEarlyVerdict(): void {
-    if (this.#earlyVerdict === 'probing') return;
     this.#earlyVerdict = 'unknown';
     this.#probeAfter = 0;
   }
@@ -269,8 +270,9 @@ export class BindingDialer implements Dialer {
     const why: Record<EarlyDataVerdict, string> = {
       kept: 'on: the ingress kept the probe sent ahead of its answer',
       dropped: 'off: the ingress did not pass on the probe sent ahead of its answer',
-      unknown: 'not tried yet (the first connection to an http endpoint tries it)',
-      probing: 'being tried',
+      unknown: this.#probing
+        ? 'being tried'
+        : 'not tried yet (the first connection to an http endpoint tries it)',
     };
     return `early data ${why[this.#earlyVerdict]}`;
   }
@@ -280,25 +282,22 @@ export class BindingDialer implements Dialer {
   }
 
   learnEarlyData(host: string, port: number): void {
-    if (this.earlyDataMode !== 'auto' || this.closed || this.#earlyVerdict === 'probing') return;
-    const now = performance.now();
+    if (this.earlyDataMode !== 'auto' || this.closed || this.#probing) return;
     // A `kept` is checked again now and then (the ingress may change); early data stays on meanwhile.
-    if (this.#earlyVerdict === 'kept' ? now < this.#keptUntil : now < this.#probeAfter) return;
-    const before = this.#earlyVerdict;
-    this.#earlyVerdict = before === 'kept' ? 'kept' : 'probing';
-    this.#probeAfter = Number.POSITIVE_INFINITY; // one probe at a time
+    const due = this.#earlyVerdict === 'kept' ? this.#keptUntil : this.#probeAfter;
+    if (performance.now() < due) return;
+    this.#probing = true;
     void this.probeEarlyData(host, port).then((verdict) => {
+      this.#probing = false;
       const at = performance.now();
-      if (verdict === 'unknown' && before === 'kept') {
+      if (verdict === 'unknown' && this.#earlyVerdict === 'kept') {
         this.#keptUntil = at + 30_000; // the dial failed: that says nothing about early bytes
-        this.#probeAfter = 0;
         return;
       }
       this.#earlyVerdict = verdict;
       this.#keptUntil = at + EARLY_VERDICT_TTL_MS;
       // No answer: not soon again. A failed dial (the endpoint offline?): after a short pause.
-      this.#probeAfter =
-        at + (verdict === 'dropped' ? EARLY_PROBE_RETRY_MS : verdict === 'kept' ? 0 : 30_000);
+      this.#probeAfter = at + (verdict === 'dropped' ? EARLY_PROBE_RETRY_MS : 30_000);
     });
   }
 

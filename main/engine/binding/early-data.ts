@@ -19,7 +19,7 @@ export type EarlyDataMode = 'auto' | 'on' | 'off';
 export const EARLY_DATA_MODES: readonly EarlyDataMode[] = ['auto', 'on', 'off'];
 
 /** What is known about this ingress. */
-export type EarlyDataVerdict = 'unknown' | 'probing' | 'kept' | 'dropped';
+export type EarlyDataVerdict = 'unknown' | 'kept' | 'dropped';
 
 /** Bytes held for one dial before the ingress answers; past this the client is paused until it does. */
 export const EARLY_DATA_LIMIT = 64 * 1024;

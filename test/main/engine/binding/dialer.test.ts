@@ -662,13 +662,21 @@ test('early bytes ride right behind the ConnRequest: an ingress that answers onl
   assert.equal(d.earlyDials, 2);
 });
 
-test('a stale warm connection with early bytes: retried fresh, and the bytes arrive once, in order', async () => {
+/** An ingress behind a Hop, and a dialer (early data on) whose pool holds two warm connections. */
+async function warmEarlyDialer(
+  earlyRetryWindowMs: number,
+): Promise<{ fake: FakeIngress; hop: Hop; d: BindingDialer }> {
   const fake = await ingress();
   const hop = await Hop.start(fake.port);
-  // Loopback answers in microseconds; the window only has to outlast a loaded event loop here.
-  const d = dialer(hop, { earlyData: 'on', earlyRetryWindowMs: 10_000 });
+  const d = dialer(hop, { earlyData: 'on', earlyRetryWindowMs });
   await dialAndEcho(d);
   await eventually(() => d.warmSockets === 2, 'two warm connections');
+  return { fake, hop, d };
+}
+
+test('a stale warm connection with early bytes: retried fresh, and the bytes arrive once, in order', async () => {
+  // Loopback answers in microseconds; the window only has to outlast a loaded event loop here.
+  const { hop, d } = await warmEarlyDialer(10_000);
   hop.dropOnNextData();
   const early = new EarlyBytes();
   early.write(Buffer.from('one,'));
@@ -700,8 +708,10 @@ test('the early-data probe: an ingress that keeps early bytes is `kept`, one tha
   assert.equal(await keeping.probeEarlyData('web.prod', 80), 'kept');
   assert.deepEqual(seen, ['OPTIONS *']);
   keeping.learnEarlyData('web.prod', 80);
+  keeping.learnEarlyData('web.prod', 80); // a second connection while the probe is out
   await eventually(() => keeping.sendsEarlyData(), 'learned');
   assert.equal(keeping.earlyDataVerdict, 'kept');
+  assert.deepEqual(seen, ['OPTIONS *', 'OPTIONS *'], 'one probe at a time');
 
   seen.length = 0;
   const dropping = dialer(await ingress({ answer, earlyData: 'drop' }), { earlyProbeTimeoutMs: 300 });
@@ -719,11 +729,7 @@ test('the early-data probe: an ingress that keeps early bytes is `kept`, one tha
 });
 
 test('a warm connection that took early bytes and died later is not retried: the bytes are never sent twice', async () => {
-  const fake = await ingress();
-  const hop = await Hop.start(fake.port);
-  const d = dialer(hop, { earlyData: 'on', earlyRetryWindowMs: 100 });
-  await dialAndEcho(d);
-  await eventually(() => d.warmSockets === 2, 'two warm connections');
+  const { fake, hop, d } = await warmEarlyDialer(100);
   const requests = fake.requests.length;
   const accepted = hop.accepted;
   hop.dropAnswerAndCloseAfter(400);

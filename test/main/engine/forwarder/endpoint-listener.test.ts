@@ -386,6 +386,24 @@ async function earlyIngress(
   return { fake, early };
 }
 
+/** A request with a random body of `size` bytes (text); the backend must report all of it. */
+async function sendBody(
+  port: number,
+  method: string,
+  path: string,
+  host: string,
+  size: number,
+): Promise<void> {
+  const body = randomBytes(size / 2).toString('hex');
+  const answer = await httpRequest('127.0.0.1', port, {
+    method,
+    path,
+    headers: { host, 'content-length': String(body.length) },
+    body,
+  });
+  assert.equal(answer.body, `backend saw ${method} ${path} body=${body.length}`);
+}
+
 test('early data, auto: after the probe finds the ingress keeps early bytes, connections send them behind the ConnRequest', async () => {
   const { early } = await earlyIngress({}, {});
   const web = await listener('http://web.prod', early);
@@ -393,14 +411,7 @@ test('early data, auto: after the probe finds the ingress keeps early bytes, con
   assert.equal(first.body, 'backend saw GET /one body=0', 'the first connection waits for the answer');
   await eventually(() => early.earlyDataVerdict === 'kept', 'the probe answered');
   const dials = early.earlyDials;
-  const body = randomBytes(200 * 1024).toString('base64url');
-  const second = await httpRequest('127.0.0.1', web.port, {
-    method: 'POST',
-    path: '/two',
-    headers: { host: '10.107.0.9', 'content-length': String(body.length) },
-    body,
-  });
-  assert.equal(second.body, `backend saw POST /two body=${body.length}`);
+  await sendBody(web.port, 'POST', '/two', '10.107.0.9', 200 * 1024);
   assert.equal(hostsSeen.at(-1), 'web.prod', 'early bytes are Host-rewritten too');
   assert.equal(early.earlyDials, dials + 1);
 });
@@ -428,14 +439,7 @@ test('early data, on: bytes past the early limit, HTTP and TCP, arrive whole and
   const { fake, early } = await earlyIngress({ holdAnswerForEarlyBytes: true }, { earlyData: 'on' });
   const web = await listener('http://web.prod', early);
   const echo = await listener('tcp://echo.prod:7', early);
-  const body = randomBytes(300 * 1024).toString('hex');
-  const answer = await httpRequest('127.0.0.1', web.port, {
-    method: 'PUT',
-    path: '/big',
-    headers: { host: 'web.prod', 'content-length': String(body.length) },
-    body,
-  });
-  assert.equal(answer.body, `backend saw PUT /big body=${body.length}`);
+  await sendBody(web.port, 'PUT', '/big', 'web.prod', 600 * 1024);
   const data = randomBytes(1024 * 1024);
   const { received } = await exchange(echo.port, data);
   assert.equal(sha256(received), sha256(data));
